@@ -1,0 +1,94 @@
+"""Input checks for the API layer: every bad input gets a clear error before anything changes."""
+import numbers
+
+import numpy as np
+
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_layer_sizes(layer_sizes):
+    """A tuple of at least two positive Python ints."""
+    if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
+        raise TypeError(f"layer_sizes must be a sequence of integers, got {layer_sizes!r}")
+    sizes = list(layer_sizes)
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+            raise TypeError(f"layer_sizes must contain integers, got {size!r} in {sizes!r}")
+    if len(sizes) < 2:
+        raise ValueError(f"layer_sizes needs at least an input and an output size, got {sizes!r}")
+    if any(size <= 0 for size in sizes):
+        raise ValueError(f"layer sizes must be positive, got {sizes!r}")
+    return tuple(int(size) for size in sizes)
+
+
+def check_dtype(dtype):
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as error:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from error
+    if resolved not in SUPPORTED_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {resolved}")
+    return resolved
+
+
+def check_lr(lr):
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"lr must be a real number, got {lr!r}")
+    if not np.isfinite(lr) or lr < 0:
+        raise ValueError(f"lr must be finite and >= 0, got {lr!r}")
+    return float(lr)
+
+
+def check_count(value, name, minimum):
+    """An integer >= minimum (epochs, batch_size, print_every)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _numeric_array(values, name):
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got an array of dtype {array.dtype}")
+    return array
+
+
+def _check_finite(array, name):
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
+
+
+def check_X(X, n_features, dtype):
+    """X as a C-contiguous (N, n_features) array of ``dtype``."""
+    array = _numeric_array(X, "X")
+    if array.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError("X is empty: it has no samples")
+    if array.shape[1] != n_features:
+        raise ValueError(
+            f"X has {array.shape[1]} feature(s) per sample but the network's input layer has "
+            f"{n_features}")
+    _check_finite(array, "X")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def check_y(y, n_samples, n_outputs, dtype):
+    """y as a C-contiguous (N, n_outputs) array of ``dtype`` with values in [0, 1]."""
+    array = _numeric_array(y, "y")
+    if array.ndim == 1 and n_outputs == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2 or array.shape[1] != n_outputs:
+        raise ValueError(
+            f"y must have shape ({n_samples}, {n_outputs})"
+            + (f" or ({n_samples},)" if n_outputs == 1 else "")
+            + f" (one column per output), got shape {np.shape(y)}")
+    if array.shape[0] != n_samples:
+        raise ValueError(f"y has {array.shape[0]} row(s) but X has {n_samples} sample(s)")
+    _check_finite(array, "y")
+    if np.any((array < 0) | (array > 1)):
+        raise ValueError("labels in y must lie in [0, 1] (binary cross-entropy targets)")
+    return np.ascontiguousarray(array, dtype=dtype)

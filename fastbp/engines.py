@@ -1,0 +1,222 @@
+"""The engines behind :class:`fastbp.NeuralNetwork`: one small interface, two implementations.
+
+* ``"numpy"`` (:class:`NumpyEngine`): the pure-NumPy reference (:mod:`fastbp.reference`), loops in Python;
+* ``"numba"`` (:class:`NumbaEngine`): the compiled kernels (:mod:`fastbp.kernels`), whole training
+  loops inside one compiled call, workspaces allocated once per batch size.
+
+Both read and write the network's :class:`~fastbp.parameters.Parameters` buffer, so editing
+``nn.weights[i]`` in place is seen by either.  Inputs arrive validated: X (N, n_in), Y (N, K), in
+the network's dtype and C-contiguous.  ``ENGINES`` is the table that tests, benchmarks and the
+comparison command iterate over.
+"""
+import numpy as np
+
+from . import kernels, reference
+
+
+class NumpyEngine:
+    """The reference engine: :mod:`fastbp.reference` step by step."""
+
+    name = "numpy"
+
+    def __init__(self, params, tutorial):
+        self.params = params
+        self.tutorial = tutorial
+        self._recorded = None  # (activations, pre_activations) of the last recorded forward
+
+    def forward(self, X, record=True):
+        """Returns (activations, pre_activations), sample-major lists as the tutorial keeps them."""
+        result = reference.forward(self.params.weights, self.params.biases, X)
+        if record:
+            self._recorded = result
+        return result
+
+    def recorded_samples(self):
+        return None if self._recorded is None else len(self._recorded[0][0])
+
+    def step_from_recorded(self, Y):
+        """Fill ``params.grads`` with the step direction from the last recorded forward pass."""
+        activations, pre_activations = self._recorded
+        self._store_step(activations, pre_activations, Y)
+
+    def gradients(self, X, Y):
+        activations, pre_activations = self.forward(X, record=False)
+        self._store_step(activations, pre_activations, Y)
+
+    def loss(self, X, Y):
+        """(mean loss, accuracy) of the network on X, Y."""
+        activations, pre_activations = self.forward(X, record=False)
+        return (reference.loss(pre_activations[-1], activations[-1], Y, self.tutorial),
+                reference.accuracy(activations[-1], Y))
+
+    def update(self, lr):
+        """SGD step with the stored gradients; False (nothing changed) if it would not be finite."""
+        np.copyto(self.params.backup, self.params.flat)
+        return reference.sgd_update(self.params.flat, self.params.grads, lr)
+
+    def train_full_batch(self, X, Y, epochs, lr, restorable):
+        """Returns (losses, accuracies, status) as the compiled loop does, one Python step per epoch."""
+        losses, accuracies = [], []
+        for _ in range(epochs):
+            loss, accuracy = self.loss(X, Y)
+            if not np.isfinite(loss):
+                return self._stop(losses, accuracies, restorable, kernels.train.LOSS_NOT_FINITE)
+            losses.append(loss)
+            accuracies.append(accuracy)
+            self.gradients(X, Y)
+            if not self.update(lr):
+                return losses, accuracies, kernels.train.UPDATE_NOT_FINITE
+            restorable = True
+        return losses, accuracies, kernels.train.FINISHED
+
+    def train_minibatch(self, X, Y, order, batch_size, lr, restorable):
+        losses, accuracies = [], []
+        n_samples = len(X)
+        for epoch_order in order:
+            batch_losses, correct = [], 0.0
+            for start in range(0, n_samples, batch_size):
+                rows = epoch_order[start:start + batch_size]
+                loss, accuracy = self.loss(X[rows], Y[rows])
+                if not np.isfinite(loss):
+                    return self._stop(losses, accuracies, restorable, kernels.train.LOSS_NOT_FINITE)
+                batch_losses.append(loss)
+                correct += accuracy * Y[rows].size
+                self.gradients(X[rows], Y[rows])
+                if not self.update(lr):
+                    return losses, accuracies, kernels.train.UPDATE_NOT_FINITE
+                restorable = True
+            losses.append(float(np.mean(batch_losses)))
+            accuracies.append(correct / Y.size)
+        return losses, accuracies, kernels.train.FINISHED
+
+    def _store_step(self, activations, pre_activations, Y):
+        dWs, dbs = reference.backward(self.params.weights, activations, pre_activations, Y,
+                                      self.tutorial)
+        for target, value in zip(self.params.grad_weights + self.params.grad_biases, dWs + dbs):
+            target[...] = value
+
+    def _stop(self, losses, accuracies, restorable, status):
+        if restorable:
+            np.copyto(self.params.flat, self.params.backup)
+        return losses, accuracies, status
+
+
+class _Workspace:
+    """Feature-major buffers for batches of up to ``capacity`` samples (see fastbp.kernels.train)."""
+
+    def __init__(self, sizes, capacity, dtype):
+        self.capacity = capacity
+        self.sizes = sizes
+        width = int(sizes[1:].sum())
+        self.x = np.empty(int(sizes[0]) * capacity, dtype=dtype)
+        self.y = np.empty(int(sizes[-1]) * capacity, dtype=dtype)
+        self.z = np.empty(width * capacity, dtype=dtype)
+        self.a = np.empty(width * capacity, dtype=dtype)
+        self.d = np.empty(width * capacity, dtype=dtype)
+        self.n = 0  # samples held by the last forward pass
+
+    def load(self, X, Y=None):
+        """Copy X (n, n_in) -- and Y (n, K) -- into the feature-major input blocks."""
+        self.n = n = len(X)
+        self.x[:X.size].reshape(X.shape[1], n)[...] = X.T
+        if Y is not None:
+            self.load_targets(Y)
+
+    def load_targets(self, Y):
+        self.y[:Y.size].reshape(Y.shape[1], len(Y))[...] = Y.T
+
+    def layers(self, buffer):
+        """Sample-major (n, size) views of every layer's block of ``buffer``."""
+        views, offset, n = [], 0, self.n
+        for size in self.sizes[1:]:
+            size = int(size)
+            views.append(buffer[offset * n:(offset + size) * n].reshape(size, n).T)
+            offset += size
+        return views
+
+
+class NumbaEngine:
+    """The compiled engine: fastbp.kernels over one network's parameter buffer."""
+
+    name = "numba"
+
+    def __init__(self, params, tutorial):
+        self.params = params
+        self.tutorial = tutorial
+        self._recorded = None  # workspace of the last recorded forward (what backward reads)
+        self._scratch = None   # workspace for gradients/loss/predict, so they leave it untouched
+
+    def _workspace(self, current, n):
+        if current is None or current.capacity < n:
+            return _Workspace(self.params.sizes, n, self.params.dtype)
+        return current
+
+    def _run_forward(self, ws, X):
+        p = self.params
+        ws.load(X)
+        kernels.forward_pass(p.flat, p.sizes, p.activations, ws.x, ws.z, ws.a, ws.n)
+
+    def forward(self, X, record=True):
+        if record:
+            self._recorded = ws = self._workspace(self._recorded, len(X))
+        else:
+            self._scratch = ws = self._workspace(self._scratch, len(X))
+        self._run_forward(ws, X)
+        return [X] + ws.layers(ws.a), ws.layers(ws.z)
+
+    def recorded_samples(self):
+        return None if self._recorded is None else self._recorded.n
+
+    def step_from_recorded(self, Y):
+        self._gradient_pass(self._recorded, Y)
+
+    def gradients(self, X, Y):
+        self._scratch = ws = self._workspace(self._scratch, len(X))
+        self._run_forward(ws, X)
+        self._gradient_pass(ws, Y)
+
+    def _gradient_pass(self, ws, Y):
+        p = self.params
+        ws.load_targets(Y)
+        kernels.gradient_pass(p.flat, p.grads, p.sizes, p.activations, ws.x, ws.y, ws.z, ws.a, ws.d,
+                              ws.n, self.tutorial)
+
+    def loss(self, X, Y):
+        p = self.params
+        self._scratch = ws = self._workspace(self._scratch, len(X))
+        ws.load(X, Y)
+        loss, correct = kernels.network_loss(p.flat, p.sizes, p.activations, ws.x, ws.y, ws.z, ws.a,
+                                             ws.n, self.tutorial)
+        return float(loss), correct / Y.size
+
+    def update(self, lr):
+        p = self.params
+        if kernels.sgd_step(p.flat, p.grads, lr, p.backup):
+            return True
+        np.copyto(p.flat, p.backup)
+        return False
+
+    def train_full_batch(self, X, Y, epochs, lr, restorable):
+        p = self.params
+        self._scratch = ws = self._workspace(self._scratch, len(X))
+        ws.load(X, Y)
+        losses = np.empty(epochs, dtype=np.float64)
+        accuracies = np.empty(epochs, dtype=np.float64)
+        recorded, status = kernels.train_full_batch(
+            p.flat, p.grads, p.backup, p.sizes, p.activations, ws.x, ws.y, ws.z, ws.a, ws.d,
+            ws.n, float(lr), self.tutorial, restorable, losses, accuracies)
+        return losses[:recorded].tolist(), accuracies[:recorded].tolist(), status
+
+    def train_minibatch(self, X, Y, order, batch_size, lr, restorable):
+        p = self.params
+        self._scratch = ws = self._workspace(self._scratch, batch_size)
+        losses = np.empty(len(order), dtype=np.float64)
+        accuracies = np.empty(len(order), dtype=np.float64)
+        recorded, status = kernels.train_minibatch(
+            p.flat, p.grads, p.backup, p.sizes, p.activations, X, Y, order, batch_size,
+            ws.x, ws.y, ws.z, ws.a, ws.d, float(lr), self.tutorial, restorable, losses, accuracies)
+        return losses[:recorded].tolist(), accuracies[:recorded].tolist(), status
+
+
+ENGINES = {"numpy": NumpyEngine, "numba": NumbaEngine}
+ENGINE_ALIASES = {"reference": "numpy", "jit": "numba"}

@@ -1,0 +1,310 @@
+"""The public NeuralNetwork: validates, converts and dispatches to an engine; computes nothing itself."""
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._validation import check_count, check_dtype, check_layer_sizes, check_lr, check_X, check_y
+from .engines import ENGINE_ALIASES, ENGINES
+from .kernels.train import FINISHED, LOSS_NOT_FINITE
+from .parameters import Parameters
+from .progress import Progress
+
+# Epochs of shuffled sample orders prepared at once for mini-batch training (bounds their memory).
+_MAX_ORDER_ENTRIES = 1 << 20
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Training produced a NaN/inf loss or parameter; the network was restored to its last finite state.
+
+    ``history`` holds the epochs recorded before the failure, ``epoch`` the epoch that failed.
+    """
+
+    def __init__(self, message, history, epoch):
+        super().__init__(message)
+        self.history = history
+        self.epoch = epoch
+
+
+class ParameterList(Sequence):
+    """A network's per-layer weight (or bias) arrays: writable views into its parameter buffer.
+
+    Item assignment copies the new values in (shape and finiteness checked first), so
+    ``nn.weights[i] = W`` and ``nn.weights[i] -= lr * dW`` work with either engine.  The number of
+    layers is fixed.
+    """
+
+    def __init__(self, views, kind):
+        self._views = views
+        self._kind = kind
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return list(self._views[index])
+        return self._views[index]
+
+    def __len__(self):
+        return len(self._views)
+
+    def __setitem__(self, index, value):
+        if not isinstance(index, numbers.Integral):
+            raise TypeError(f"{self._kind} can be replaced one layer at a time (integer index)")
+        target = self._views[index]
+        np.copyto(target, self._checked(target, value, f"{self._kind}[{index}]"))
+
+    def assign_all(self, values):
+        """Replace every layer's values at once (all checked before any is written)."""
+        values = list(values)
+        if len(values) != len(self._views):
+            raise ValueError(f"expected {len(self._views)} {self._kind} arrays, got {len(values)}")
+        checked = [self._checked(t, v, f"{self._kind}[{i}]")
+                   for i, (t, v) in enumerate(zip(self._views, values))]
+        for target, value in zip(self._views, checked):
+            np.copyto(target, value)
+
+    @staticmethod
+    def _checked(target, value, name):
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+        if array.shape != target.shape:
+            raise ValueError(f"{name} must have shape {target.shape}, got {array.shape}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return array
+
+    def __delitem__(self, index):
+        raise TypeError(f"the number of layers is fixed; build a new NeuralNetwork to change it")
+
+    def __repr__(self):
+        return repr(list(self._views))
+
+
+def _resolve_backend(backend):
+    name = ENGINE_ALIASES.get(backend, backend) if isinstance(backend, str) else backend
+    if name not in ENGINES:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(ENGINES)}")
+    return name
+
+
+def _initial_weights(random, n_in, n_out):
+    """He-initialised (n_in, n_out) float64 weights drawn as the tutorial draws them."""
+    scale = np.sqrt(2.0 / n_in)
+    if isinstance(random, np.random.Generator):
+        return random.standard_normal((n_in, n_out)) * scale
+    return random.randn(n_in, n_out) * scale  # np.random (global state) or a RandomState
+
+
+def _random_source(seed):
+    """np.random itself (seed=None: NumPy's global state), a RandomState, or a Generator."""
+    if seed is None:
+        return np.random
+    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
+        return seed
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return np.random.default_rng(int(seed))
+    raise TypeError(f"seed must be None, an int, a numpy Generator or RandomState, got {seed!r}")
+
+
+class NeuralNetwork:
+    """A dense network -- ReLU hidden layers, sigmoid output, binary cross-entropy -- trained by SGD.
+
+    A drop-in replacement for the tutorial's NumPy class (same ``weights``, ``biases``,
+    ``forward``, ``backward``, ``activations``, ``pre_activations``), running on compiled kernels
+    (``backend="numba"``) or on the NumPy reference (``backend="numpy"``).
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int, e.g. ``[2, 16, 8, 1]``.
+    backend : ``"numba"`` (default) or ``"numpy"`` (alias ``"reference"``).
+    dtype : float32 or float64; parameters, activations and gradients all stay in it.
+    tutorial_compat : False (default) for exact gradients; True to reproduce the tutorial's update
+        rule and clipped loss exactly (bias gradient divided by N twice, vanishing output delta).
+    seed : None draws the initial weights from NumPy's global random state in the tutorial's order;
+        an int, ``np.random.Generator`` or ``np.random.RandomState`` gives an independent stream
+        (also used to shuffle mini-batches).
+    """
+
+    def __init__(self, layer_sizes, *, backend="numba", dtype=np.float64, tutorial_compat=False,
+                 seed=None):
+        sizes = check_layer_sizes(layer_sizes)
+        dtype = check_dtype(dtype)
+        backend = _resolve_backend(backend)
+        self._random = _random_source(seed)
+        self.layer_sizes = sizes
+        self.dtype = dtype
+        self.backend = backend
+        self.tutorial_compat = bool(tutorial_compat)
+        self._params = Parameters(sizes, dtype)
+        for W in self._params.weights:
+            W[...] = _initial_weights(self._random, *W.shape)
+        self._weights = ParameterList(self._params.weights, "weights")
+        self._biases = ParameterList(self._params.biases, "biases")
+        self._engine = ENGINES[backend](self._params, self.tutorial_compat)
+        self.activations = []
+        self.pre_activations = []
+
+    def __repr__(self):
+        options = f"backend={self.backend!r}, dtype={self.dtype.name}"
+        if self.tutorial_compat:
+            options += ", tutorial_compat=True"
+        return f"NeuralNetwork({list(self.layer_sizes)}, {options})"
+
+    # -- parameters ---------------------------------------------------------------------------
+    @property
+    def weights(self):
+        """Per-layer (n_in, n_out) weight arrays, views into the parameter buffer."""
+        return self._weights
+
+    @weights.setter
+    def weights(self, values):
+        self._weights.assign_all(values)
+
+    @property
+    def biases(self):
+        """Per-layer (n_out,) bias arrays, views into the parameter buffer."""
+        return self._biases
+
+    @biases.setter
+    def biases(self, values):
+        self._biases.assign_all(values)
+
+    @property
+    def n_outputs(self):
+        return self.layer_sizes[-1]
+
+    # -- the tutorial's API -------------------------------------------------------------------
+    def forward(self, X):
+        """(N, n_outputs) probabilities; records activations (L+1) and pre_activations (L).
+
+        The returned array is the caller's: later calls do not overwrite it.
+        """
+        X = check_X(X, self.layer_sizes[0], self.dtype)
+        self.activations, self.pre_activations = self._engine.forward(X, record=True)
+        return np.array(self.activations[-1], order="C")
+
+    def backward(self, y_true, lr=0.01):
+        """Step from the last ``forward``: gradients (of the mode) and an SGD update in place."""
+        n_samples = self._engine.recorded_samples()
+        if n_samples is None:
+            raise RuntimeError("backward() needs a forward(X) pass first")
+        Y = check_y(y_true, n_samples, self.n_outputs, self.dtype)
+        lr = check_lr(lr)
+        self._engine.step_from_recorded(Y)
+        if not self._engine.update(lr):
+            raise TrainingDivergedError(
+                f"the update with lr={lr} would make parameters NaN or infinite; the network is "
+                "unchanged", history=None, epoch=None)
+
+    # -- gradients and evaluation -------------------------------------------------------------
+    def gradients(self, X, y):
+        """(list of dW, list of db): the step direction of the mode, per unit of lr; no update.
+
+        The exact gradient of the mean loss by default; the tutorial's step with tutorial_compat.
+        """
+        X, Y = self._check_data(X, y)
+        self._engine.gradients(X, Y)
+        return ([dW.copy() for dW in self._params.grad_weights],
+                [db.copy() for db in self._params.grad_biases])
+
+    def loss(self, X, y):
+        """Mean binary cross-entropy (stable, from the logits; the tutorial's clipped BCE in
+        tutorial mode)."""
+        X, Y = self._check_data(X, y)
+        return self._engine.loss(X, Y)[0]
+
+    def score(self, X, y):
+        """Accuracy: the fraction of outputs where (probability > 0.5) equals the label."""
+        X, Y = self._check_data(X, y)
+        return self._engine.loss(X, Y)[1]
+
+    def predict_proba(self, X):
+        """Probabilities, scikit-learn style: (N, 2) [P(0), P(1)] for one output, else (N, K)."""
+        X = check_X(X, self.layer_sizes[0], self.dtype)
+        activations, _ = self._engine.forward(X, record=False)
+        p = np.array(activations[-1], order="C")
+        return np.hstack([1 - p, p]) if self.n_outputs == 1 else p
+
+    def predict(self, X):
+        """Labels 0/1: (N,) for one output, (N, K) for several."""
+        X = check_X(X, self.layer_sizes[0], self.dtype)
+        activations, _ = self._engine.forward(X, record=False)
+        labels = (activations[-1] > 0.5).astype(np.int64)
+        return labels.ravel() if self.n_outputs == 1 else labels
+
+    # -- training -----------------------------------------------------------------------------
+    def fit(self, X, y, *, epochs=1000, lr=0.01, batch_size=None, shuffle=True, seed=None,
+            verbose=0):
+        """Train by gradient descent; returns {'loss': [...], 'accuracy': [...]}, one entry per epoch.
+
+        ``batch_size=None``: full batch, each epoch's loss and accuracy measured before its update
+        (as the tutorial's loop).  An integer: shuffled mini-batches, one step per batch on its
+        mean gradient; the history records per epoch the mean of the batch losses and the accuracy
+        over those batches.  The order is reshuffled every epoch from ``seed`` if given, else from
+        the network's own random source.  The whole loop runs inside one compiled call per chunk
+        of epochs.  ``verbose=1`` shows progress (tqdm if installed).
+
+        If the loss or an update becomes NaN/inf, raises TrainingDivergedError and leaves the
+        network at its last state with a finite loss.
+        """
+        X, Y = self._check_data(X, y)
+        epochs = check_count(epochs, "epochs", 0)
+        lr = check_lr(lr)
+        if batch_size is not None:
+            batch_size = min(check_count(batch_size, "batch_size", 1), len(X))
+        random = self._random if seed is None else _random_source(seed)
+        history = {"loss": [], "accuracy": []}
+        chunk = self._chunk_epochs(epochs, len(X), batch_size, verbose)
+        restorable = False
+        with Progress(epochs, verbose) as progress:
+            for start in range(0, epochs, chunk):
+                count = min(chunk, epochs - start)
+                if batch_size is None:
+                    losses, accuracies, status = self._engine.train_full_batch(
+                        X, Y, count, lr, restorable)
+                else:
+                    order = _sample_orders(random, count, len(X), shuffle)
+                    losses, accuracies, status = self._engine.train_minibatch(
+                        X, Y, order, batch_size, lr, restorable)
+                history["loss"].extend(losses)
+                history["accuracy"].extend(accuracies)
+                if status != FINISHED:
+                    self._diverged(status, history, start + len(losses), lr)
+                restorable = True
+                progress.update(count, history)
+        return history
+
+    @staticmethod
+    def _chunk_epochs(epochs, n_samples, batch_size, verbose):
+        chunk = max(epochs, 1)
+        if verbose:
+            chunk = max(1, epochs // 20)
+        if batch_size is not None:
+            chunk = min(chunk, max(1, _MAX_ORDER_ENTRIES // n_samples))
+        return chunk
+
+    def _diverged(self, status, history, epoch, lr):
+        what = "the loss" if status == LOSS_NOT_FINITE else "an update"
+        raise TrainingDivergedError(
+            f"training diverged: {what} became NaN or infinite in epoch {epoch} (lr={lr} may be too "
+            f"large); the network was restored to its last state with a finite loss, and the "
+            f"history of the {len(history['loss'])} epochs recorded is in this error's .history",
+            history=history, epoch=epoch)
+
+    def _check_data(self, X, y):
+        X = check_X(X, self.layer_sizes[0], self.dtype)
+        return X, check_y(y, len(X), self.n_outputs, self.dtype)
+
+
+def _sample_orders(random, epochs, n_samples, shuffle):
+    """(epochs, n_samples) int64 sample orders: a fresh permutation per epoch, or 0..N-1."""
+    if not shuffle:
+        return np.broadcast_to(np.arange(n_samples, dtype=np.int64), (epochs, n_samples)).copy()
+    return np.stack([random.permutation(n_samples) for _ in range(epochs)]).astype(np.int64)
+
+
+class ReferenceNeuralNetwork(NeuralNetwork):
+    """NeuralNetwork on the pure-NumPy reference engine (``fastbp.reference.NeuralNetwork``)."""
+
+    def __init__(self, layer_sizes, *, backend="numpy", **options):
+        super().__init__(layer_sizes, backend=backend, **options)

@@ -1,0 +1,55 @@
+"""One contiguous buffer for every layer's weights and biases, with per-layer views into it."""
+import numpy as np
+
+from .kernels import RELU, SIGMOID
+
+
+class Parameters:
+    """The parameters of a dense network, laid out [W0, b0, W1, b1, ...] in one 1-D buffer.
+
+    ``weights[i]`` is a writable (sizes[i], sizes[i+1]) view and ``biases[i]`` a (sizes[i+1],)
+    view into ``flat``; ``grads`` has the same layout (``grad_weights``/``grad_biases`` views) and
+    ``backup`` holds the state before the latest update, so a diverging step can be undone.
+    """
+
+    def __init__(self, layer_sizes, dtype):
+        self.sizes = np.asarray(layer_sizes, dtype=np.int64)
+        self.dtype = np.dtype(dtype)
+        n_layers = len(layer_sizes) - 1
+        self.activations = np.array([RELU] * (n_layers - 1) + [SIGMOID], dtype=np.int64)
+        total = sum(n_in * n_out + n_out for n_in, n_out in self.layer_shapes)
+        self.flat = np.zeros(total, dtype=self.dtype)
+        self.grads = np.zeros(total, dtype=self.dtype)
+        self.backup = np.zeros(total, dtype=self.dtype)
+        self.weights, self.biases = self._views(self.flat)
+        self.grad_weights, self.grad_biases = self._views(self.grads)
+
+    @property
+    def layer_shapes(self):
+        """[(n_in, n_out), ...] for every layer."""
+        return [(int(a), int(b)) for a, b in zip(self.sizes[:-1], self.sizes[1:])]
+
+    @property
+    def names(self):
+        """Parameter names in buffer order: W0, b0, W1, b1, ..."""
+        return [f"{kind}{i}" for i in range(len(self.weights)) for kind in ("W", "b")]
+
+    def named(self, buffer):
+        """{'W0': view, 'b0': view, ...} over ``buffer`` (``flat``, ``grads`` or a copy of them)."""
+        weights, biases = self._views(buffer)
+        return {name: view for name, view in zip(self.names, _interleave(weights, biases))}
+
+    def _views(self, buffer):
+        weights, biases, offset = [], [], 0
+        for n_in, n_out in self.layer_shapes:
+            weights.append(buffer[offset:offset + n_in * n_out].reshape(n_in, n_out))
+            offset += n_in * n_out
+            biases.append(buffer[offset:offset + n_out])
+            offset += n_out
+        return weights, biases
+
+
+def _interleave(weights, biases):
+    for W, b in zip(weights, biases):
+        yield W
+        yield b

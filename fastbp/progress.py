@@ -1,0 +1,36 @@
+"""Progress reporting for fit(verbose=1): a tqdm bar when tqdm is installed, printed lines otherwise."""
+try:
+    from tqdm.auto import tqdm
+except ImportError:  # tqdm is optional (pip install fastbp[progress])
+    tqdm = None
+
+
+class Progress:
+    """Context manager updated after each compiled chunk of epochs; silent when verbose is 0."""
+
+    def __init__(self, epochs, verbose):
+        self.epochs = epochs
+        self.verbose = verbose
+        self.done = 0
+        self.bar = None
+
+    def __enter__(self):
+        if self.verbose and tqdm is not None:
+            self.bar = tqdm(total=self.epochs, unit="epoch")
+        return self
+
+    def update(self, count, history):
+        self.done += count
+        if not self.verbose or not history["loss"]:
+            return
+        loss, accuracy = history["loss"][-1], history["accuracy"][-1]
+        if self.bar is not None:
+            self.bar.update(count)
+            self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.1%}")
+        else:
+            print(f"epoch {self.done:>6d}/{self.epochs}: loss={loss:.4f}, acc={accuracy:.1%}")
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+        return False

@@ -1,0 +1,33 @@
+"""Compiled Numba kernels of fastbp (installed as ``fastbp.kernels``).
+
+Only compiled code lives here: no validation and no Python objects.  Every array is
+*feature-major* -- a layer's activations are stored as ``(features, batch)`` so that the
+innermost loops run over the batch with unit stride even for 1-, 2- or 8-wide layers.
+The NumPy reference (``fastbp.reference``) computes the same math sample-major, as the
+tutorial writes it; tests compare the two on transposed views.
+"""
+from .config import CACHE_ENABLED, FAST_FLOATS
+from .activations import IDENTITY, RELU, SIGMOID
+from .dense import dense_forward
+from .backward import (
+    output_delta,
+    output_delta_tutorial,
+    output_loss,
+    propagate_delta,
+    weight_gradient,
+)
+from .update import sgd_step
+from .train import (
+    forward_pass,
+    gradient_pass,
+    network_loss,
+    train_full_batch,
+    train_minibatch,
+)
+
+__all__ = [
+    "CACHE_ENABLED", "FAST_FLOATS", "IDENTITY", "RELU", "SIGMOID",
+    "dense_forward", "output_delta", "output_delta_tutorial", "output_loss", "propagate_delta", "weight_gradient",
+    "sgd_step", "forward_pass", "gradient_pass", "network_loss",
+    "train_full_batch", "train_minibatch",
+]

@@ -1,0 +1,121 @@
+"""Backward pass: the output delta with the loss fused in, delta propagation with the activation
+derivative fused in, and the weight/bias gradient reductions.  All arrays feature-major.
+
+Output head: sigmoid + binary cross-entropy, in two modes.
+* exact (``tutorial=False``): delta = (a - y) / (n * K), the exact gradient of the mean BCE; the
+  loss is computed stably from the logits: max(z, 0) - z*y + log1p(exp(-|z|)).
+* tutorial (``tutorial=True``): the tutorial's ``bce_derivative(y, a) * sigmoid_derivative(z)``
+  (clipped, divided by n only) and its clipped BCE loss.
+"""
+import numpy as np
+
+from .activations import multiply_by_derivative
+from .config import BLAS_MIN_FLOPS, kernel
+
+
+@kernel
+def bce_clip_bounds(A):
+    """The tutorial's clip range [1e-15, 1 - 1e-15] in A's dtype, kept strictly inside (0, 1)."""
+    lo = A.dtype.type(1e-15)
+    one = A.dtype.type(1.0)
+    hi = one - lo
+    if hi == one:  # float32: 1 - 1e-15 rounds to 1, which would make log(1 - a) = -inf
+        hi = one - A.dtype.type(2.0**-24)
+    return lo, hi
+
+
+@kernel
+def output_loss(Z, A, Y, tutorial):
+    """Mean BCE and the number of correct predictions (a > 0.5) == y.  Z, A, Y: (K, n)."""
+    K, n = Z.shape
+    zero = Z.dtype.type(0.0)
+    one = Z.dtype.type(1.0)
+    half = Z.dtype.type(0.5)
+    lo, hi = bce_clip_bounds(A)
+    total = 0.0  # float64 accumulator, whatever the dtype
+    correct = 0
+    for o in range(K):
+        if tutorial:
+            for k in range(n):
+                y = Y[o, k]
+                a = min(max(A[o, k], lo), hi)
+                total -= y * np.log(a) + (one - y) * np.log(one - a)
+        else:
+            for k in range(n):
+                z = Z[o, k]
+                total += max(z, zero) - z * Y[o, k] + np.log1p(np.exp(-abs(z)))
+        for k in range(n):
+            predicted = one if A[o, k] > half else zero
+            correct += predicted == Y[o, k]
+    return total / (K * n), correct
+
+
+@kernel
+def output_delta(Z, A, Y, D):
+    """Exact output delta D = (A - Y) / (K n).  Z, A, Y, D: (K, n)."""
+    K, n = A.shape
+    scale = A.dtype.type(1.0) / A.dtype.type(K * n)
+    for o in range(K):
+        for k in range(n):
+            D[o, k] = (A[o, k] - Y[o, k]) * scale
+
+
+@kernel
+def output_delta_tutorial(A, Y, D):
+    """The tutorial's output delta: bce_derivative(y, a) * a (1 - a), divided by n (rows) only."""
+    K, n = A.shape
+    one = A.dtype.type(1.0)
+    inv_n = one / A.dtype.type(n)
+    lo, hi = bce_clip_bounds(A)
+    for o in range(K):
+        for k in range(n):
+            y = Y[o, k]
+            a = A[o, k]
+            c = min(max(a, lo), hi)
+            D[o, k] = -(y / c - (one - y) / (one - c)) * inv_n * (a * (one - a))
+
+
+@kernel
+def propagate_delta(W, D, Z_prev, A_prev, D_prev, activation):
+    """D_prev = (W @ D) * act'(Z_prev).  W: (n_in, n_out), D: (n_out, n) -> D_prev: (n_in, n)."""
+    n_in, n_out = W.shape
+    n = D.shape[1]
+    if n_in * n_out * n >= BLAS_MIN_FLOPS:
+        np.dot(W, D, D_prev)
+    else:
+        zero = D.dtype.type(0.0)
+        for i in range(n_in):
+            for k in range(n):
+                D_prev[i, k] = zero
+            for o in range(n_out):
+                w = W[i, o]
+                for k in range(n):
+                    D_prev[i, k] += w * D[o, k]
+    multiply_by_derivative(D_prev, Z_prev, A_prev, activation)
+
+
+@kernel
+def weight_gradient(A_in, D, dW, db, bias_scale):
+    """dW = A_in @ D.T and db = bias_scale * D.sum(axis=1).
+
+    A_in: (n_in, n), D: (n_out, n) -> dW: (n_in, n_out), db: (n_out,).  ``bias_scale`` is 1 for the
+    exact gradient and 1/n for the tutorial's ``delta.mean(axis=0)``.
+    """
+    n_in, n = A_in.shape
+    n_out = D.shape[0]
+    zero = D.dtype.type(0.0)
+    if n_in * n_out * n >= BLAS_MIN_FLOPS:
+        np.dot(A_in, D.T, dW)
+    else:
+        for i in range(n_in):
+            for o in range(n_out):
+                acc = zero
+                for k in range(n):
+                    acc += A_in[i, k] * D[o, k]
+                dW[i, o] = acc
+    scale = D.dtype.type(bias_scale)
+    for o in range(n_out):
+        acc = zero
+        for k in range(n):
+            acc += D[o, k]
+        db[o] = acc * scale
