@@ -1,0 +1,136 @@
+"""The main job: train the tutorial's circle and spiral networks on both engines, side by side.
+
+    python -m fastbp demo [--dtype float64] [--repeats 3] [--plot demo.png]
+
+For each network and mode (exact gradients, and the tutorial's update rule) it trains from the
+tutorial's initial weights with the JIT engine and the NumPy reference and prints accuracy,
+final loss, time per epoch (median of repeats, compilation excluded and reported separately),
+the speedup, and the largest difference between the two engines' final weights.
+"""
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import datasets
+from .network import NeuralNetwork
+
+# name, data maker, layer sizes, epochs, lr -- as in the tutorial
+WORKLOADS = [
+    ("circle", datasets.make_circle, [2, 16, 8, 1], 1000, 0.1),
+    ("spirals", datasets.make_spirals, [2, 64, 32, 16, 1], 3000, 0.05),
+]
+
+
+@dataclass
+class Run:
+    """One engine's training of one workload: final metrics, median seconds, final weights."""
+
+    accuracy: float
+    loss: float
+    seconds: float
+    params: np.ndarray
+    history: dict
+
+
+def tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat):
+    """The tutorial's data and initial weights: one RandomState(42) drawn data-first, as its script."""
+    random = np.random.RandomState(42)
+    X, y = make_data(seed=random)
+    nn = NeuralNetwork(sizes, backend=backend, dtype=dtype, tutorial_compat=tutorial_compat,
+                       seed=random)
+    return nn, X, y
+
+
+def train(make_data, sizes, epochs, lr, backend, dtype, tutorial_compat, repeats):
+    """Train ``repeats`` times from the same initial weights; median time, last run's results."""
+    nn, X, y = tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat)
+    initial = nn._params.flat.copy()
+    times = []
+    for _ in range(repeats):
+        nn._params.flat[...] = initial
+        start = time.perf_counter()
+        history = nn.fit(X, y, epochs=epochs, lr=lr, shuffle=False)
+        times.append(time.perf_counter() - start)
+    return Run(accuracy=nn.score(X, y), loss=nn.loss(X, y), seconds=float(np.median(times)),
+               params=nn._params.flat.copy(), history=history)
+
+
+def compile_seconds(dtype):
+    """Time of the first compiled fit in this process (loads the disk cache when it is warm)."""
+    X, y = datasets.make_circle(n_samples=8)
+    nn = NeuralNetwork([2, 3, 1], dtype=dtype, seed=0)
+    start = time.perf_counter()
+    nn.fit(X, y, epochs=1, lr=0.1)
+    nn.fit(X, y, epochs=1, lr=0.1, batch_size=4)
+    nn.forward(X)
+    nn.backward(y)
+    nn.gradients(X, y)
+    return time.perf_counter() - start
+
+
+def run_demo(dtype="float64", repeats=3, plot=None):
+    from .kernels import CACHE_ENABLED
+
+    dtype = np.dtype(dtype)
+    print(f"fastbp demo: the tutorial's networks, JIT engine (numba) vs NumPy reference, {dtype}")
+    print(f"compile + first calls (numba): {compile_seconds(dtype):.2f} s "
+          f"(disk cache {'on' if CACHE_ENABLED else 'off'}; not included below)\n")
+    header = (f"{'dataset':8s} {'network':18s} {'mode':9s} {'epochs':>6s}  {'engine':6s} "
+              f"{'accuracy':>8s} {'loss':>8s} {'ms/epoch':>9s} {'speedup':>8s} {'max|dW|':>9s}")
+    print(header)
+    print("-" * len(header))
+    results = {}
+    for name, make_data, sizes, epochs, lr in WORKLOADS:
+        for tutorial_compat in (False, True):
+            mode = "tutorial" if tutorial_compat else "exact"
+            runs = {backend: train(make_data, sizes, epochs, lr, backend, dtype, tutorial_compat,
+                                   repeats)
+                    for backend in ("numba", "numpy")}
+            results[name, mode] = runs
+            jit, ref = runs["numba"], runs["numpy"]
+            diff = float(np.max(np.abs(jit.params - ref.params)))
+            for backend, run in runs.items():
+                first = backend == "numba"
+                print(f"{name if first else '':8s} {str(sizes) if first else '':18s} "
+                      f"{mode if first else '':9s} {epochs if first else '':>6}  {backend:6s} "
+                      f"{run.accuracy:>8.1%} {run.loss:>8.4f} {1e3 * run.seconds / epochs:>9.4f} "
+                      + (f"{ref.seconds / jit.seconds:>7.1f}x {diff:>9.1e}" if first else ""))
+    print(f"\nms/epoch: median of {repeats} runs; speedup = reference time / JIT time; "
+          "max|dW| = largest difference between the two engines' final parameters.")
+    print("exact = exact gradients (fastbp's default); tutorial = tutorial_compat=True, the "
+          "tutorial's update rule (bias gradient divided by N twice).")
+    if plot:
+        save_plot(results, plot)
+    return results
+
+
+def save_plot(results, path):
+    """Loss curves of both modes and the exact-mode decision boundary of each network (matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("\n--plot needs matplotlib: pip install 'fastbp[plot]'")
+        return
+    fig, axes = plt.subplots(2, len(WORKLOADS), figsize=(5 * len(WORKLOADS), 9))
+    for column, (name, make_data, sizes, epochs, lr) in enumerate(WORKLOADS):
+        ax = axes[0, column]
+        for mode in ("exact", "tutorial"):
+            ax.plot(results[name, mode]["numba"].history["loss"], label=f"{mode} (numba)")
+        ax.set(title=f"{name} {sizes}: training loss", xlabel="epoch", ylabel="BCE", yscale="log")
+        ax.legend()
+        nn, X, y = tutorial_setup(make_data, sizes, "numba", np.float64, False)
+        nn._params.flat[...] = results[name, "exact"]["numba"].params
+        grid = np.linspace(X.min() - 0.5, X.max() + 0.5, 300)
+        gx, gy = np.meshgrid(grid, grid)
+        p = nn.forward(np.column_stack([gx.ravel(), gy.ravel()]))[:, 0].reshape(gx.shape)
+        ax = axes[1, column]
+        ax.contourf(gx, gy, p, levels=20, cmap="RdBu_r", alpha=0.6)
+        ax.scatter(X[:, 0], X[:, 1], c=y[:, 0], cmap="RdBu_r", s=8, edgecolors="white", linewidths=0.3)
+        ax.set(title=f"{name}: exact-gradient decision boundary", aspect="equal")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"\nplot saved to {path}")
