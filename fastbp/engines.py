@@ -54,6 +54,7 @@ class NumpyEngine:
         np.copyto(self.params.backup, self.params.flat)
         return reference.sgd_update(self.params.flat, self.params.grads, lr)
 
+    @np.errstate(over="ignore", invalid="ignore")  # divergence is detected and reported instead
     def train_full_batch(self, X, Y, epochs, lr, restorable):
         """Returns (losses, accuracies, status) as the compiled loop does, one Python step per epoch."""
         losses, accuracies = [], []
@@ -69,6 +70,7 @@ class NumpyEngine:
             restorable = True
         return losses, accuracies, kernels.train.FINISHED
 
+    @np.errstate(over="ignore", invalid="ignore")
     def train_minibatch(self, X, Y, order, batch_size, lr, restorable):
         losses, accuracies = [], []
         n_samples = len(X)

@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp.engines import ENGINES
+
+BACKENDS = sorted(ENGINES)
+DTYPES = [np.float32, np.float64]
+# Relative tolerance (to the magnitude of the values compared) for engine-vs-engine results.
+RTOL = {np.dtype(np.float32): 2e-4, np.dtype(np.float64): 1e-10}
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture(params=DTYPES, ids=["float32", "float64"])
+def dtype(request):
+    return np.dtype(request.param)
+
+
+def assert_close(actual, desired, dtype, scale=None):
+    """Entrywise |actual - desired| <= rtol * (scale or max|desired|), rtol chosen by dtype."""
+    actual, desired = np.asarray(actual), np.asarray(desired)
+    assert actual.shape == desired.shape
+    scale = scale if scale is not None else max(float(np.max(np.abs(desired), initial=0.0)), 1e-30)
+    np.testing.assert_allclose(actual, desired, rtol=0, atol=RTOL[np.dtype(dtype)] * scale)
+
+
+def small_problem(n_samples=40, sizes=(3, 5, 4, 1), seed=0, dtype=np.float64):
+    random = np.random.default_rng(seed)
+    X = random.standard_normal((n_samples, sizes[0]))
+    y = (random.random((n_samples, sizes[-1])) < 0.5).astype(float)
+    return X.astype(dtype), y
+
+
+def make_pair(sizes, dtype=np.float64, tutorial_compat=False, seed=0):
+    """The same network on both engines (identical initial weights)."""
+    return {b: fastbp.NeuralNetwork(sizes, backend=b, dtype=dtype, tutorial_compat=tutorial_compat,
+                                    seed=seed) for b in BACKENDS}

@@ -1,0 +1,243 @@
+"""NeuralNetwork API on both engines: gradients, engine agreement, fit semantics, parameter views."""
+import numpy as np
+import pytest
+
+import fastbp
+from conftest import BACKENDS, assert_close, make_pair, small_problem
+
+
+def finite_difference_gradients(nn, X, y, eps=1e-6):
+    """Central differences of nn.loss over every weight and bias (float64 networks)."""
+    grads = []
+    for array in list(nn.weights) + list(nn.biases):
+        g = np.zeros(array.shape)
+        for index in np.ndindex(array.shape):
+            original = array[index]
+            array[index] = original + eps
+            plus = nn.loss(X, y)
+            array[index] = original - eps
+            minus = nn.loss(X, y)
+            array[index] = original
+            g[index] = (plus - minus) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+@pytest.mark.parametrize("sizes", [(3, 5, 4, 1), (2, 1, 1), (4, 3, 2), (1, 6, 1)])
+def test_gradients_equal_finite_differences_of_all_parameters(backend, sizes):
+    X, y = small_problem(n_samples=17, sizes=sizes, seed=3)
+    nn = fastbp.NeuralNetwork(sizes, backend=backend, seed=1)
+    for b in nn.biases:  # nonzero biases, so the bias gradients are exercised away from 0
+        b[...] = np.linspace(-0.3, 0.3, b.size)
+    dWs, dbs = nn.gradients(X, y)
+    numerical = finite_difference_gradients(nn, X, y)
+    for analytic, numeric in zip(dWs + dbs, numerical):
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_tutorial_mode_bias_step_is_gradient_over_n(backend):
+    """The tutorial's weight step is the gradient of its loss; its bias step that gradient / N."""
+    X, y = small_problem(n_samples=25)
+    nn = fastbp.NeuralNetwork([3, 5, 4, 1], backend=backend, seed=2, tutorial_compat=True)
+    dWs, dbs = nn.gradients(X, y)
+    numerical = finite_difference_gradients(nn, X, y)
+    for analytic, numeric in zip(dWs, numerical[:3]):
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+    for analytic, numeric in zip(dbs, numerical[3:]):
+        np.testing.assert_allclose(analytic * len(X), numeric, rtol=1e-6, atol=1e-9)
+    check = fastbp.gradient_check(nn, X, y)
+    assert not check.ok
+    assert all(check.per_parameter[f"W{i}"] < 1e-5 for i in range(3))
+    assert all(check.per_parameter[f"b{i}"] > 0.5 for i in range(3))
+
+
+def test_gradient_check_all_parameters(backend, dtype):
+    X, y = small_problem(n_samples=30, seed=5)
+    nn = fastbp.NeuralNetwork([3, 5, 4, 1], backend=backend, dtype=dtype, seed=4)
+    before = [W.copy() for W in nn.weights] + [b.copy() for b in nn.biases]
+    result = fastbp.gradient_check(nn, X, y)
+    assert result.ok, result.table()
+    assert set(result.per_parameter) == {"W0", "b0", "W1", "b1", "W2", "b2"}
+    assert result.tolerance == (1e-5 if dtype == np.float64 else 1e-3)
+    for saved, now in zip(before, list(nn.weights) + list(nn.biases)):
+        np.testing.assert_array_equal(saved, now)  # the check leaves the network untouched
+
+
+def test_gradient_check_detects_a_wrong_gradient(monkeypatch):
+    X, y = small_problem(n_samples=30, seed=5)
+    nn = fastbp.NeuralNetwork([3, 5, 4, 1], seed=4)
+    real = nn.gradients
+    monkeypatch.setattr(nn, "gradients",
+                        lambda X, y: ([dW * 1.01 for dW in real(X, y)[0]], real(X, y)[1]))
+    result = fastbp.gradient_check(nn, X, y)
+    assert not result.ok and result.per_parameter["W1"] > 1e-3 and result.per_parameter["b1"] < 1e-5
+
+
+def test_gradient_check_prints_table(capsys):
+    X, y = small_problem(n_samples=10)
+    fastbp.gradient_check(fastbp.NeuralNetwork([3, 5, 4, 1], seed=0), X, y, verbose=True)
+    out = capsys.readouterr().out
+    assert "Analytical" in out and "W0" in out and "b2" in out
+
+
+@pytest.mark.parametrize("tutorial_compat", [False, True])
+def test_engines_agree_over_hundreds_of_epochs(dtype, tutorial_compat):
+    X, y = fastbp.datasets.make_circle(n_samples=200, seed=1)
+    nets = make_pair([2, 16, 8, 1], dtype=dtype, tutorial_compat=tutorial_compat, seed=7)
+    histories = {b: nn.fit(X, y, epochs=300, lr=0.1) for b, nn in nets.items()}
+    ref, jit = nets["numpy"], nets["numba"]
+    tol = 1e-9 if dtype == np.float64 else 2e-3
+    np.testing.assert_allclose(histories["numba"]["loss"], histories["numpy"]["loss"], rtol=tol)
+    for a, b in zip(list(jit.weights) + list(jit.biases), list(ref.weights) + list(ref.biases)):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_fit_full_batch_equals_forward_backward_loop(backend, dtype):
+    X, y = fastbp.datasets.make_spirals(n_per_class=50)
+    fitted = fastbp.NeuralNetwork([2, 64, 32, 16, 1], backend=backend, dtype=dtype, seed=3)
+    looped = fastbp.NeuralNetwork([2, 64, 32, 16, 1], backend=backend, dtype=dtype, seed=3)
+    history = fitted.fit(X, y, epochs=40, lr=0.05, shuffle=False)
+    losses = []
+    for _ in range(40):
+        looped.forward(X)
+        losses.append(looped.loss(X, y))
+        looped.backward(y, lr=0.05)
+    for a, b in zip(list(fitted.weights) + list(fitted.biases),
+                    list(looped.weights) + list(looped.biases)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(history["loss"], losses, rtol=1e-12 if dtype == np.float64 else 1e-6)
+
+
+def test_minibatch_fit_learns_spirals_float32():
+    X, y = fastbp.datasets.make_spirals()
+    nn = fastbp.NeuralNetwork([2, 64, 32, 16, 1], dtype=np.float32, seed=0)
+    history = nn.fit(X, y, epochs=300, lr=0.1, batch_size=32, seed=1)
+    assert nn.weights[0].dtype == np.float32 and nn.forward(X).dtype == np.float32
+    assert history["accuracy"][-1] >= 0.97 and nn.score(X, y) >= 0.97
+    assert len(history["loss"]) == 300
+
+
+def test_minibatch_engines_agree_and_seed_reproduces(dtype):
+    X, y = fastbp.datasets.make_circle(n_samples=101)
+    nets = make_pair([2, 16, 8, 1], dtype=dtype, seed=3)
+    histories = {b: nn.fit(X, y, epochs=20, lr=0.1, batch_size=16, seed=11)
+                 for b, nn in nets.items()}
+    tol = 1e-9 if dtype == np.float64 else 2e-3
+    np.testing.assert_allclose(histories["numba"]["loss"], histories["numpy"]["loss"], rtol=tol)
+    np.testing.assert_allclose(histories["numba"]["accuracy"], histories["numpy"]["accuracy"])
+    again = fastbp.NeuralNetwork([2, 16, 8, 1], dtype=dtype, seed=3)
+    assert again.fit(X, y, epochs=20, lr=0.1, batch_size=16, seed=11) == histories["numba"]
+    other = fastbp.NeuralNetwork([2, 16, 8, 1], dtype=dtype, seed=3)
+    assert other.fit(X, y, epochs=20, lr=0.1, batch_size=16, seed=12) != histories["numba"]
+
+
+def test_minibatch_history_is_mean_of_batch_losses(backend):
+    """One epoch of 3 unshuffled batches: the recorded loss is the mean of the batch losses."""
+    X, y = small_problem(n_samples=30, seed=9)
+    nn = fastbp.NeuralNetwork([3, 5, 4, 1], backend=backend, seed=0)
+    twin = fastbp.NeuralNetwork([3, 5, 4, 1], backend=backend, seed=0)
+    history = nn.fit(X, y, epochs=1, lr=0.5, batch_size=10, shuffle=False)
+    batch_losses, correct = [], 0.0
+    for start in range(0, 30, 10):
+        Xb, yb = X[start:start + 10], y[start:start + 10]
+        batch_losses.append(twin.loss(Xb, yb))
+        correct += twin.score(Xb, yb) * 10
+        twin.forward(Xb)
+        twin.backward(yb, lr=0.5)
+    assert history["loss"][0] == pytest.approx(np.mean(batch_losses), rel=1e-12)
+    assert history["accuracy"][0] == pytest.approx(correct / 30)
+    np.testing.assert_allclose(nn.weights[0], twin.weights[0], rtol=1e-12)
+
+
+def test_minibatch_shuffle_uses_global_state_for_seed_none():
+    X, y = fastbp.datasets.make_circle(n_samples=64)
+    results = []
+    for _ in range(2):
+        np.random.seed(5)
+        nn = fastbp.NeuralNetwork([2, 4, 1])
+        results.append(nn.fit(X, y, epochs=3, lr=0.1, batch_size=8))
+    assert results[0] == results[1]
+
+
+def test_editing_weights_in_place_reaches_the_engine(backend):
+    X, y = small_problem()
+    nn = fastbp.NeuralNetwork([3, 5, 4, 1], backend=backend, seed=0)
+    before = nn.forward(X)
+    nn.weights[2][:] = 0.0
+    nn.biases[2][:] = 2.0
+    after = nn.forward(X)
+    np.testing.assert_allclose(after, 1 / (1 + np.exp(-2.0)))
+    assert not np.allclose(before, after)
+
+
+def test_replacing_parameters_copies_into_the_buffer(backend):
+    X, y = small_problem()
+    nn = fastbp.NeuralNetwork([3, 5, 4, 1], backend=backend, seed=0)
+    nn.weights[2] = np.zeros((4, 1))
+    nn.biases = [np.zeros(5), np.zeros(4), np.full(1, -1.0)]
+    np.testing.assert_allclose(nn.forward(X), 1 / (1 + np.exp(1.0)))
+    nn.weights[1] -= 0.5  # the tutorial's in-place update form
+    assert np.all(nn.weights[1] == nn._params.weights[1])
+
+
+def test_forward_result_is_not_overwritten(backend):
+    X, y = small_problem()
+    nn = fastbp.NeuralNetwork([3, 5, 4, 1], backend=backend, seed=0)
+    first = nn.forward(X)
+    saved = first.copy()
+    nn.backward(y, lr=1.0)
+    nn.forward(X)
+    np.testing.assert_array_equal(first, saved)
+    assert len(nn.activations) == 4 and len(nn.pre_activations) == 3
+    assert nn.activations[1].shape == (40, 5) and nn.pre_activations[2].shape == (40, 1)
+
+
+def test_predict_and_predict_proba(backend):
+    X, y = fastbp.datasets.make_circle()
+    nn = fastbp.NeuralNetwork([2, 16, 8, 1], backend=backend, seed=0)
+    nn.fit(X, y.ravel(), epochs=300, lr=0.5)
+    proba = nn.predict_proba(X)
+    assert proba.shape == (500, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    labels = nn.predict(X)
+    assert labels.shape == (500,) and set(np.unique(labels)) <= {0, 1}
+    assert np.mean(labels == y.ravel()) == pytest.approx(nn.score(X, y))
+
+
+def test_multi_output_network(backend):
+    X, _ = small_problem(n_samples=30, sizes=(3, 6, 2))
+    y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(float)
+    nn = fastbp.NeuralNetwork([3, 6, 2], backend=backend, seed=0)
+    assert fastbp.gradient_check(nn, X, y).ok
+    nn.fit(X, y, epochs=200, lr=1.0)
+    assert nn.predict_proba(X).shape == (30, 2) and nn.predict(X).shape == (30, 2)
+    assert nn.score(X, y) > 0.9
+
+
+def test_seeds_give_independent_reproducible_streams():
+    a = fastbp.NeuralNetwork([2, 8, 1], seed=3)
+    b = fastbp.NeuralNetwork([2, 8, 1], seed=np.random.default_rng(3))
+    c = fastbp.NeuralNetwork([2, 8, 1], seed=4)
+    np.testing.assert_array_equal(a.weights[0], b.weights[0])
+    assert not np.array_equal(a.weights[0], c.weights[0])
+    state = np.random.get_state()[1].copy()
+    fastbp.NeuralNetwork([2, 8, 1], seed=3)
+    np.testing.assert_array_equal(np.random.get_state()[1], state)
+
+
+def test_reference_module_network_is_the_numpy_engine():
+    nn = fastbp.reference.NeuralNetwork([2, 3, 1], seed=0)
+    assert isinstance(nn, fastbp.NeuralNetwork) and nn.backend == "numpy"
+    assert fastbp.NeuralNetwork([2, 3, 1], backend="reference").backend == "numpy"
+
+
+def test_float32_stays_float32_end_to_end(backend):
+    X, y = small_problem()
+    nn = fastbp.NeuralNetwork([3, 5, 4, 1], backend=backend, dtype=np.float32, seed=0)
+    nn.forward(X)
+    assert all(a.dtype == np.float32 for a in nn.activations + nn.pre_activations)
+    dWs, dbs = nn.gradients(X, y)
+    assert all(g.dtype == np.float32 for g in dWs + dbs)
+    nn.backward(y, lr=0.1)
+    assert all(p.dtype == np.float32 for p in list(nn.weights) + list(nn.biases))
