@@ -19,7 +19,7 @@ from .backward import (
 )
 from .config import kernel
 from .dense import dense_forward
-from .update import sgd_step
+from .update import restore, sgd_step
 
 FINISHED = 0
 LOSS_NOT_FINITE = 1
@@ -115,13 +115,13 @@ def train_full_batch(params, grads, backup, sizes, activations, xbuf, ybuf, zbuf
         loss, correct = network_loss(params, sizes, activations, xbuf, ybuf, zbuf, abuf, n, tutorial)
         if not np.isfinite(loss):
             if restorable:
-                params[:] = backup
+                restore(params, backup)
             return epoch, LOSS_NOT_FINITE
         losses[epoch] = loss
         accuracies[epoch] = correct / (n * n_outputs)
         gradient_pass(params, grads, sizes, activations, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial)
         if not sgd_step(params, grads, lr, backup):
-            params[:] = backup
+            restore(params, backup)
             return epoch + 1, UPDATE_NOT_FINITE
         restorable = True
     return losses.size, FINISHED
@@ -164,14 +164,14 @@ def train_minibatch(params, grads, backup, sizes, activations, X, Y, order, batc
                                                n, tutorial)
             if not np.isfinite(loss):
                 if restorable:
-                    params[:] = backup
+                    restore(params, backup)
                 return epoch, LOSS_NOT_FINITE
             loss_sum += loss
             correct += batch_correct
             n_batches += 1
             gradient_pass(params, grads, sizes, activations, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial)
             if not sgd_step(params, grads, lr, backup):
-                params[:] = backup
+                restore(params, backup)
                 return epoch, UPDATE_NOT_FINITE
             restorable = True
         losses[epoch] = loss_sum / n_batches

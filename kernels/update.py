@@ -21,3 +21,10 @@ def sgd_step(params, grads, lr, backup):
         params[k] = q
         poison += q * zero
     return poison == zero
+
+
+@kernel
+def restore(params, backup):
+    """params = backup (an explicit loop: slice assignment would compile a costly error path)."""
+    for k in range(params.size):
+        params[k] = backup[k]

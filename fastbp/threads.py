@@ -1,0 +1,60 @@
+"""Thread control: one switch for Numba's worker threads and every BLAS pool the kernels use.
+
+A typical install has two OpenBLAS copies with two thread pools -- NumPy's, and SciPy's, which
+Numba's ``np.dot`` inside compiled code calls.  Limiting only one of them leaves the other
+spinning on a core.  :func:`set_num_threads` sets Numba's thread count (``numba.set_num_threads``,
+its run-time API) and, through threadpoolctl, every loaded BLAS pool, loading SciPy's first so
+that it is covered too.  It never assigns ``numba.config``.
+"""
+import contextlib
+
+import numba
+from threadpoolctl import threadpool_info, threadpool_limits
+
+
+def _load_kernel_blas():
+    import scipy.linalg.cython_blas  # noqa: F401  -- the BLAS behind np.dot in @njit code
+
+
+def max_threads():
+    """The most threads Numba can use in this process (NUMBA_NUM_THREADS, fixed at start-up)."""
+    return numba.config.NUMBA_NUM_THREADS
+
+
+def get_num_threads():
+    """Numba's current thread count (the BLAS pools are kept equal to it by set_num_threads)."""
+    return numba.get_num_threads()
+
+
+def set_num_threads(n):
+    """Use ``n`` threads in Numba's parallel kernels and in every BLAS pool (NumPy's and SciPy's)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"the number of threads must be an int, got {n!r}")
+    if not 1 <= n <= max_threads():
+        raise ValueError(f"the number of threads must be between 1 and {max_threads()} "
+                         f"(NUMBA_NUM_THREADS), got {n}")
+    _load_kernel_blas()
+    numba.set_num_threads(n)
+    threadpool_limits(limits=n, user_api="blas")
+
+
+@contextlib.contextmanager
+def threads(n):
+    """``with fastbp.threads(1): ...`` -- set_num_threads(n) inside the block, restored after."""
+    _load_kernel_blas()
+    previous = numba.get_num_threads()
+    blas = threadpool_limits(limits=None)  # remembers the current limits of every pool
+    try:
+        set_num_threads(n)
+        yield
+    finally:
+        numba.set_num_threads(previous)
+        blas.restore_original_limits()
+
+
+def thread_report():
+    """[(library, path, threads)] for every BLAS pool loaded, plus Numba's own count."""
+    _load_kernel_blas()
+    pools = [(info["internal_api"], info["filepath"], info["num_threads"])
+             for info in threadpool_info() if info["user_api"] == "blas"]
+    return pools + [("numba", numba.config.THREADING_LAYER, numba.get_num_threads())]
