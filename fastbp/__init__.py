@@ -11,7 +11,7 @@
 from . import datasets, reference
 from .gradcheck import GradientCheckResult, gradient_check
 from .network import NeuralNetwork, TrainingDivergedError
-from .threads import get_num_threads, set_num_threads, thread_report, threads
+from .parallel import get_num_threads, max_threads, set_num_threads, thread_report, threads
 from .tutorial import (
     bce_derivative,
     binary_cross_entropy,
@@ -28,5 +28,5 @@ __all__ = [
     "NeuralNetwork", "TrainingDivergedError", "GradientCheckResult", "gradient_check",
     "train_network", "binary_cross_entropy", "bce_derivative", "sigmoid", "sigmoid_derivative",
     "relu", "relu_derivative", "datasets", "reference",
-    "set_num_threads", "get_num_threads", "threads", "thread_report",
+    "set_num_threads", "get_num_threads", "max_threads", "threads", "thread_report",
 ]

@@ -26,7 +26,7 @@ def test_results_do_not_depend_on_thread_count():
     X = np.random.default_rng(0).standard_normal((300, 64))
     y = (X[:, :1] > 0).astype(float)
     weights = []
-    for n in sorted({1, fastbp.threads.__globals__["max_threads"]()}):
+    for n in sorted({1, fastbp.max_threads()}):
         with fastbp.threads(n):
             nn = fastbp.NeuralNetwork([64, 96, 80, 1], seed=1)
             nn.fit(X, y, epochs=5, lr=0.1)
