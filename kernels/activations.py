@@ -1,8 +1,9 @@
-"""Activation functions and their derivatives, applied in place over feature-major blocks.
+"""Activation functions and their derivatives, applied in place over feature-major rows.
 
 Codes (``IDENTITY``, ``RELU``, ``SIGMOID``) select the function; the branch sits outside the
 loops so each loop stays a plain vectorisable pass.  Constants are built in the array's own
-dtype, so float32 never widens to float64.
+dtype, so float32 never widens to float64.  Every function works on columns ``k0:k1`` (a slice
+of the batch), so a batch can be split between threads.
 """
 import numpy as np
 
@@ -14,42 +15,37 @@ SIGMOID = 2
 
 
 @kernel
-def bias_activation(Z, A, b, activation, add_bias):
-    """Z += b[:, None] (if ``add_bias``), then A = activation(Z).  Z, A: (n_out, n); b: (n_out,)."""
-    n_out, n = Z.shape
+def activate_row(Z, A, o, bias, activation, k0, k1):
+    """Z[o] += bias, then A[o] = activation(Z[o]), over columns k0:k1 (one pass, row in cache)."""
     zero = Z.dtype.type(0.0)
     one = Z.dtype.type(1.0)
     limit = Z.dtype.type(500.0)
-    for o in range(n_out):
-        bias = b[o] if add_bias else zero
-        if activation == RELU:
-            for k in range(n):
-                z = Z[o, k] + bias
-                Z[o, k] = z
-                A[o, k] = zero if z < zero else z
-        elif activation == SIGMOID:
-            for k in range(n):
-                z = Z[o, k] + bias
-                Z[o, k] = z
-                A[o, k] = one / (one + np.exp(-min(max(z, -limit), limit)))
-        else:
-            for k in range(n):
-                z = Z[o, k] + bias
-                Z[o, k] = z
-                A[o, k] = z
+    if activation == RELU:
+        for k in range(k0, k1):
+            z = Z[o, k] + bias
+            Z[o, k] = z
+            A[o, k] = zero if z < zero else z
+    elif activation == SIGMOID:
+        for k in range(k0, k1):
+            z = Z[o, k] + bias
+            Z[o, k] = z
+            A[o, k] = one / (one + np.exp(-min(max(z, -limit), limit)))
+    else:
+        for k in range(k0, k1):
+            z = Z[o, k] + bias
+            Z[o, k] = z
+            A[o, k] = z
 
 
 @kernel
-def multiply_by_derivative(D, Z, A, activation):
-    """D *= activation'(Z), using the stored A where cheaper.  D, Z, A: (n, m)."""
-    rows, n = D.shape
+def derivative_row(D, Z, A, i, activation, k0, k1):
+    """D[i] *= activation'(Z[i]) over columns k0:k1 (A[i] = activation(Z[i]) where cheaper)."""
     zero = D.dtype.type(0.0)
     one = D.dtype.type(1.0)
-    for i in range(rows):
-        if activation == RELU:
-            for k in range(n):
-                D[i, k] *= one if Z[i, k] > zero else zero
-        elif activation == SIGMOID:
-            for k in range(n):
-                a = A[i, k]
-                D[i, k] *= a * (one - a)
+    if activation == RELU:
+        for k in range(k0, k1):
+            D[i, k] *= one if Z[i, k] > zero else zero
+    elif activation == SIGMOID:
+        for k in range(k0, k1):
+            a = A[i, k]
+            D[i, k] *= a * (one - a)

@@ -9,8 +9,9 @@ Output head: sigmoid + binary cross-entropy, in two modes.
 """
 import numpy as np
 
-from .activations import multiply_by_derivative
-from .config import BLAS_MIN_FLOPS, kernel
+from .activations import derivative_row
+from .config import kernel, use_blas
+from .dense import accumulate_rows
 
 
 @kernel
@@ -76,22 +77,76 @@ def output_delta_tutorial(A, Y, D):
 
 
 @kernel
+def propagate_delta_columns(W, D, Z_prev, A_prev, D_prev, activation, k0, k1):
+    """Explicit-loop delta propagation over batch columns k0:k1."""
+    zero = D.dtype.type(0.0)
+    WT = W.T
+    for i in range(W.shape[0]):
+        for k in range(k0, k1):
+            D_prev[i, k] = zero
+        accumulate_rows(D_prev, i, WT, i, D, k0, k1)
+        derivative_row(D_prev, Z_prev, A_prev, i, activation, k0, k1)
+
+
+@kernel
 def propagate_delta(W, D, Z_prev, A_prev, D_prev, activation):
     """D_prev = (W @ D) * act'(Z_prev).  W: (n_in, n_out), D: (n_out, n) -> D_prev: (n_in, n)."""
     n_in, n_out = W.shape
     n = D.shape[1]
-    if n_in * n_out * n >= BLAS_MIN_FLOPS:
+    if use_blas(n_in, n_out):
         np.dot(W, D, D_prev)
-    else:
-        zero = D.dtype.type(0.0)
         for i in range(n_in):
-            for k in range(n):
-                D_prev[i, k] = zero
-            for o in range(n_out):
-                w = W[i, o]
-                for k in range(n):
-                    D_prev[i, k] += w * D[o, k]
-    multiply_by_derivative(D_prev, Z_prev, A_prev, activation)
+            derivative_row(D_prev, Z_prev, A_prev, i, activation, 0, n)
+    else:
+        propagate_delta_columns(W, D, Z_prev, A_prev, D_prev, activation, 0, n)
+
+
+@kernel
+def weight_gradient_columns(A_in, D, dW, db, bias_scale, k0, k1):
+    """dW = A_in[:, k0:k1] @ D[:, k0:k1].T, db = bias_scale * D[:, k0:k1].sum(1), explicit loops.
+
+    Four outputs at a time: each pass over the batch keeps four running sums in registers.
+    """
+    n_in = A_in.shape[0]
+    n_out = D.shape[0]
+    zero = D.dtype.type(0.0)
+    for i in range(n_in):
+        o = 0
+        while o + 4 <= n_out:
+            acc0 = zero
+            acc1 = zero
+            acc2 = zero
+            acc3 = zero
+            for k in range(k0, k1):
+                a = A_in[i, k]
+                acc0 += a * D[o, k]
+                acc1 += a * D[o + 1, k]
+                acc2 += a * D[o + 2, k]
+                acc3 += a * D[o + 3, k]
+            dW[i, o] = acc0
+            dW[i, o + 1] = acc1
+            dW[i, o + 2] = acc2
+            dW[i, o + 3] = acc3
+            o += 4
+        while o < n_out:
+            acc = zero
+            for k in range(k0, k1):
+                acc += A_in[i, k] * D[o, k]
+            dW[i, o] = acc
+            o += 1
+    bias_sums(D, db, bias_scale, k0, k1)
+
+
+@kernel
+def bias_sums(D, db, bias_scale, k0, k1):
+    """db = bias_scale * D[:, k0:k1].sum(axis=1)."""
+    zero = D.dtype.type(0.0)
+    scale = D.dtype.type(bias_scale)
+    for o in range(D.shape[0]):
+        acc = zero
+        for k in range(k0, k1):
+            acc += D[o, k]
+        db[o] = acc * scale
 
 
 @kernel
@@ -103,19 +158,8 @@ def weight_gradient(A_in, D, dW, db, bias_scale):
     """
     n_in, n = A_in.shape
     n_out = D.shape[0]
-    zero = D.dtype.type(0.0)
-    if n_in * n_out * n >= BLAS_MIN_FLOPS:
+    if use_blas(n_in, n_out):
         np.dot(A_in, D.T, dW)
+        bias_sums(D, db, bias_scale, 0, n)
     else:
-        for i in range(n_in):
-            for o in range(n_out):
-                acc = zero
-                for k in range(n):
-                    acc += A_in[i, k] * D[o, k]
-                dW[i, o] = acc
-    scale = D.dtype.type(bias_scale)
-    for o in range(n_out):
-        acc = zero
-        for k in range(n):
-            acc += D[o, k]
-        db[o] = acc * scale
+        weight_gradient_columns(A_in, D, dW, db, bias_scale, 0, n)

@@ -7,8 +7,10 @@
 * ``CACHE_ENABLED`` -- compiled code is cached on disk unless ``FASTBP_CACHE=0``.  Numba falls back
   to a user-wide cache directory when the package directory is read-only and respects
   ``NUMBA_CACHE_DIR``.  Read once, at import.
-* ``BLAS_MIN_FLOPS`` -- a layer product at least this large goes to BLAS (``np.dot`` in ``@njit``);
-  smaller ones run in explicit loops, where a BLAS call's fixed cost would dominate.
+* ``use_blas`` -- which layer products go to BLAS (``np.dot`` in ``@njit``): both sides at least
+  ``BLAS_MIN_WIDTH`` wide.  Thin layers (the tutorial's 2-wide inputs, 1-wide outputs) run in
+  explicit loops over the batch, which beat a BLAS call there (measured: ``python -m fastbp bench``
+  and the asv kernel benchmarks).
 """
 import os
 
@@ -18,15 +20,25 @@ FAST_FLOATS = frozenset({"nsz", "contract", "reassoc"})
 
 CACHE_ENABLED = os.environ.get("FASTBP_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
 
-BLAS_MIN_FLOPS = 64 * 64 * 64
+BLAS_MIN_WIDTH = 8
 
 
 def kernel(func):
-    """Compile ``func`` lazily with fastbp's settings (one specialisation per dtype)."""
-    return numba.njit(
-        func,
-        cache=CACHE_ENABLED,
-        fastmath=set(FAST_FLOATS),
-        nogil=True,
-        error_model="numpy",
-    )
+    """Compile ``func`` lazily with fastbp's settings (one specialisation per dtype).
+
+    With caching on, a kernel whose cache has nowhere to go (read-only install and no writable
+    user cache directory) is compiled in memory instead -- silently, as the cache is only a speed-up.
+    """
+    options = {"fastmath": set(FAST_FLOATS), "nogil": True, "error_model": "numpy"}
+    if CACHE_ENABLED:
+        try:
+            return numba.njit(func, cache=True, **options)
+        except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+            pass
+    return numba.njit(func, **options)
+
+
+@kernel
+def use_blas(n_in, n_out):
+    """True when an (n_in, n_out) layer's products should go to BLAS rather than explicit loops."""
+    return n_in >= BLAS_MIN_WIDTH and n_out >= BLAS_MIN_WIDTH and n_in * n_out >= 256
