@@ -9,11 +9,24 @@ def main(argv=None):
     demo.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     demo.add_argument("--repeats", type=int, default=3, help="timed runs per engine (median)")
     demo.add_argument("--plot", metavar="PNG", help="save loss curves and decision boundaries")
+    bench = commands.add_parser("bench", help="time fastbp against the tutorial's NumPy class "
+                                "(and PyTorch / JAX if installed)")
+    bench.add_argument("--quick", action="store_true", help="small sizes: well under a minute")
+    bench.add_argument("--workloads", metavar="W1,W3",
+                       help="comma-separated subset of W1..W5 (COLD: the cold-start rows)")
+    bench.add_argument("--threads", type=int, metavar="N",
+                       help="thread count (needs fastbp.set_num_threads; ignored otherwise)")
+    bench.add_argument("--repeats", type=int, default=3, help="timed repeats per engine (median)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import run_demo
 
         run_demo(dtype=args.dtype, repeats=args.repeats, plot=args.plot)
+    elif args.command == "bench":
+        from .bench import run_bench
+
+        run_bench(quick=args.quick, workloads=args.workloads, threads=args.threads,
+                  repeats=args.repeats)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,55 @@
+"""Smoke test of ``python -m fastbp bench``: the smallest sizes, in-process, no cold start."""
+import math
+from dataclasses import replace
+
+import pytest
+
+from fastbp import bench
+
+
+@pytest.fixture
+def tiny_workloads(monkeypatch):
+    """W1 and W3 shrunk to a few epochs / steps (the table is the same code path)."""
+    tiny = {"W1": bench.Size(64, 3, 2, 2), "W3": bench.Size(16, 1, 2, 2, blocks=1)}
+    workloads = [replace(w, quick=tiny[w.key]) for w in bench.WORKLOADS if w.key in tiny]
+    monkeypatch.setattr(bench, "WORKLOADS", workloads)
+    monkeypatch.setattr(bench, "ENGINES", [e for e in bench.ENGINES
+                                           if e.name in ("tutorial", "numpy", "numba")])
+    return workloads
+
+
+def test_bench_smoke(tiny_workloads):
+    lines = []
+    rows, cold = bench.run_bench(quick=True, workloads="W1,W3", repeats=1, peak_size=128,
+                                 settle=0.0, out=lines.append, log=lambda message: None)
+    assert cold is None
+    assert [(row.workload.key, row.engine) for row in rows] == [
+        (key, engine) for key in ("W1", "W3") for engine in ("tutorial", "numpy", "numba")]
+    for row in rows:
+        assert math.isfinite(row.seconds) and row.seconds > 0
+        assert math.isfinite(row.flops / row.seconds)
+        assert math.isfinite(row.diff)
+        assert row.diff < 1e-8  # every engine did the same training as the reference
+    assert all(math.isfinite(row.compile_seconds) for row in rows if row.engine == "numba")
+    text = "\n".join(lines)
+    assert "W1 tutorial circle" in text and "W3 tutorial efficiency demo" in text
+    assert "nan" not in text and "inf" not in text.replace("info", "")
+
+
+def test_gemm_flops_counts_the_issue_formula():
+    # [2, 16, 8, 1] on 500 samples: layer 0 forward + dW, layers 1, 2 forward + dW + delta
+    assert bench.gemm_flops((2, 16, 8, 1), 500) == 2 * 500 * (2 * 2 * 16 + 3 * 16 * 8 + 3 * 8 * 1)
+
+
+def test_unknown_workload_is_rejected():
+    with pytest.raises(SystemExit):
+        bench.select("W9")
+
+
+def test_cli_has_bench(monkeypatch):
+    called = {}
+    monkeypatch.setattr(bench, "run_bench", lambda **options: called.update(options))
+    from fastbp.cli import main
+
+    main(["bench", "--quick", "--workloads", "W1", "--repeats", "1"])
+    assert called == {"quick": True, "workloads": "W1", "threads": None, "repeats": 1}
