@@ -82,9 +82,7 @@ def propagate_delta_columns(W, D, Z_prev, A_prev, D_prev, activation, k0, k1):
     zero = D.dtype.type(0.0)
     WT = W.T
     for i in range(W.shape[0]):
-        for k in range(k0, k1):
-            D_prev[i, k] = zero
-        accumulate_rows(D_prev, i, WT, i, D, k0, k1)
+        accumulate_rows(D_prev, i, WT, i, D, zero, k0, k1)
         derivative_row(D_prev, Z_prev, A_prev, i, activation, k0, k1)
 
 
