@@ -25,55 +25,23 @@ import numpy as np
 
 import fastbp
 from fastbp import datasets
+from fastbp.tutorial import (  # the tutorial's helpers, verbatim
+    bce_derivative,
+    binary_cross_entropy,
+    relu,
+    relu_derivative,
+    sigmoid,
+    sigmoid_derivative,
+)
 
 
 # =================================================================================================
 # The tutorial's code, used as the speed baseline.
 # Copied verbatim from "Learn AI Series (#39) - Neural Networks From Scratch - Backpropagation"
-# (shared/tutorial/backpropagation-tutorial.txt): its helpers and its NeuralNetwork class, renamed
-# TutorialNetwork.  Not fastbp code -- do not "fix" it (it casts to float64 in relu_derivative and
+# (shared/tutorial/backpropagation-tutorial.txt): its NeuralNetwork class, renamed TutorialNetwork;
+# its helper functions are fastbp.tutorial's (the same code).  Not fastbp code -- do not "fix" it (it casts to float64 in relu_derivative and
 # divides the bias gradient by N twice; both are part of what is being measured).
 # =================================================================================================
-
-def binary_cross_entropy(y_true, y_pred):
-    """Binary cross-entropy loss. Same as episode #12."""
-    eps = 1e-15  # prevent log(0)
-    y_pred = np.clip(y_pred, eps, 1 - eps)
-    return -np.mean(
-        y_true * np.log(y_pred) + (1 - y_true) * np.log(1 - y_pred)
-    )
-
-
-def bce_derivative(y_true, y_pred):
-    """Derivative of BCE with respect to predictions.
-    Returns dL/d(y_pred) for each sample."""
-    eps = 1e-15
-    y_pred = np.clip(y_pred, eps, 1 - eps)
-    return -(y_true / y_pred - (1 - y_true) / (1 - y_pred)) / len(y_true)
-
-
-def sigmoid(z):
-    """Sigmoid activation: squishes to (0, 1)."""
-    return 1 / (1 + np.exp(-np.clip(z, -500, 500)))
-
-
-def sigmoid_derivative(z):
-    """Derivative of sigmoid: s * (1 - s).
-    Maximum value is 0.25 (at z=0), approaches 0 at extremes."""
-    s = sigmoid(z)
-    return s * (1 - s)
-
-
-def relu(z):
-    """ReLU: max(0, z). The modern default for hidden layers."""
-    return np.maximum(0, z)
-
-
-def relu_derivative(z):
-    """Derivative of ReLU: 1 if z > 0, else 0.
-    Gradient flows through unchanged for positive inputs."""
-    return (z > 0).astype(float)
-
 
 class TutorialNetwork:  # the tutorial's ``NeuralNetwork``, verbatim
     def __init__(self, layer_sizes):
