@@ -9,16 +9,9 @@ Both read and write the network's :class:`~fastbp.parameters.Parameters` buffer,
 the network's dtype and C-contiguous.  ``ENGINES`` is the table that tests, benchmarks and the
 comparison command iterate over.
 """
-import numba
 import numpy as np
 
 from . import kernels, reference
-
-# Full-batch training splits each step's batch across Numba's threads (explicit loops on every
-# thread) when every layer has at most this many weights and each thread gets this many samples;
-# wider layers go to BLAS, which threads itself.
-SPLIT_MAX_LAYER_WEIGHTS = 64 * 64
-SPLIT_MIN_SAMPLES_PER_THREAD = 128
 
 
 class NumpyEngine:
@@ -205,31 +198,15 @@ class NumbaEngine:
         np.copyto(p.flat, p.backup)
         return False
 
-    def split_slices(self, n_samples):
-        """How many threads a full-batch step of n_samples is split across (1: not split)."""
-        threads = numba.get_num_threads()
-        narrow = all(n_in * n_out <= SPLIT_MAX_LAYER_WEIGHTS
-                     for n_in, n_out in self.params.layer_shapes)
-        if threads < 2 or not narrow or n_samples < SPLIT_MIN_SAMPLES_PER_THREAD * threads:
-            return 1
-        return threads
-
     def train_full_batch(self, X, Y, epochs, lr, restorable):
         p = self.params
         self._scratch = ws = self._workspace(self._scratch, len(X))
         ws.load(X, Y)
         losses = np.empty(epochs, dtype=np.float64)
         accuracies = np.empty(epochs, dtype=np.float64)
-        slices = self.split_slices(ws.n)
-        if slices > 1:
-            partial_grads = np.empty((slices, p.flat.size), dtype=p.dtype)
-            recorded, status = kernels.train_full_batch_split(
-                p.flat, p.grads, p.backup, partial_grads, p.sizes, p.activations, ws.x, ws.y,
-                ws.z, ws.a, ws.d, ws.n, float(lr), self.tutorial, restorable, losses, accuracies)
-        else:
-            recorded, status = kernels.train_full_batch(
-                p.flat, p.grads, p.backup, p.sizes, p.activations, ws.x, ws.y, ws.z, ws.a, ws.d,
-                ws.n, float(lr), self.tutorial, restorable, losses, accuracies)
+        recorded, status = kernels.train_full_batch(
+            p.flat, p.grads, p.backup, p.sizes, p.activations, ws.x, ws.y, ws.z, ws.a, ws.d,
+            ws.n, float(lr), self.tutorial, restorable, losses, accuracies)
         return losses[:recorded].tolist(), accuracies[:recorded].tolist(), status
 
     def train_minibatch(self, X, Y, order, batch_size, lr, restorable):

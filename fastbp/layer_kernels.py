@@ -99,9 +99,9 @@ def _compiled_kernels(c):
 
     def output_delta():
         if c["tutorial"]:
-            kernels.output_delta_tutorial(a, y, D, 0, D.shape[1])
+            kernels.output_delta_tutorial(a, y, D)
         else:
-            kernels.output_delta(z, a, y, D, 0, D.shape[1])
+            kernels.output_delta(z, a, y, D)
         return D.T
 
     def propagate_delta():

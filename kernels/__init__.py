@@ -22,7 +22,6 @@ from .train import (
     gradient_pass,
     network_loss,
     train_full_batch,
-    train_full_batch_split,
     train_minibatch,
 )
 
@@ -30,5 +29,5 @@ __all__ = [
     "CACHE_ENABLED", "FAST_FLOATS", "IDENTITY", "RELU", "SIGMOID",
     "dense_forward", "output_delta", "output_delta_tutorial", "output_loss", "propagate_delta", "weight_gradient",
     "sgd_step", "forward_pass", "gradient_pass", "network_loss",
-    "train_full_batch", "train_full_batch_split", "train_minibatch",
+    "train_full_batch", "train_minibatch",
 ]

@@ -29,14 +29,6 @@ def bce_clip_bounds(A):
 def output_loss(Z, A, Y, tutorial):
     """Mean BCE and the number of correct predictions (a > 0.5) == y.  Z, A, Y: (K, n)."""
     K, n = Z.shape
-    total, correct = output_loss_sum(Z, A, Y, tutorial, 0, n)
-    return total / (K * n), correct
-
-
-@kernel
-def output_loss_sum(Z, A, Y, tutorial, k0, k1):
-    """Summed BCE (float64) and number of correct predictions over batch columns k0:k1."""
-    K = Z.shape[0]
     zero = Z.dtype.type(0.0)
     one = Z.dtype.type(1.0)
     half = Z.dtype.type(0.5)
@@ -45,40 +37,39 @@ def output_loss_sum(Z, A, Y, tutorial, k0, k1):
     correct = 0
     for o in range(K):
         if tutorial:
-            for k in range(k0, k1):
+            for k in range(n):
                 y = Y[o, k]
                 a = min(max(A[o, k], lo), hi)
                 total -= y * np.log(a) + (one - y) * np.log(one - a)
         else:
-            for k in range(k0, k1):
+            for k in range(n):
                 z = Z[o, k]
                 total += max(z, zero) - z * Y[o, k] + np.log1p(np.exp(-abs(z)))
-        for k in range(k0, k1):
+        for k in range(n):
             predicted = one if A[o, k] > half else zero
             correct += predicted == Y[o, k]
-    return total, correct
+    return total / (K * n), correct
 
 
 @kernel
-def output_delta(Z, A, Y, D, k0, k1):
-    """Exact output delta D = (A - Y) / (K n) over batch columns k0:k1.  Z, A, Y, D: (K, n)."""
+def output_delta(Z, A, Y, D):
+    """Exact output delta D = (A - Y) / (K n).  Z, A, Y, D: (K, n)."""
     K, n = A.shape
     scale = A.dtype.type(1.0) / A.dtype.type(K * n)
     for o in range(K):
-        for k in range(k0, k1):
+        for k in range(n):
             D[o, k] = (A[o, k] - Y[o, k]) * scale
 
 
 @kernel
-def output_delta_tutorial(A, Y, D, k0, k1):
-    """The tutorial's output delta bce_derivative(y, a) * a (1 - a) (divided by n, the rows, only)
-    over batch columns k0:k1."""
+def output_delta_tutorial(A, Y, D):
+    """The tutorial's output delta: bce_derivative(y, a) * a (1 - a), divided by n (rows) only."""
     K, n = A.shape
     one = A.dtype.type(1.0)
     inv_n = one / A.dtype.type(n)
     lo, hi = bce_clip_bounds(A)
     for o in range(K):
-        for k in range(k0, k1):
+        for k in range(n):
             y = Y[o, k]
             a = A[o, k]
             c = min(max(a, lo), hi)

@@ -23,29 +23,19 @@ CACHE_ENABLED = os.environ.get("FASTBP_CACHE", "1").strip().lower() not in {"0",
 BLAS_MIN_WIDTH = 8
 
 
-def _compile(func, parallel):
-    options = {"fastmath": set(FAST_FLOATS), "nogil": True, "error_model": "numpy",
-               "parallel": parallel}
-    if CACHE_ENABLED:
-        try:
-            return numba.njit(func, cache=True, **options)
-        except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-            pass
-    return numba.njit(func, **options)
-
-
 def kernel(func):
     """Compile ``func`` lazily with fastbp's settings (one specialisation per dtype).
 
     With caching on, a kernel whose cache has nowhere to go (read-only install and no writable
     user cache directory) is compiled in memory instead -- silently, as the cache is only a speed-up.
     """
-    return _compile(func, parallel=False)
-
-
-def parallel_kernel(func):
-    """Like ``kernel``, with ``numba.prange`` loops run on Numba's threads (fastbp.set_num_threads)."""
-    return _compile(func, parallel=True)
+    options = {"fastmath": set(FAST_FLOATS), "nogil": True, "error_model": "numpy"}
+    if CACHE_ENABLED:
+        try:
+            return numba.njit(func, cache=True, **options)
+        except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+            pass
+    return numba.njit(func, **options)
 
 
 @kernel

@@ -8,21 +8,17 @@ Buffers (all 1-D, one dtype, allocated once by the caller and reused every step)
 ``sizes`` (L+1,) and ``activations`` (L,) are int64 arrays describing the network.
 Status codes returned by the loops: 0 finished, 1 the loss became NaN/inf, 2 an update did.
 """
-import numba
 import numpy as np
 
 from .backward import (
     output_delta,
     output_delta_tutorial,
     output_loss,
-    output_loss_sum,
     propagate_delta,
-    propagate_delta_columns,
     weight_gradient,
-    weight_gradient_columns,
 )
-from .config import kernel, parallel_kernel
-from .dense import dense_forward, dense_forward_columns
+from .config import kernel
+from .dense import dense_forward
 from .update import restore, sgd_step
 
 FINISHED = 0
@@ -78,10 +74,10 @@ def gradient_pass(params, grads, sizes, activations, xbuf, ybuf, zbuf, abuf, dbu
     D = layer_block(dbuf, sizes, last, n)
     Y = input_block(ybuf, sizes[last + 1], n)
     if tutorial:
-        output_delta_tutorial(A, Y, D, 0, n)
+        output_delta_tutorial(A, Y, D)
         bias_scale = 1.0 / n
     else:
-        output_delta(Z, A, Y, D, 0, n)
+        output_delta(Z, A, Y, D)
         bias_scale = 1.0
     for l in range(last, -1, -1):
         dW, db = layer_params(grads, sizes, l)
@@ -94,106 +90,6 @@ def gradient_pass(params, grads, sizes, activations, xbuf, ybuf, zbuf, abuf, dbu
             propagate_delta(W, D, layer_block(zbuf, sizes, l - 1, n),
                             layer_block(abuf, sizes, l - 1, n), D_prev, activations[l - 1])
             D = D_prev
-
-
-@kernel
-def step_columns(params, grads, sizes, activations, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial,
-                 k0, k1):
-    """Forward, loss and gradient of batch columns k0:k1, explicit loops only (no BLAS).
-
-    ``grads`` receives this slice's share of the batch gradient (the sum over its columns of the
-    mode's per-sample terms); other slices write other columns of the workspaces.  Returns the
-    slice's (summed loss, number correct).
-    """
-    last = sizes.size - 2
-    A_in = input_block(xbuf, sizes[0], n)
-    for l in range(last + 1):
-        W, b = layer_params(params, sizes, l)
-        A_out = layer_block(abuf, sizes, l, n)
-        dense_forward_columns(W, b, A_in, layer_block(zbuf, sizes, l, n), A_out, activations[l],
-                              k0, k1)
-        A_in = A_out
-    Z = layer_block(zbuf, sizes, last, n)
-    A = layer_block(abuf, sizes, last, n)
-    D = layer_block(dbuf, sizes, last, n)
-    Y = input_block(ybuf, sizes[last + 1], n)
-    loss_sum, correct = output_loss_sum(Z, A, Y, tutorial, k0, k1)
-    if tutorial:
-        output_delta_tutorial(A, Y, D, k0, k1)
-        bias_scale = 1.0 / n
-    else:
-        output_delta(Z, A, Y, D, k0, k1)
-        bias_scale = 1.0
-    for l in range(last, -1, -1):
-        dW, db = layer_params(grads, sizes, l)
-        if l == 0:
-            weight_gradient_columns(input_block(xbuf, sizes[0], n), D, dW, db, bias_scale, k0, k1)
-        else:
-            weight_gradient_columns(layer_block(abuf, sizes, l - 1, n), D, dW, db, bias_scale,
-                                    k0, k1)
-            W, _ = layer_params(params, sizes, l)
-            D_prev = layer_block(dbuf, sizes, l - 1, n)
-            propagate_delta_columns(W, D, layer_block(zbuf, sizes, l - 1, n),
-                                    layer_block(abuf, sizes, l - 1, n), D_prev, activations[l - 1],
-                                    k0, k1)
-            D = D_prev
-    return loss_sum, correct
-
-
-@parallel_kernel
-def split_step(params, partial_grads, sizes, activations, xbuf, ybuf, zbuf, abuf, dbuf, n,
-               tutorial, losses, corrects):
-    """One step with the batch split into partial_grads.shape[0] column slices, one per thread.
-
-    Slice t writes partial_grads[t], losses[t] and corrects[t]; the caller adds them up.
-    """
-    slices = partial_grads.shape[0]
-    for t in numba.prange(slices):
-        loss_sum, correct = step_columns(params, partial_grads[t], sizes, activations, xbuf, ybuf,
-                                         zbuf, abuf, dbuf, n, tutorial, t * n // slices,
-                                         (t + 1) * n // slices)
-        losses[t] = loss_sum
-        corrects[t] = correct
-
-
-@kernel
-def sum_rows(partial, total):
-    """total = partial.sum(axis=0), in row order (deterministic for a given slice count)."""
-    for k in range(total.size):
-        total[k] = partial[0, k]
-    for t in range(1, partial.shape[0]):
-        for k in range(total.size):
-            total[k] += partial[t, k]
-
-
-@kernel
-def train_full_batch_split(params, grads, backup, partial_grads, sizes, activations, xbuf, ybuf,
-                           zbuf, abuf, dbuf, n, lr, tutorial, restorable, losses, accuracies):
-    """train_full_batch with every step split across threads by batch columns (split_step).
-
-    For narrow networks, where explicit loops on each thread beat one BLAS call per layer.
-    Same contract as train_full_batch.
-    """
-    n_outputs = sizes[sizes.size - 1]
-    slices = partial_grads.shape[0]
-    slice_losses = np.zeros(slices)
-    slice_corrects = np.zeros(slices, dtype=np.int64)
-    for epoch in range(losses.size):
-        split_step(params, partial_grads, sizes, activations, xbuf, ybuf, zbuf, abuf, dbuf, n,
-                   tutorial, slice_losses, slice_corrects)
-        loss = slice_losses.sum() / (n * n_outputs)
-        if not np.isfinite(loss):
-            if restorable:
-                restore(params, backup)
-            return epoch, LOSS_NOT_FINITE
-        losses[epoch] = loss
-        accuracies[epoch] = slice_corrects.sum() / (n * n_outputs)
-        sum_rows(partial_grads, grads)
-        if not sgd_step(params, grads, lr, backup):
-            restore(params, backup)
-            return epoch + 1, UPDATE_NOT_FINITE
-        restorable = True
-    return losses.size, FINISHED
 
 
 @kernel

@@ -41,22 +41,3 @@ def test_bad_thread_counts(n, error):
     with pytest.raises(error, match="threads"):
         fastbp.set_num_threads(n)
     assert fastbp.get_num_threads() == before
-
-
-def test_split_full_batch_equals_single_thread_training():
-    """The batch split across threads (narrow networks) gives the single-thread result."""
-    X, y = fastbp.datasets.make_spirals(n_per_class=200)
-    results = {}
-    for n in sorted({1, fastbp.max_threads()}):
-        with fastbp.threads(n):
-            for tutorial_compat in (False, True):
-                nn = fastbp.NeuralNetwork([2, 16, 8, 1], seed=3, tutorial_compat=tutorial_compat)
-                engine_slices = nn._engine.split_slices(len(X))
-                history = nn.fit(X, y, epochs=50, lr=0.1)
-                results[n, tutorial_compat] = (engine_slices, history, nn._params.flat.copy())
-    for (n, mode), (slices, history, params) in results.items():
-        assert slices == n  # 400 samples, 16*8-wide layers: split across every thread
-        single = results[1, mode]
-        np.testing.assert_allclose(history["loss"], single[1]["loss"], rtol=1e-12)
-        assert history["accuracy"] == single[1]["accuracy"]
-        np.testing.assert_allclose(params, single[2], rtol=1e-10, atol=1e-13)
