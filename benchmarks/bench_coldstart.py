@@ -1,0 +1,87 @@
+"""Cold start: a fresh interpreter imports fastbp and trains one epoch of the circle.
+
+``timeraw_`` benchmarks return code that asv times in a new Python process each sample: the
+returned ``setup`` code runs first, untimed (it sets the environment before anything imports
+numba), then the ``stmt`` code is timed -- ``import fastbp``, building the network, one epoch
+(with numba: compiling, or loading from the on-disk cache, every kernel the epoch needs).
+
+* ``ColdStartNoCache``: ``FASTBP_CACHE=0``, so numba compiles from scratch: the first-call cost a
+  user without a cache pays.
+* ``ColdStartWarmCache``: ``NUMBA_CACHE_DIR`` points at a directory that ``setup_cache`` filled by
+  running the same code once, so numba only loads the cached machine code.
+
+The reference engine compiles nothing; its rows are the import-and-train floor.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+from . import common
+
+_STMT = """
+import fastbp
+X, y = fastbp.datasets.make_circle()
+nn = fastbp.NeuralNetwork([2, 16, 8, 1], backend={backend!r}, dtype={dtype!r}, seed=0)
+nn.fit(X, y, epochs=1, lr=0.1)
+"""
+
+_ENV = """
+import os
+os.environ["FASTBP_CACHE"] = {cache!r}
+{cache_dir}
+"""
+
+
+def _code(engine, dtype, cache, cache_dir=None):
+    """(stmt, setup) for a timeraw benchmark."""
+    stmt = _STMT.format(backend=common.ENGINE_NAMES[engine], dtype=dtype)
+    setup = _ENV.format(
+        cache=cache,
+        cache_dir=f'os.environ["NUMBA_CACHE_DIR"] = {cache_dir!r}' if cache_dir else "")
+    return textwrap.dedent(stmt), textwrap.dedent(setup)
+
+
+class ColdStartNoCache:
+    """Import + one circle epoch in a fresh process, compile cache off (FASTBP_CACHE=0)."""
+
+    params = (common.ENGINES, common.DTYPES)
+    param_names = ["engine", "dtype"]
+    repeat = (2, 5, 60.0)
+    warmup_time = 0
+    timeout = 600
+
+    def setup(self, engine, dtype):
+        common.require_network()
+
+    def timeraw_import_and_train(self, engine, dtype):
+        return _code(engine, dtype, cache="0")
+
+
+class ColdStartWarmCache:
+    """Import + one circle epoch in a fresh process, numba's on-disk cache already filled."""
+
+    params = (common.ENGINES, common.DTYPES)
+    param_names = ["engine", "dtype"]
+    repeat = (3, 10, 30.0)
+    warmup_time = 0
+    timeout = 300
+
+    def setup_cache(self):
+        # asv runs setup_cache in a temporary directory that is the working directory of the
+        # benchmarks using it and is removed after them: the cache lives there.
+        cache_dir = os.path.abspath("numba_cache")
+        os.makedirs(cache_dir, exist_ok=True)
+        for engine in common.ENGINES:
+            for dtype in common.DTYPES:
+                stmt, setup = _code(engine, dtype, cache="1", cache_dir=cache_dir)
+                subprocess.run([sys.executable, "-c", setup + stmt], check=True)
+        return cache_dir
+
+    setup_cache.timeout = 300
+
+    def setup(self, cache_dir, engine, dtype):
+        common.require_network()
+
+    def timeraw_import_and_train(self, cache_dir, engine, dtype):
+        return _code(engine, dtype, cache="1", cache_dir=cache_dir)

@@ -1,0 +1,46 @@
+"""Per-layer kernels on both engines: dense forward, output delta, delta propagation, gradient
+reduction (weight gradient) and parameter update, at three layer sizes.
+
+Driven by the kernel table ``fastbp.layer_kernels``: ``make_case`` draws the seeded inputs and
+``prepare`` returns a warm callable (inputs already in the engine's layout, numba compiled), so
+the timed call is the kernel alone.  Skipped on commits without ``fastbp.layer_kernels``.
+"""
+from . import common
+
+
+class _LayerKernel:
+    params = (common.KERNEL_NAMES, common.ENGINES, common.DTYPES)
+    param_names = ["kernel", "engine", "dtype"]
+    size = None
+
+    def setup(self, kernel, engine, dtype):
+        # Memoised per process: asv re-runs setup between timed calls, which then costs nothing.
+        self.run = common.prepared_kernel(kernel, self.size, engine, dtype)
+
+    def time_kernel(self, kernel, engine, dtype):
+        self.run()
+
+
+class KernelSmall(_LayerKernel):
+    """16 -> 8 features, batch 500 (the circle network's first layer): microseconds."""
+
+    size = "small"
+    number = 100
+    repeat = (5, 20, 10.0)
+
+
+class KernelMedium(_LayerKernel):
+    """128 -> 64 features, batch 100 (the efficiency demo's first hidden layer): tens of us."""
+
+    size = "medium"
+    number = 50
+    repeat = (5, 20, 10.0)
+
+
+class KernelWide(_LayerKernel):
+    """1024 -> 1024 features, batch 2048: tens of milliseconds (BLAS-bound)."""
+
+    size = "wide"
+    number = 1
+    repeat = (3, 10, 10.0)
+    timeout = 180
