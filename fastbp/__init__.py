@@ -8,8 +8,16 @@
 ``fastbp.datasets`` has the tutorial's data; the tutorial's helper functions and
 ``train_network`` are here under their tutorial names.
 """
-from . import datasets, reference
-from .gradcheck import GradientCheckResult, gradient_check
+import os as _os
+
+if not _os.path.isdir(_os.path.join(__path__[0], "kernels")):
+    # A source checkout (e.g. `python -m fastbp` run from the repository root): kernels/ sits
+    # beside fastbp/, and setuptools only moves it into the package at install time.  Let
+    # `fastbp.kernels` resolve to it there too; an installed fastbp never takes this branch.
+    __path__.append(_os.path.dirname(__path__[0]))
+
+from . import datasets, reference  # noqa: E402
+from .gradcheck import GradientCheckResult, gradient_check  # noqa: E402
 from .network import NeuralNetwork, TrainingDivergedError
 from .parallel import get_num_threads, max_threads, set_num_threads, thread_report, threads
 from .tutorial import (

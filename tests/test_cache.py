@@ -3,6 +3,7 @@ and no writable location means no cache -- silently, never an import error."""
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 FIT_ONCE = """
@@ -16,9 +17,10 @@ print(type(kernels.train_full_batch._cache).__name__, stats.cache_hits and 1, st
 
 
 def run(code, **env):
+    """Run ``code`` in a fresh interpreter outside the source tree (so it imports the install)."""
     environment = {**os.environ, **env}
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=environment,
-                            capture_output=True, text=True, timeout=600)
+                            cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
