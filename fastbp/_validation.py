@@ -3,6 +3,8 @@ import numbers
 
 import numpy as np
 
+from .kernels import all_finite
+
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -56,7 +58,8 @@ def _numeric_array(values, name):
 
 
 def _check_finite(array, name):
-    if not np.all(np.isfinite(array)):
+    """``array``: 2-D, C-contiguous, float32/float64 (checked without a temporary of its size)."""
+    if not all_finite(array):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
 
@@ -72,8 +75,9 @@ def check_X(X, n_features, dtype):
         raise ValueError(
             f"X has {array.shape[1]} feature(s) per sample but the network's input layer has "
             f"{n_features}")
+    array = np.ascontiguousarray(array, dtype=dtype)
     _check_finite(array, "X")
-    return np.ascontiguousarray(array, dtype=dtype)
+    return array
 
 
 def check_y(y, n_samples, n_outputs, dtype):
@@ -88,7 +92,8 @@ def check_y(y, n_samples, n_outputs, dtype):
             + f" (one column per output), got shape {np.shape(y)}")
     if array.shape[0] != n_samples:
         raise ValueError(f"y has {array.shape[0]} row(s) but X has {n_samples} sample(s)")
+    array = np.ascontiguousarray(array, dtype=dtype)
     _check_finite(array, "y")
     if np.any((array < 0) | (array > 1)):
         raise ValueError("labels in y must lie in [0, 1] (binary cross-entropy targets)")
-    return np.ascontiguousarray(array, dtype=dtype)
+    return array

@@ -601,6 +601,39 @@ def run_cold_start(quick, log):
     return epochs, results
 
 
+# -- memory ---------------------------------------------------------------------------------------
+
+EPOCH_MEMORY = """
+import tracemalloc
+import numpy as np, fastbp
+
+random = np.random.default_rng(0)
+X = random.standard_normal(({samples}, 784), dtype=np.float32)
+y = (random.random(({samples}, 1)) < 0.5).astype(np.float32)
+nn = fastbp.NeuralNetwork([784, 256, 128, 1], dtype=np.float32, seed=0)
+nn.fit(X[:256], y[:256], epochs=1, lr=0.01, batch_size=128, seed=0)  # compile or load the cache
+tracemalloc.start()  # NumPy reports its array allocations to tracemalloc
+nn.fit(X, y, epochs=1, lr=0.01, batch_size=128, seed=0)
+current, peak = tracemalloc.get_traced_memory()
+print(peak, nn._params.flat.nbytes)
+"""
+
+
+def epoch_memory(quick):
+    """W5's epoch in a fresh process: (samples, peak memory it allocates, budget), in bytes.
+
+    Measured with tracemalloc (every NumPy allocation during ``fit``; the compiled loop allocates
+    nothing).  The budget is the issue's: parameters + one batch's activations, pre-activations
+    and deltas (+ its inputs and targets), all float32.
+    """
+    samples = 6000 if quick else 60000
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(
+        EPOCH_MEMORY.format(samples=samples))], check=True, capture_output=True, text=True).stdout
+    peak, param_bytes = map(int, out.split()[-2:])
+    batch_bytes = 128 * (3 * (256 + 128 + 1) + 784 + 1) * 4
+    return samples, peak, param_bytes + batch_bytes
+
+
 # -- the command ----------------------------------------------------------------------------------
 
 def set_threads(n):
@@ -711,6 +744,7 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
 
     rows = run_workloads(selected, quick, repeats, engines, log, settle) if selected else []
     cold_results = run_cold_start(quick, log) if cold else None
+    memory = epoch_memory(quick) if cold else None
 
     out(f"fastbp bench{' --quick' if quick else ''}: engines {', '.join(e.name for e in engines)}"
         f"; median of {repeats} repeats; numpy {np.__version__}, fastbp {fastbp.__version__}")
@@ -765,4 +799,12 @@ The tutorial's class runs on float32 inputs as a user would: its weights and rel
         out(_columns(["engine", "process wall", "import fastbp", "first fit"],
                      [[name, _fmt_time(wall), _fmt_time(imp), _fmt_time(fit)]
                       for name, (wall, imp, fit) in results]))
+    if memory:
+        samples, extra, budget = memory
+        out("")
+        out(f"memory: one W5 epoch ({samples}x784 float32, batch 128) allocates at its peak "
+            f"{extra / 2**20:.2f} MiB beyond the data and the network (tracemalloc) = "
+            f"{extra / budget:.2f}x the budget of parameters + one batch's activations and deltas "
+            f"({budget / 2**20:.2f} MiB).  The network itself, made before, holds 3 copies of the "
+            "parameters (values, gradients, and the backup that makes a diverging step undoable).")
     return rows, cold_results

@@ -300,7 +300,7 @@ def _sample_orders(random, epochs, n_samples, shuffle):
     """(epochs, n_samples) int64 sample orders: a fresh permutation per epoch, or 0..N-1."""
     if not shuffle:
         return np.broadcast_to(np.arange(n_samples, dtype=np.int64), (epochs, n_samples)).copy()
-    return np.stack([random.permutation(n_samples) for _ in range(epochs)]).astype(np.int64)
+    return np.stack([random.permutation(n_samples) for _ in range(epochs)]).astype(np.int64, copy=False)
 
 
 class ReferenceNeuralNetwork(NeuralNetwork):
