@@ -74,7 +74,7 @@ class ParameterList(Sequence):
         return array
 
     def __delitem__(self, index):
-        raise TypeError(f"the number of layers is fixed; build a new NeuralNetwork to change it")
+        raise TypeError("the number of layers is fixed; build a new NeuralNetwork to change it")
 
     def __repr__(self):
         return repr(list(self._views))

@@ -2,8 +2,7 @@
 
 Codes (``IDENTITY``, ``RELU``, ``SIGMOID``) select the function; the branch sits outside the
 loops so each loop stays a plain vectorisable pass.  Constants are built in the array's own
-dtype, so float32 never widens to float64.  Every function works on columns ``k0:k1`` (a slice
-of the batch), so a batch can be split between threads.
+dtype, so float32 never widens to float64.
 """
 import numpy as np
 
@@ -15,37 +14,39 @@ SIGMOID = 2
 
 
 @kernel
-def activate_row(Z, A, o, bias, activation, k0, k1):
-    """Z[o] += bias, then A[o] = activation(Z[o]), over columns k0:k1 (one pass, row in cache)."""
+def activate_row(Z, A, o, bias, activation):
+    """Z[o] += bias, then A[o] = activation(Z[o]) (one pass, the row in cache).  Z, A: (n_out, n)."""
+    n = Z.shape[1]
     zero = Z.dtype.type(0.0)
     one = Z.dtype.type(1.0)
     limit = Z.dtype.type(500.0)
     if activation == RELU:
-        for k in range(k0, k1):
+        for k in range(n):
             z = Z[o, k] + bias
             Z[o, k] = z
             A[o, k] = zero if z < zero else z
     elif activation == SIGMOID:
-        for k in range(k0, k1):
+        for k in range(n):
             z = Z[o, k] + bias
             Z[o, k] = z
             A[o, k] = one / (one + np.exp(-min(max(z, -limit), limit)))
     else:
-        for k in range(k0, k1):
+        for k in range(n):
             z = Z[o, k] + bias
             Z[o, k] = z
             A[o, k] = z
 
 
 @kernel
-def derivative_row(D, Z, A, i, activation, k0, k1):
-    """D[i] *= activation'(Z[i]) over columns k0:k1 (A[i] = activation(Z[i]) where cheaper)."""
+def derivative_row(D, Z, A, i, activation):
+    """D[i] *= activation'(Z[i]) (using A[i] = activation(Z[i]) where cheaper).  D, Z, A: (rows, n)."""
+    n = D.shape[1]
     zero = D.dtype.type(0.0)
     one = D.dtype.type(1.0)
     if activation == RELU:
-        for k in range(k0, k1):
+        for k in range(n):
             D[i, k] *= one if Z[i, k] > zero else zero
     elif activation == SIGMOID:
-        for k in range(k0, k1):
+        for k in range(n):
             a = A[i, k]
             D[i, k] *= a * (one - a)

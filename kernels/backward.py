@@ -77,35 +77,25 @@ def output_delta_tutorial(A, Y, D):
 
 
 @kernel
-def propagate_delta_columns(W, D, Z_prev, A_prev, D_prev, activation, k0, k1):
-    """Explicit-loop delta propagation over batch columns k0:k1."""
-    zero = D.dtype.type(0.0)
-    WT = W.T
-    for i in range(W.shape[0]):
-        accumulate_rows(D_prev, i, WT, i, D, zero, k0, k1)
-        derivative_row(D_prev, Z_prev, A_prev, i, activation, k0, k1)
-
-
-@kernel
 def propagate_delta(W, D, Z_prev, A_prev, D_prev, activation):
     """D_prev = (W @ D) * act'(Z_prev).  W: (n_in, n_out), D: (n_out, n) -> D_prev: (n_in, n)."""
     n_in, n_out = W.shape
-    n = D.shape[1]
-    if use_blas(n_in, n_out):
+    blas = use_blas(n_in, n_out)
+    if blas:
         np.dot(W, D, D_prev)
-        for i in range(n_in):
-            derivative_row(D_prev, Z_prev, A_prev, i, activation, 0, n)
-    else:
-        propagate_delta_columns(W, D, Z_prev, A_prev, D_prev, activation, 0, n)
+    zero = D.dtype.type(0.0)
+    WT = W.T
+    for i in range(n_in):
+        if not blas:  # four deltas at a time: D_prev[i] = sum_o W[i, o] D[o]
+            accumulate_rows(D_prev, i, WT, i, D, zero)
+        derivative_row(D_prev, Z_prev, A_prev, i, activation)
 
 
 @kernel
-def weight_gradient_columns(A_in, D, dW, db, bias_scale, k0, k1):
-    """dW = A_in[:, k0:k1] @ D[:, k0:k1].T, db = bias_scale * D[:, k0:k1].sum(1), explicit loops.
-
-    Four outputs at a time: each pass over the batch keeps four running sums in registers.
-    """
-    n_in = A_in.shape[0]
+def weight_gradient_loops(A_in, D, dW):
+    """dW = A_in @ D.T with explicit loops: four outputs at a time, each pass over the batch keeping
+    four running sums in registers."""
+    n_in, n = A_in.shape
     n_out = D.shape[0]
     zero = D.dtype.type(0.0)
     for i in range(n_in):
@@ -115,7 +105,7 @@ def weight_gradient_columns(A_in, D, dW, db, bias_scale, k0, k1):
             acc1 = zero
             acc2 = zero
             acc3 = zero
-            for k in range(k0, k1):
+            for k in range(n):
                 a = A_in[i, k]
                 acc0 += a * D[o, k]
                 acc1 += a * D[o + 1, k]
@@ -128,23 +118,10 @@ def weight_gradient_columns(A_in, D, dW, db, bias_scale, k0, k1):
             o += 4
         while o < n_out:
             acc = zero
-            for k in range(k0, k1):
+            for k in range(n):
                 acc += A_in[i, k] * D[o, k]
             dW[i, o] = acc
             o += 1
-    bias_sums(D, db, bias_scale, k0, k1)
-
-
-@kernel
-def bias_sums(D, db, bias_scale, k0, k1):
-    """db = bias_scale * D[:, k0:k1].sum(axis=1)."""
-    zero = D.dtype.type(0.0)
-    scale = D.dtype.type(bias_scale)
-    for o in range(D.shape[0]):
-        acc = zero
-        for k in range(k0, k1):
-            acc += D[o, k]
-        db[o] = acc * scale
 
 
 @kernel
@@ -158,6 +135,12 @@ def weight_gradient(A_in, D, dW, db, bias_scale):
     n_out = D.shape[0]
     if use_blas(n_in, n_out):
         np.dot(A_in, D.T, dW)
-        bias_sums(D, db, bias_scale, 0, n)
     else:
-        weight_gradient_columns(A_in, D, dW, db, bias_scale, 0, n)
+        weight_gradient_loops(A_in, D, dW)
+    zero = D.dtype.type(0.0)
+    scale = D.dtype.type(bias_scale)
+    for o in range(n_out):
+        acc = zero
+        for k in range(n):
+            acc += D[o, k]
+        db[o] = acc * scale

@@ -111,8 +111,13 @@ def train_full_batch(params, grads, backup, sizes, activations, xbuf, ybuf, zbuf
     finite (``restorable``: ``backup`` already holds the state before the latest update).
     """
     n_outputs = sizes[sizes.size - 1]
+    last = sizes.size - 2
+    Z = layer_block(zbuf, sizes, last, n)
+    A = layer_block(abuf, sizes, last, n)
+    Y = input_block(ybuf, n_outputs, n)
     for epoch in range(losses.size):
-        loss, correct = network_loss(params, sizes, activations, xbuf, ybuf, zbuf, abuf, n, tutorial)
+        forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
+        loss, correct = output_loss(Z, A, Y, tutorial)
         if not np.isfinite(loss):
             if restorable:
                 restore(params, backup)
@@ -160,8 +165,10 @@ def train_minibatch(params, grads, backup, sizes, activations, X, Y, order, batc
         for start in range(0, N, batch_size):
             n = min(batch_size, N - start)
             gather_batch(X, Y, epoch_order, start, n, xbuf, ybuf)
-            loss, batch_correct = network_loss(params, sizes, activations, xbuf, ybuf, zbuf, abuf,
-                                               n, tutorial)
+            forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
+            loss, batch_correct = output_loss(layer_block(zbuf, sizes, sizes.size - 2, n),
+                                              layer_block(abuf, sizes, sizes.size - 2, n),
+                                              input_block(ybuf, n_outputs, n), tutorial)
             if not np.isfinite(loss):
                 if restorable:
                     restore(params, backup)

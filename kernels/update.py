@@ -1,6 +1,4 @@
 """Parameter update over the whole contiguous parameter buffer (every layer in one pass)."""
-import numpy as np
-
 from .config import kernel
 
 
