@@ -241,3 +241,31 @@ def test_float32_stays_float32_end_to_end(backend):
     assert all(g.dtype == np.float32 for g in dWs + dbs)
     nn.backward(y, lr=0.1)
     assert all(p.dtype == np.float32 for p in list(nn.weights) + list(nn.biases))
+
+
+def test_fit_verbose_reports_progress(capsys, monkeypatch):
+    import fastbp.progress
+
+    monkeypatch.setattr(fastbp.progress, "tqdm", None)  # the printed fallback (tqdm is optional)
+    X, y = fastbp.datasets.make_circle(n_samples=50)
+    nn = fastbp.NeuralNetwork([2, 4, 1], seed=0)
+    history = nn.fit(X, y, epochs=40, lr=0.1, verbose=1)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 20 and lines[-1].startswith("epoch     40/40: loss=")
+    assert f"{history['loss'][-1]:.4f}" in lines[-1]
+
+
+def test_train_network_runs_the_tutorial_loop_for_other_networks(capsys):
+    """train_network accepts any object with the tutorial's forward/backward (e.g. its own class)."""
+    import tutorial_oracle
+
+    X, y = fastbp.datasets.make_circle(n_samples=60)
+    np.random.seed(1)
+    theirs = tutorial_oracle.NeuralNetwork([2, 4, 1])
+    np.random.seed(1)
+    ours = fastbp.NeuralNetwork([2, 4, 1], tutorial_compat=True)
+    fastbp.train_network(theirs, X, y, epochs=30, lr=0.1, print_every=10)
+    printed_theirs = capsys.readouterr().out
+    fastbp.train_network(ours, X, y, epochs=30, lr=0.1, print_every=10)
+    assert capsys.readouterr().out == printed_theirs
+    np.testing.assert_allclose(ours.weights[0], theirs.weights[0], rtol=1e-10)
