@@ -269,3 +269,24 @@ def test_train_network_runs_the_tutorial_loop_for_other_networks(capsys):
     fastbp.train_network(ours, X, y, epochs=30, lr=0.1, print_every=10)
     assert capsys.readouterr().out == printed_theirs
     np.testing.assert_allclose(ours.weights[0], theirs.weights[0], rtol=1e-10)
+
+
+def test_each_dtype_compiles_once_whatever_the_shapes():
+    """No specialisation per shape, layout or call: one signature per dtype per entry point."""
+    from fastbp import kernels
+
+    for dtype in (np.float32, np.float64):
+        for sizes, n in [([2, 16, 8, 1], 500), ([3, 7, 1], 33), ([20, 128, 64, 1], 100)]:
+            random = np.random.default_rng(n)
+            X = random.random((n, sizes[0]))
+            y = (random.random((n, 1)) > 0.5).astype(float)
+            nn = fastbp.NeuralNetwork(sizes, dtype=dtype, seed=0)
+            nn.fit(X, y, epochs=2, lr=0.1)
+            nn.fit(np.asfortranarray(X), y.ravel(), epochs=1, lr=0.1, batch_size=16)
+            nn.forward(X[::2])
+            nn.backward(y[::2])
+            nn.gradients(X, y)
+            nn.loss(X, y)
+    for entry in (kernels.train_full_batch, kernels.train_minibatch, kernels.forward_pass,
+                  kernels.gradient_pass, kernels.network_loss, kernels.sgd_step):
+        assert len(entry.signatures) <= 2, (entry, entry.signatures)
