@@ -6,13 +6,18 @@
   x / n must stay a true division (accuracy = 235 / 500 must print as the reference's 0.47).
 * ``CACHE_ENABLED`` -- compiled code is cached on disk unless ``FASTBP_CACHE=0``.  Numba falls back
   to a user-wide cache directory when the package directory is read-only and respects
-  ``NUMBA_CACHE_DIR``.  Read once, at import.
+  ``NUMBA_CACHE_DIR``.  Read once, at import.  Numba would judge a cached kernel fresh by the
+  timestamp of its own file only, and a kernel compiles its callees (from other files) into
+  itself: so every kernel's cache entry is stamped with ``SOURCES_STAMP``, a digest of all kernel
+  sources, and any edit or upgrade of any kernel file recompiles all of them.
 * ``use_blas`` -- which layer products go to BLAS (``np.dot`` in ``@njit``): both sides at least
   ``BLAS_MIN_WIDTH`` wide.  Thin layers (the tutorial's 2-wide inputs, 1-wide outputs) run in
   explicit loops over the batch, which beat a BLAS call there (measured: ``python -m fastbp bench``
   and the asv kernel benchmarks).
 """
+import hashlib
 import os
+from pathlib import Path
 
 import numba
 
@@ -23,18 +28,41 @@ CACHE_ENABLED = os.environ.get("FASTBP_CACHE", "1").strip().lower() not in {"0",
 BLAS_MIN_WIDTH = 8
 
 
+def _sources_stamp():
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+SOURCES_STAMP = _sources_stamp()
+
+
+def _stamp_cache(dispatcher):
+    """Key ``dispatcher``'s cache entries to SOURCES_STAMP; False if this Numba's cache differs."""
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if cache_file is None or not hasattr(cache_file, "_source_stamp"):
+        return False
+    cache_file._source_stamp = SOURCES_STAMP
+    return True
+
+
 def kernel(func):
     """Compile ``func`` lazily with fastbp's settings (one specialisation per dtype).
 
     With caching on, a kernel whose cache has nowhere to go (read-only install and no writable
-    user cache directory) is compiled in memory instead -- silently, as the cache is only a speed-up.
+    user cache directory), or a Numba whose cache cannot be stamped with SOURCES_STAMP, compiles
+    in memory instead -- silently: the cache is only a speed-up, stale code never is.
     """
     options = {"fastmath": set(FAST_FLOATS), "nogil": True, "error_model": "numpy"}
     if CACHE_ENABLED:
         try:
-            return numba.njit(func, cache=True, **options)
+            cached = numba.njit(func, cache=True, **options)
         except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-            pass
+            cached = None
+        if cached is not None and _stamp_cache(cached):
+            return cached
     return numba.njit(func, **options)
 
 

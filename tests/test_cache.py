@@ -12,7 +12,8 @@ from fastbp import kernels
 X, y = fastbp.datasets.make_circle(n_samples=20)
 fastbp.NeuralNetwork([2, 3, 1], seed=0).fit(X, y, epochs=2, lr=0.1)
 stats = kernels.train_full_batch.stats
-print(type(kernels.train_full_batch._cache).__name__, stats.cache_hits and 1, stats.cache_misses and 1)
+print(type(kernels.train_full_batch._cache).__name__, int(bool(stats.cache_hits)),
+      int(bool(stats.cache_misses)))
 """
 
 
@@ -49,3 +50,27 @@ def test_no_writable_cache_location_falls_back_silently():
     """) + FIT_ONCE
     out = run(code, FASTBP_CACHE="1")
     assert out[0] == "NullCache"
+
+
+def test_editing_any_kernel_file_recompiles_every_kernel(tmp_path):
+    """A cached kernel holds its callees' code: a change in a callee's file must invalidate it
+    (Numba alone would only look at the caller's own file)."""
+    import shutil
+    from pathlib import Path
+
+    import fastbp
+    import fastbp.kernels
+
+    site = tmp_path / "site"
+    shutil.copytree(Path(fastbp.__file__).parent, site / "fastbp",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    if not (site / "fastbp" / "kernels").exists():  # editable install: kernels/ lives beside
+        shutil.copytree(Path(fastbp.kernels.__file__).parent, site / "fastbp" / "kernels",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"PYTHONPATH": str(site), "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "FASTBP_CACHE": "1"}
+    run(FIT_ONCE, **env)
+    assert run(FIT_ONCE, **env)[1] == "1"                   # unchanged sources: loaded
+    dense = site / "fastbp" / "kernels" / "dense.py"          # a callee of train_full_batch
+    dense.write_text(dense.read_text() + "\n# edited\n")
+    recompiled = run(FIT_ONCE, **env)
+    assert recompiled[1] == "0" and recompiled[2] == "1"    # not loaded stale: compiled afresh
