@@ -73,6 +73,13 @@ class ParameterList(Sequence):
             raise ValueError(f"{name} contains NaN or infinite values")
         return array
 
+    def __add__(self, other):
+        """``nn.weights + nn.biases`` -> a plain list of the views, as with the tutorial's lists."""
+        return list(self) + list(other)
+
+    def __radd__(self, other):
+        return list(other) + list(self)
+
     def __delitem__(self, index):
         raise TypeError("the number of layers is fixed; build a new NeuralNetwork to change it")
 

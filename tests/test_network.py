@@ -290,3 +290,13 @@ def test_each_dtype_compiles_once_whatever_the_shapes():
     for entry in (kernels.train_full_batch, kernels.train_minibatch, kernels.forward_pass,
                   kernels.gradient_pass, kernels.network_loss, kernels.sgd_step):
         assert len(entry.signatures) <= 2, (entry, entry.signatures)
+
+
+def test_parameter_lists_behave_like_the_tutorials_lists():
+    nn = fastbp.NeuralNetwork([3, 5, 1], seed=0)
+    both = nn.weights + nn.biases
+    assert isinstance(both, list) and len(both) == 4 and both[2] is nn.biases[0]
+    assert len([np.zeros(1)] + nn.weights) == 3
+    assert sum(W.size + b.size for W, b in zip(nn.weights, nn.biases)) == 3 * 5 + 5 + 5 + 1
+    both[0][0, 0] = 7.0  # still views into the network's parameters
+    assert nn._params.flat[0] == 7.0
