@@ -88,7 +88,9 @@ class ParameterList(Sequence):
 
 
 def _resolve_backend(backend):
-    name = ENGINE_ALIASES.get(backend, backend) if isinstance(backend, str) else backend
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a string, one of {sorted(ENGINES)}; got {backend!r}")
+    name = ENGINE_ALIASES.get(backend, backend)
     if name not in ENGINES:
         raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(ENGINES)}")
     return name
@@ -151,6 +153,19 @@ class NeuralNetwork:
         self.activations = []
         self.pre_activations = []
 
+    def __getstate__(self):
+        """Copies and pickles keep the parameters and the random source (not the last forward)."""
+        return {"layer_sizes": self.layer_sizes, "backend": self.backend, "dtype": self.dtype.str,
+                "tutorial_compat": self.tutorial_compat, "params": self._params.flat.copy(),
+                "random": None if self._random is np.random else self._random}
+
+    def __setstate__(self, state):
+        # Rebuild the buffer, its per-layer views and the engine: copied views would be detached.
+        self.__init__(state["layer_sizes"], backend=state["backend"], dtype=state["dtype"],
+                      tutorial_compat=state["tutorial_compat"], seed=0)
+        self._params.flat[...] = state["params"]
+        self._random = np.random if state["random"] is None else state["random"]
+
     def __repr__(self):
         options = f"backend={self.backend!r}, dtype={self.dtype.name}"
         if self.tutorial_compat:
@@ -184,7 +199,9 @@ class NeuralNetwork:
     def forward(self, X):
         """(N, n_outputs) probabilities; records activations (L+1) and pre_activations (L).
 
-        The returned array is the caller's: later calls do not overwrite it.
+        The returned array is the caller's: later calls do not overwrite it.  ``nn.activations``
+        and ``nn.pre_activations`` describe the last forward pass only (on the numba engine they
+        are views into its workspace, reused by the next ``forward``: copy them to keep them).
         """
         X = check_X(X, self.layer_sizes[0], self.dtype)
         self.activations, self.pre_activations = self._engine.forward(X, record=True)

@@ -28,7 +28,8 @@ def relu_derivative(z):
 
 
 def sigmoid(z):
-    return 1 / (1 + np.exp(-np.clip(z, -500, 500)))
+    with np.errstate(over="ignore"):  # float32: exp(>88) is inf, and 1 / (1 + inf) = 0 is right
+        return 1 / (1 + np.exp(-np.clip(z, -500, 500)))
 
 
 def bce_clip_bounds(dtype):

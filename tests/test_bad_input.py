@@ -30,6 +30,8 @@ def test_bad_dtype(dtype):
 def test_bad_backend_and_seed():
     with pytest.raises(ValueError, match="unknown backend 'cuda'"):
         fastbp.NeuralNetwork([2, 1], backend="cuda")
+    with pytest.raises(TypeError, match="backend must be a string"):
+        fastbp.NeuralNetwork([2, 1], backend=["numba"])
     with pytest.raises(TypeError, match="seed"):
         fastbp.NeuralNetwork([2, 1], seed="abc")
 

@@ -300,3 +300,32 @@ def test_parameter_lists_behave_like_the_tutorials_lists():
     assert sum(W.size + b.size for W, b in zip(nn.weights, nn.biases)) == 3 * 5 + 5 + 5 + 1
     both[0][0, 0] = 7.0  # still views into the network's parameters
     assert nn._params.flat[0] == 7.0
+
+
+@pytest.mark.parametrize("copier", ["deepcopy", "pickle"])
+def test_copied_network_keeps_its_parameters_connected(backend, copier):
+    import copy
+    import pickle
+
+    X, y = fastbp.datasets.make_circle(n_samples=40)
+    original = fastbp.NeuralNetwork([2, 3, 1], backend=backend, seed=0)
+    original.fit(X, y, epochs=3, lr=0.5)
+    twin = copy.deepcopy(original) if copier == "deepcopy" else pickle.loads(pickle.dumps(original))
+    np.testing.assert_array_equal(twin.forward(X), original.forward(X))
+    assert np.shares_memory(twin.weights[0], twin._params.flat)
+    history = twin.fit(X, y, epochs=5, lr=0.5)
+    assert history["loss"][-1] < history["loss"][0]                  # the copy learns ...
+    assert not np.array_equal(twin.weights[0], original.weights[0])  # ... on its own parameters
+    twin.weights[1][:] = 0.0
+    twin.biases[1][:] = 3.0
+    np.testing.assert_allclose(twin.forward(X), 1 / (1 + np.exp(-3.0)))
+
+
+def test_global_state_network_pickles():
+    import pickle
+
+    np.random.seed(0)
+    nn = fastbp.NeuralNetwork([2, 3, 1])
+    restored = pickle.loads(pickle.dumps(nn))
+    assert restored._random is np.random
+    np.testing.assert_array_equal(restored.weights[0], nn.weights[0])
