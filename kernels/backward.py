@@ -11,7 +11,7 @@ import numpy as np
 
 from .activations import derivative_row
 from .config import kernel, use_blas
-from .dense import accumulate_rows
+from .dense import product_loops
 
 
 @kernel
@@ -84,47 +84,54 @@ def output_delta_tutorial(A, Y, D):
 def propagate_delta(W, D, Z_prev, A_prev, D_prev, activation):
     """D_prev = (W @ D) * act'(Z_prev).  W: (n_in, n_out), D: (n_out, n) -> D_prev: (n_in, n)."""
     n_in, n_out = W.shape
-    blas = use_blas(n_in, n_out)
-    if blas:
+    if use_blas(n_in, n_out):
         np.dot(W, D, D_prev)
-    zero = D.dtype.type(0.0)
-    WT = W.T
+    else:
+        product_loops(W.T, D, D_prev)
     for i in range(n_in):
-        if not blas:  # four deltas at a time: D_prev[i] = sum_o W[i, o] D[o]
-            accumulate_rows(D_prev, i, WT, i, D, zero)
         derivative_row(D_prev, Z_prev, A_prev, i, activation)
 
 
 @kernel
 def weight_gradient_loops(A_in, D, dW):
-    """dW = A_in @ D.T with explicit loops: four outputs at a time, each pass over the batch keeping
-    four running sums in registers."""
+    """dW = A_in @ D.T with explicit loops: a block of two inputs by four outputs per pass over the
+    batch, eight running sums in registers (an odd last input is paired with itself, its copy
+    discarded).  A_in: (n_in, n), D: (n_out, n) -> dW: (n_in, n_out)."""
     n_in, n = A_in.shape
     n_out = D.shape[0]
     zero = D.dtype.type(0.0)
-    for i in range(n_in):
+    for i in range(0, n_in, 2):
+        pair = i + 1 < n_in
+        a0 = A_in[i]
+        a1 = A_in[i + 1] if pair else a0
         o = 0
         while o + 4 <= n_out:
-            acc0 = zero
-            acc1 = zero
-            acc2 = zero
-            acc3 = zero
+            d0, d1, d2, d3 = D[o], D[o + 1], D[o + 2], D[o + 3]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
             for k in range(n):
-                a = A_in[i, k]
-                acc0 += a * D[o, k]
-                acc1 += a * D[o + 1, k]
-                acc2 += a * D[o + 2, k]
-                acc3 += a * D[o + 3, k]
-            dW[i, o] = acc0
-            dW[i, o + 1] = acc1
-            dW[i, o + 2] = acc2
-            dW[i, o + 3] = acc3
+                x0, x1 = a0[k], a1[k]
+                e0, e1, e2, e3 = d0[k], d1[k], d2[k], d3[k]
+                s00 += x0 * e0
+                s01 += x0 * e1
+                s02 += x0 * e2
+                s03 += x0 * e3
+                s10 += x1 * e0
+                s11 += x1 * e1
+                s12 += x1 * e2
+                s13 += x1 * e3
+            dW[i, o], dW[i, o + 1], dW[i, o + 2], dW[i, o + 3] = s00, s01, s02, s03
+            if pair:
+                dW[i + 1, o], dW[i + 1, o + 1], dW[i + 1, o + 2], dW[i + 1, o + 3] = s10, s11, s12, s13
             o += 4
         while o < n_out:
-            acc = zero
+            d0 = D[o]
+            s0 = s1 = zero
             for k in range(n):
-                acc += A_in[i, k] * D[o, k]
-            dW[i, o] = acc
+                s0 += a0[k] * d0[k]
+                s1 += a1[k] * d0[k]
+            dW[i, o] = s0
+            if pair:
+                dW[i + 1, o] = s1
             o += 1
 
 

@@ -26,6 +26,7 @@ FAST_FLOATS = frozenset({"nsz", "contract", "reassoc"})
 CACHE_ENABLED = os.environ.get("FASTBP_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
 
 BLAS_MIN_WIDTH = 8
+BLAS_MIN_WEIGHTS = 512
 
 
 def _sources_stamp():
@@ -69,4 +70,4 @@ def kernel(func):
 @kernel
 def use_blas(n_in, n_out):
     """True when an (n_in, n_out) layer's products should go to BLAS rather than explicit loops."""
-    return n_in >= BLAS_MIN_WIDTH and n_out >= BLAS_MIN_WIDTH and n_in * n_out >= 256
+    return n_in >= BLAS_MIN_WIDTH and n_out >= BLAS_MIN_WIDTH and n_in * n_out > BLAS_MIN_WEIGHTS
