@@ -12,7 +12,6 @@ comparison command iterate over.
 import numpy as np
 
 from . import kernels, reference
-from .parallel import blas_threads_for
 
 
 class NumpyEngine:
@@ -148,22 +147,16 @@ class NumbaEngine:
         self.tutorial = tutorial
         self._recorded = None  # workspace of the last recorded forward (what backward reads)
         self._scratch = None   # workspace for gradients/loss/predict, so they leave it untouched
-        self._widest_layer = max(n_in * n_out for n_in, n_out in params.layer_shapes)
 
     def _workspace(self, current, n):
         if current is None or current.capacity < n:
             return _Workspace(self.params.sizes, n, self.params.dtype)
         return current
 
-    def _blas_threads(self, n_samples):
-        """BLAS thread policy for a step of n_samples (see fastbp.parallel.blas_threads_for)."""
-        return blas_threads_for(n_samples * self._widest_layer)
-
     def _run_forward(self, ws, X):
         p = self.params
         ws.load(X)
-        with self._blas_threads(ws.n):
-            kernels.forward_pass(p.flat, p.sizes, p.activations, ws.x, ws.z, ws.a, ws.n)
+        kernels.forward_pass(p.flat, p.sizes, p.activations, ws.x, ws.z, ws.a, ws.n)
 
     def forward(self, X, record=True):
         if record:
@@ -187,17 +180,15 @@ class NumbaEngine:
     def _gradient_pass(self, ws, Y):
         p = self.params
         ws.load_targets(Y)
-        with self._blas_threads(ws.n):
-            kernels.gradient_pass(p.flat, p.grads, p.sizes, p.activations, ws.x, ws.y, ws.z, ws.a,
-                                  ws.d, ws.n, self.tutorial)
+        kernels.gradient_pass(p.flat, p.grads, p.sizes, p.activations, ws.x, ws.y, ws.z, ws.a,
+                              ws.d, ws.n, self.tutorial)
 
     def loss(self, X, Y):
         p = self.params
         self._scratch = ws = self._workspace(self._scratch, len(X))
         ws.load(X, Y)
-        with self._blas_threads(ws.n):
-            loss, correct = kernels.network_loss(p.flat, p.sizes, p.activations, ws.x, ws.y, ws.z,
-                                                 ws.a, ws.n, self.tutorial)
+        loss, correct = kernels.network_loss(p.flat, p.sizes, p.activations, ws.x, ws.y, ws.z,
+                                             ws.a, ws.n, self.tutorial)
         return float(loss), correct / Y.size
 
     def update(self, lr):
@@ -213,10 +204,9 @@ class NumbaEngine:
         ws.load(X, Y)
         losses = np.empty(epochs, dtype=np.float64)
         accuracies = np.empty(epochs, dtype=np.float64)
-        with self._blas_threads(ws.n):
-            recorded, status = kernels.train_full_batch(
-                p.flat, p.grads, p.backup, p.sizes, p.activations, ws.x, ws.y, ws.z, ws.a, ws.d,
-                ws.n, float(lr), self.tutorial, restorable, losses, accuracies)
+        recorded, status = kernels.train_full_batch(
+            p.flat, p.grads, p.backup, p.sizes, p.activations, ws.x, ws.y, ws.z, ws.a, ws.d,
+            ws.n, float(lr), self.tutorial, restorable, losses, accuracies)
         return losses[:recorded].tolist(), accuracies[:recorded].tolist(), status
 
     def train_minibatch(self, X, Y, order, batch_size, lr, restorable):
@@ -224,11 +214,10 @@ class NumbaEngine:
         self._scratch = ws = self._workspace(self._scratch, batch_size)
         losses = np.empty(len(order), dtype=np.float64)
         accuracies = np.empty(len(order), dtype=np.float64)
-        with self._blas_threads(batch_size):
-            recorded, status = kernels.train_minibatch(
-                p.flat, p.grads, p.backup, p.sizes, p.activations, X, Y, order, batch_size,
-                ws.x, ws.y, ws.z, ws.a, ws.d, float(lr), self.tutorial, restorable, losses,
-                accuracies)
+        recorded, status = kernels.train_minibatch(
+            p.flat, p.grads, p.backup, p.sizes, p.activations, X, Y, order, batch_size,
+            ws.x, ws.y, ws.z, ws.a, ws.d, float(lr), self.tutorial, restorable, losses,
+            accuracies)
         return losses[:recorded].tolist(), accuracies[:recorded].tolist(), status
 
 

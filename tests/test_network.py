@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from conftest import BACKENDS, assert_close, make_pair, small_problem
+from conftest import make_pair, small_problem
 
 
 def finite_difference_gradients(nn, X, y, eps=1e-6):

@@ -41,15 +41,3 @@ def test_bad_thread_counts(n, error):
     with pytest.raises(error, match="threads"):
         fastbp.set_num_threads(n)
     assert fastbp.get_num_threads() == before
-
-
-def test_small_products_run_blas_on_one_thread_and_restore():
-    from fastbp.parallel import SMALL_PRODUCT_MACS, blas_threads_for
-
-    with fastbp.threads(fastbp.max_threads()):
-        before = blas_threads()
-        with blas_threads_for(SMALL_PRODUCT_MACS - 1):
-            assert set(blas_threads().values()) == {1}
-        assert blas_threads() == before
-        with blas_threads_for(SMALL_PRODUCT_MACS):
-            assert blas_threads() == before
