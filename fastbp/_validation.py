@@ -1,9 +1,10 @@
 """Input checks for the API layer: every bad input gets a clear error before anything changes."""
+import math
 import numbers
 
 import numpy as np
 
-from .kernels import all_finite
+from .kernels import finite_and_within
 
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -36,7 +37,7 @@ def check_dtype(dtype):
 def check_lr(lr):
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
         raise TypeError(f"lr must be a real number, got {lr!r}")
-    if not np.isfinite(lr) or lr < 0:
+    if not math.isfinite(lr) or lr < 0:
         raise ValueError(f"lr must be finite and >= 0, got {lr!r}")
     return float(lr)
 
@@ -57,11 +58,14 @@ def _numeric_array(values, name):
     return array
 
 
-def _check_finite(array, name):
-    """``array``: 2-D, C-contiguous, float32/float64 (checked without a temporary of its size)."""
-    if not all_finite(array):
+def _check_values(array, name, low=-math.inf, high=math.inf):
+    """``array``: 2-D, C-contiguous, float32/float64: finite, and within [low, high] (one compiled
+    pass, no temporary of its size)."""
+    finite, within = finite_and_within(array, low, high)
+    if not finite:
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
+    return within
 
 
 def check_X(X, n_features, dtype):
@@ -76,7 +80,7 @@ def check_X(X, n_features, dtype):
             f"X has {array.shape[1]} feature(s) per sample but the network's input layer has "
             f"{n_features}")
     array = np.ascontiguousarray(array, dtype=dtype)
-    _check_finite(array, "X")
+    _check_values(array, "X")
     return array
 
 
@@ -93,7 +97,6 @@ def check_y(y, n_samples, n_outputs, dtype):
     if array.shape[0] != n_samples:
         raise ValueError(f"y has {array.shape[0]} row(s) but X has {n_samples} sample(s)")
     array = np.ascontiguousarray(array, dtype=dtype)
-    _check_finite(array, "y")
-    if np.any((array < 0) | (array > 1)):
+    if not _check_values(array, "y", 0.0, 1.0):
         raise ValueError("labels in y must lie in [0, 1] (binary cross-entropy targets)")
     return array

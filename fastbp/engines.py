@@ -116,10 +116,14 @@ class _Workspace:
         self.a = np.empty(width * capacity, dtype=dtype)
         self.d = np.empty(width * capacity, dtype=dtype)
         self.n = 0  # samples held by the last forward pass
+        self._views = None
 
     def load(self, X, Y=None):
         """Copy X (n, n_in) -- and Y (n, K) -- into the feature-major input blocks."""
-        self.n = n = len(X)
+        if len(X) != self.n:
+            self.n = len(X)
+            self._views = None
+        n = self.n
         self.x[:X.size].reshape(X.shape[1], n)[...] = X.T
         if Y is not None:
             self.load_targets(Y)
@@ -127,8 +131,14 @@ class _Workspace:
     def load_targets(self, Y):
         self.y[:Y.size].reshape(Y.shape[1], len(Y))[...] = Y.T
 
-    def layers(self, buffer):
-        """Sample-major (n, size) views of every layer's block of ``buffer``."""
+    def layer_views(self):
+        """(activations, pre-activations): sample-major (n, size) views of every layer's block,
+        made once per batch size."""
+        if self._views is None:
+            self._views = (self._layers(self.a), self._layers(self.z))
+        return self._views
+
+    def _layers(self, buffer):
         views, offset, n = [], 0, self.n
         for size in self.sizes[1:]:
             size = int(size)
@@ -164,7 +174,8 @@ class NumbaEngine:
         else:
             self._scratch = ws = self._workspace(self._scratch, len(X))
         self._run_forward(ws, X)
-        return [X] + ws.layers(ws.a), ws.layers(ws.z)
+        activations, pre_activations = ws.layer_views()
+        return [X] + activations, list(pre_activations)
 
     def recorded_samples(self):
         return None if self._recorded is None else self._recorded.n
