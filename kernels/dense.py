@@ -6,107 +6,82 @@ from .config import kernel, use_blas
 
 
 @kernel
-def four_rows_product(W, A, Z, o):
-    """Z[o:o+4] = W[:, o:o+4].T @ A.  W: (n_in, n_out), A: (n_in, n), Z: (n_out, n).
-
-    A register block of four outputs by four inputs: each pass over the batch loads four input
-    rows once for all four outputs and does 16 multiply-adds per 4 stores (1.5x the speed of one
-    output row at a time, which is bound by its loads and stores).  The first pass assigns, so Z
-    needs no initialisation.
-    """
-    n_in = W.shape[0]
-    n = A.shape[1]
-    z0 = Z[o]
-    z1 = Z[o + 1]
-    z2 = Z[o + 2]
-    z3 = Z[o + 3]
-    i = 0
-    while i + 4 <= n_in:
-        a0 = A[i]
-        a1 = A[i + 1]
-        a2 = A[i + 2]
-        a3 = A[i + 3]
-        w00, w01, w02, w03 = W[i, o], W[i, o + 1], W[i, o + 2], W[i, o + 3]
-        w10, w11, w12, w13 = W[i + 1, o], W[i + 1, o + 1], W[i + 1, o + 2], W[i + 1, o + 3]
-        w20, w21, w22, w23 = W[i + 2, o], W[i + 2, o + 1], W[i + 2, o + 2], W[i + 2, o + 3]
-        w30, w31, w32, w33 = W[i + 3, o], W[i + 3, o + 1], W[i + 3, o + 2], W[i + 3, o + 3]
-        if i == 0:
-            for k in range(n):
-                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
-                z0[k] = (w00 * x0 + w10 * x1) + (w20 * x2 + w30 * x3)
-                z1[k] = (w01 * x0 + w11 * x1) + (w21 * x2 + w31 * x3)
-                z2[k] = (w02 * x0 + w12 * x1) + (w22 * x2 + w32 * x3)
-                z3[k] = (w03 * x0 + w13 * x1) + (w23 * x2 + w33 * x3)
-        else:
-            for k in range(n):
-                x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
-                z0[k] += (w00 * x0 + w10 * x1) + (w20 * x2 + w30 * x3)
-                z1[k] += (w01 * x0 + w11 * x1) + (w21 * x2 + w31 * x3)
-                z2[k] += (w02 * x0 + w12 * x1) + (w22 * x2 + w32 * x3)
-                z3[k] += (w03 * x0 + w13 * x1) + (w23 * x2 + w33 * x3)
-        i += 4
-    while i < n_in:  # the last (n_in % 4) inputs, one at a time
-        a0 = A[i]
-        w0, w1, w2, w3 = W[i, o], W[i, o + 1], W[i, o + 2], W[i, o + 3]
-        if i == 0:
-            for k in range(n):
-                x = a0[k]
-                z0[k] = w0 * x
-                z1[k] = w1 * x
-                z2[k] = w2 * x
-                z3[k] = w3 * x
-        else:
-            for k in range(n):
-                x = a0[k]
-                z0[k] += w0 * x
-                z1[k] += w1 * x
-                z2[k] += w2 * x
-                z3[k] += w3 * x
-        i += 1
-
-
-@kernel
-def one_row_product(W, A, Z, o):
-    """Z[o] = W[:, o] @ A, four inputs per pass (for the last n_out % 4 rows).  Shapes as above."""
-    n_in = W.shape[0]
-    n = A.shape[1]
-    z = Z[o]
-    i = 0
-    while i + 4 <= n_in:
-        a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
-        w0, w1, w2, w3 = W[i, o], W[i + 1, o], W[i + 2, o], W[i + 3, o]
-        if i == 0:
-            for k in range(n):
-                z[k] = (w0 * a0[k] + w1 * a1[k]) + (w2 * a2[k] + w3 * a3[k])
-        else:
-            for k in range(n):
-                z[k] += (w0 * a0[k] + w1 * a1[k]) + (w2 * a2[k] + w3 * a3[k])
-        i += 4
-    while i < n_in:
-        a0 = A[i]
-        w0 = W[i, o]
-        if i == 0:
-            for k in range(n):
-                z[k] = w0 * a0[k]
-        else:
-            for k in range(n):
-                z[k] += w0 * a0[k]
-        i += 1
-
-
-@kernel
 def product_loops(W, A, Z):
     """Z = W.T @ A with explicit loops over the batch.  W: (n_in, n_out), A: (n_in, n) -> Z: (n_out, n).
 
-    ``W`` may be a transposed view (the backward pass passes ``W.T``).
+    Register blocks of four outputs by four inputs: each pass over the batch loads four input
+    rows once for all four outputs and does 16 multiply-adds per 4 stores (1.5x the speed of one
+    output row at a time, which its loads and stores bound).  The last n_out % 4 rows go one at a
+    time, four inputs per pass.  The first pass assigns, so Z needs no initialisation.  Callers
+    pass W with any layout (``W[::1]`` or ``W.T[::1]``, typed 'A'): one compiled version serves
+    the forward pass and the transposed product of the backward pass.
     """
-    n_out = W.shape[1]
+    n_in, n_out = W.shape
+    n = A.shape[1]
     o = 0
     while o + 4 <= n_out:
-        four_rows_product(W, A, Z, o)
+        z0, z1, z2, z3 = Z[o], Z[o + 1], Z[o + 2], Z[o + 3]
+        i = 0
+        while i + 4 <= n_in:
+            a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
+            w00, w01, w02, w03 = W[i, o], W[i, o + 1], W[i, o + 2], W[i, o + 3]
+            w10, w11, w12, w13 = W[i + 1, o], W[i + 1, o + 1], W[i + 1, o + 2], W[i + 1, o + 3]
+            w20, w21, w22, w23 = W[i + 2, o], W[i + 2, o + 1], W[i + 2, o + 2], W[i + 2, o + 3]
+            w30, w31, w32, w33 = W[i + 3, o], W[i + 3, o + 1], W[i + 3, o + 2], W[i + 3, o + 3]
+            if i == 0:
+                for k in range(n):
+                    x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+                    z0[k] = (w00 * x0 + w10 * x1) + (w20 * x2 + w30 * x3)
+                    z1[k] = (w01 * x0 + w11 * x1) + (w21 * x2 + w31 * x3)
+                    z2[k] = (w02 * x0 + w12 * x1) + (w22 * x2 + w32 * x3)
+                    z3[k] = (w03 * x0 + w13 * x1) + (w23 * x2 + w33 * x3)
+            else:
+                for k in range(n):
+                    x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+                    z0[k] += (w00 * x0 + w10 * x1) + (w20 * x2 + w30 * x3)
+                    z1[k] += (w01 * x0 + w11 * x1) + (w21 * x2 + w31 * x3)
+                    z2[k] += (w02 * x0 + w12 * x1) + (w22 * x2 + w32 * x3)
+                    z3[k] += (w03 * x0 + w13 * x1) + (w23 * x2 + w33 * x3)
+            i += 4
+        while i < n_in:  # the last n_in % 4 inputs, one at a time
+            a0 = A[i]
+            w0, w1, w2, w3 = W[i, o], W[i, o + 1], W[i, o + 2], W[i, o + 3]
+            if i == 0:
+                for k in range(n):
+                    x = a0[k]
+                    z0[k], z1[k], z2[k], z3[k] = w0 * x, w1 * x, w2 * x, w3 * x
+            else:
+                for k in range(n):
+                    x = a0[k]
+                    z0[k] += w0 * x
+                    z1[k] += w1 * x
+                    z2[k] += w2 * x
+                    z3[k] += w3 * x
+            i += 1
         o += 4
     while o < n_out:
-        one_row_product(W, A, Z, o)
+        z = Z[o]
+        i = 0
+        while i + 4 <= n_in:
+            a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
+            w0, w1, w2, w3 = W[i, o], W[i + 1, o], W[i + 2, o], W[i + 3, o]
+            if i == 0:
+                for k in range(n):
+                    z[k] = (w0 * a0[k] + w1 * a1[k]) + (w2 * a2[k] + w3 * a3[k])
+            else:
+                for k in range(n):
+                    z[k] += (w0 * a0[k] + w1 * a1[k]) + (w2 * a2[k] + w3 * a3[k])
+            i += 4
+        while i < n_in:
+            a0 = A[i]
+            w0 = W[i, o]
+            if i == 0:
+                for k in range(n):
+                    z[k] = w0 * a0[k]
+            else:
+                for k in range(n):
+                    z[k] += w0 * a0[k]
+            i += 1
         o += 1
 
 
@@ -122,6 +97,6 @@ def dense_forward(W, b, A_in, Z, A_out, activation):
     if use_blas(n_in, n_out):
         np.dot(W.T, A_in, Z)
     else:
-        product_loops(W, A_in, Z)
+        product_loops(W[::1], A_in, Z)
     for o in range(n_out):
         activate_row(Z, A_out, o, b[o], activation)
