@@ -103,6 +103,18 @@ class NumpyEngine:
         return losses, accuracies, status
 
 
+def aligned_empty(size, dtype, alignment=64):
+    """np.empty(size, dtype) starting on a cache-line boundary.
+
+    malloc aligns to 16 bytes only: a buffer 16 bytes off a 32-byte boundary makes every other
+    AVX load or store split a cache line (W1 measured 28 vs 32 us/epoch between the two cases).
+    """
+    dtype = np.dtype(dtype)
+    raw = np.empty(size * dtype.itemsize + alignment, dtype=np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + size * dtype.itemsize].view(dtype)
+
+
 class _Workspace:
     """Feature-major buffers for batches of up to ``capacity`` samples (see fastbp.kernels.train)."""
 
@@ -110,11 +122,11 @@ class _Workspace:
         self.capacity = capacity
         self.sizes = sizes
         width = int(sizes[1:].sum())
-        self.x = np.empty(int(sizes[0]) * capacity, dtype=dtype)
-        self.y = np.empty(int(sizes[-1]) * capacity, dtype=dtype)
-        self.z = np.empty(width * capacity, dtype=dtype)
-        self.a = np.empty(width * capacity, dtype=dtype)
-        self.d = np.empty(width * capacity, dtype=dtype)
+        self.x = aligned_empty(int(sizes[0]) * capacity, dtype)
+        self.y = aligned_empty(int(sizes[-1]) * capacity, dtype)
+        self.z = aligned_empty(width * capacity, dtype)
+        self.a = aligned_empty(width * capacity, dtype)
+        self.d = aligned_empty(width * capacity, dtype)
         self.n = 0  # samples held by the last forward pass
         self._views = None
 

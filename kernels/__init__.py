@@ -7,7 +7,7 @@ The NumPy reference (``fastbp.reference``) computes the same math sample-major, 
 tutorial writes it; tests compare the two on transposed views.
 """
 from .config import CACHE_ENABLED, FAST_FLOATS
-from .activations import IDENTITY, RELU, SIGMOID
+from .activations import RELU, SIGMOID
 from .checks import finite_and_within
 from .dense import dense_forward
 from .backward import (
@@ -27,7 +27,7 @@ from .train import (
 )
 
 __all__ = [
-    "CACHE_ENABLED", "FAST_FLOATS", "IDENTITY", "RELU", "SIGMOID", "finite_and_within",
+    "CACHE_ENABLED", "FAST_FLOATS", "RELU", "SIGMOID", "finite_and_within",
     "dense_forward", "output_delta", "output_delta_tutorial", "output_loss", "propagate_delta", "weight_gradient",
     "sgd_step", "forward_pass", "gradient_pass", "network_loss",
     "train_full_batch", "train_minibatch",

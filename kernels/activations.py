@@ -1,6 +1,6 @@
 """Activation functions and their derivatives, applied in place over feature-major rows.
 
-Codes (``IDENTITY``, ``RELU``, ``SIGMOID``) select the function; the branch sits outside the
+Codes (``RELU`` for hidden layers, ``SIGMOID`` for the output layer) select the function; the branch sits outside the
 loops so each loop stays a plain vectorisable pass.  Constants are built in the array's own
 dtype, so float32 never widens to float64.
 """
@@ -8,14 +8,15 @@ import numpy as np
 
 from .config import kernel
 
-IDENTITY = 0
 RELU = 1
 SIGMOID = 2
 
 
 @kernel
 def activate_row(Z, A, o, bias, activation):
-    """Z[o] += bias, then A[o] = activation(Z[o]) (one pass, the row in cache).  Z, A: (n_out, n)."""
+    """Z[o] += bias, then A[o] = activation(Z[o]) (RELU or SIGMOID; one pass, the row in cache).
+
+    Z, A: (n_out, n)."""
     n = Z.shape[1]
     zero = Z.dtype.type(0.0)
     one = Z.dtype.type(1.0)
@@ -25,16 +26,11 @@ def activate_row(Z, A, o, bias, activation):
             z = Z[o, k] + bias
             Z[o, k] = z
             A[o, k] = zero if z < zero else z
-    elif activation == SIGMOID:
-        for k in range(n):
-            z = Z[o, k] + bias
-            Z[o, k] = z
-            A[o, k] = one / (one + np.exp(-min(max(z, -limit), limit)))
     else:
         for k in range(n):
             z = Z[o, k] + bias
             Z[o, k] = z
-            A[o, k] = z
+            A[o, k] = one / (one + np.exp(-min(max(z, -limit), limit)))
 
 
 @kernel

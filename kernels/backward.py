@@ -39,8 +39,10 @@ def output_loss(Z, A, Y, tutorial):
         if tutorial:
             for k in range(n):
                 y = Y[o, k]
-                a = min(max(A[o, k], lo), hi)
-                total -= y * np.log(a) + (one - y) * np.log(one - a)
+                a = A[o, k]
+                c = min(max(a, lo), hi)
+                total -= y * np.log(c) + (one - y) * np.log(one - c)
+                correct += (one if a > half else zero) == y
         else:
             # log1p(exp(-|z|)) = -log(sigmoid(|z|)) = -log(max(a, 1 - a)): one log per sample
             # instead of exp + log1p, from the activation the forward pass already computed; the
@@ -48,10 +50,9 @@ def output_loss(Z, A, Y, tutorial):
             for k in range(n):
                 z = Z[o, k]
                 a = A[o, k]
-                total += max(z, zero) - z * Y[o, k] - np.log(max(a, one - a))
-        for k in range(n):
-            predicted = one if A[o, k] > half else zero
-            correct += predicted == Y[o, k]
+                y = Y[o, k]
+                total += max(z, zero) - z * y - np.log(max(a, one - a))
+                correct += (one if a > half else zero) == y
     return total / (K * n), correct
 
 

@@ -11,13 +11,14 @@ def product_loops(W, A, Z):
 
     Register blocks of four outputs by four inputs: each pass over the batch loads four input
     rows once for all four outputs and does 16 multiply-adds per 4 stores (1.5x the speed of one
-    output row at a time, which its loads and stores bound).  The last n_out % 4 rows go one at a
-    time, four inputs per pass.  The first pass assigns, so Z needs no initialisation.  Callers
-    pass W with any layout (``W[::1]`` or ``W.T[::1]``, typed 'A'): one compiled version serves
-    the forward pass and the transposed product of the backward pass.
+    output row at a time, which its loads and stores bound); a block's first pass assigns, so it
+    needs no zeroing pass.  The last n_out % 4 rows go one at a time, four inputs per pass.
+    Callers pass W with any layout (``W[::1]`` or ``W.T[::1]``, typed 'A'): one compiled version
+    serves the forward pass and the transposed product of the backward pass.
     """
     n_in, n_out = W.shape
     n = A.shape[1]
+    zero = Z.dtype.type(0.0)
     o = 0
     while o + 4 <= n_out:
         z0, z1, z2, z3 = Z[o], Z[o + 1], Z[o + 2], Z[o + 3]
@@ -59,28 +60,22 @@ def product_loops(W, A, Z):
                     z3[k] += w3 * x
             i += 1
         o += 4
-    while o < n_out:
+    while o < n_out:  # the last n_out % 4 rows, one at a time, four inputs per pass
         z = Z[o]
+        for k in range(n):
+            z[k] = zero
         i = 0
         while i + 4 <= n_in:
             a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
             w0, w1, w2, w3 = W[i, o], W[i + 1, o], W[i + 2, o], W[i + 3, o]
-            if i == 0:
-                for k in range(n):
-                    z[k] = (w0 * a0[k] + w1 * a1[k]) + (w2 * a2[k] + w3 * a3[k])
-            else:
-                for k in range(n):
-                    z[k] += (w0 * a0[k] + w1 * a1[k]) + (w2 * a2[k] + w3 * a3[k])
+            for k in range(n):
+                z[k] += (w0 * a0[k] + w1 * a1[k]) + (w2 * a2[k] + w3 * a3[k])
             i += 4
         while i < n_in:
             a0 = A[i]
             w0 = W[i, o]
-            if i == 0:
-                for k in range(n):
-                    z[k] = w0 * a0[k]
-            else:
-                for k in range(n):
-                    z[k] += w0 * a0[k]
+            for k in range(n):
+                z[k] += w0 * a0[k]
             i += 1
         o += 1
 
