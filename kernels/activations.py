@@ -1,15 +1,18 @@
 """Activation functions and their derivatives, applied in place over feature-major rows.
 
-Codes (``RELU`` for hidden layers, ``SIGMOID`` for the output layer) select the function; the branch sits outside the
-loops so each loop stays a plain vectorisable pass.  Constants are built in the array's own
-dtype, so float32 never widens to float64.
+Codes (``RELU`` for hidden layers, ``SIGMOID`` for the output layer) select the function; the
+branch sits outside the loops so each loop stays a plain vectorisable pass.  Constants are built
+in the array's own dtype, so float32 arrays never widen to float64; only the sigmoid itself is
+evaluated in float64 (``vecmath.sigmoid``, vectorised) and stored in the array's dtype.
 """
-import numpy as np
 
 from .config import kernel
+from .vecmath import sigmoid
 
 RELU = 1
 SIGMOID = 2
+
+SIGMOID_LIMIT = 500.0  # the tutorial's clip of z
 
 
 @kernel
@@ -19,8 +22,6 @@ def activate_row(Z, A, o, bias, activation):
     Z, A: (n_out, n)."""
     n = Z.shape[1]
     zero = Z.dtype.type(0.0)
-    one = Z.dtype.type(1.0)
-    limit = Z.dtype.type(500.0)
     if activation == RELU:
         for k in range(n):
             z = Z[o, k] + bias
@@ -30,7 +31,7 @@ def activate_row(Z, A, o, bias, activation):
         for k in range(n):
             z = Z[o, k] + bias
             Z[o, k] = z
-            A[o, k] = one / (one + np.exp(-min(max(z, -limit), limit)))
+            A[o, k] = sigmoid(z, SIGMOID_LIMIT)
 
 
 @kernel

@@ -1,0 +1,58 @@
+"""The vectorisable exp/log/sigmoid of the output head against NumPy over their whole ranges."""
+import numpy as np
+from fastbp.kernels import vecmath
+from fastbp.kernels.config import kernel
+
+
+@kernel
+def _apply_exp_neg(t, out):
+    for k in range(t.size):
+        out[k] = vecmath.exp_neg(t[k])
+
+
+@kernel
+def _apply_log(m, out):
+    for k in range(m.size):
+        out[k] = vecmath.log_half_to_one(m[k])
+
+
+@kernel
+def _apply_sigmoid(z, out, limit):
+    for k in range(z.size):
+        out[k] = vecmath.sigmoid(z[k], limit)
+
+
+def evaluate(function, x, *args):
+    out = np.empty(x.size)
+    function(x, out, *args)
+    return out
+
+
+def test_exp_neg_matches_numpy_to_the_last_bits():
+    t = np.concatenate([np.linspace(0, 700, 200_001), np.random.default_rng(0).uniform(0, 700, 10_000)])
+    expected = np.exp(-t)
+    relative = np.abs(evaluate(_apply_exp_neg, t) - expected) / expected
+    assert relative.max() < 1e-15
+
+
+def test_log_on_half_to_one_matches_numpy():
+    m = np.concatenate([np.linspace(0.5, 1, 200_001), [np.nextafter(1, 0), np.nextafter(0.5, 1)]])
+    got = evaluate(_apply_log, m)
+    assert np.abs(got - np.log(m)).max() < 3e-16
+    assert got[-3] == 0.0  # log(1) exactly
+
+
+def test_sigmoid_matches_the_reference_on_both_sides():
+    limit = 500.0  # the tutorial's clip
+    z = np.concatenate([np.linspace(-800, 800, 200_001), [0.0, -0.0, 1e-300, -1e-300]])
+    clipped = np.clip(z, -limit, limit)
+    expected = np.where(clipped >= 0, 1 / (1 + np.exp(-clipped)), np.exp(clipped) / (1 + np.exp(clipped)))
+    relative = np.abs(evaluate(_apply_sigmoid, z, limit) - expected) / expected
+    assert relative.max() < 1e-15
+
+
+def test_float32_inputs_are_evaluated_in_float64():
+    z = np.linspace(-30, 30, 1001).astype(np.float32)
+    expected = 1 / (1 + np.exp(-z.astype(np.float64)))
+    got = evaluate(_apply_sigmoid, z, 500.0)
+    assert np.abs(got - expected).max() < 1e-15
