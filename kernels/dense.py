@@ -80,7 +80,7 @@ def product_loops(W, A, Z):
         o += 1
 
 
-@kernel
+@kernel(inline=True)
 def dense_forward(W, b, A_in, Z, A_out, activation):
     """One layer, feature-major.
 

@@ -54,7 +54,7 @@ def input_block(buf, width, n):
     return buf[:width * n].reshape((width, n))
 
 
-@kernel
+@kernel(inline=True)
 def forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n):
     """Forward through every layer for a batch of n samples (inputs already in xbuf)."""
     A_in = input_block(xbuf, sizes[0], n)
@@ -65,7 +65,7 @@ def forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n):
         A_in = A_out
 
 
-@kernel
+@kernel(inline=True)
 def gradient_pass(params, grads, sizes, activations, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial):
     """Backward from the stored forward pass into ``grads`` (exact gradient, or the tutorial's step)."""
     last = sizes.size - 2
