@@ -121,6 +121,7 @@ class _Workspace:
     def __init__(self, sizes, capacity, dtype):
         self.capacity = capacity
         self.sizes = sizes
+        self.inputs_sample_major = bool(kernels.inputs_sample_major(sizes))
         width = int(sizes[1:].sum())
         self.x = aligned_empty(int(sizes[0]) * capacity, dtype)
         self.y = aligned_empty(int(sizes[-1]) * capacity, dtype)
@@ -131,12 +132,15 @@ class _Workspace:
         self._views = None
 
     def load(self, X, Y=None):
-        """Copy X (n, n_in) -- and Y (n, K) -- into the feature-major input blocks."""
+        """Copy X (n, n_in) -- and Y (n, K) -- into the input blocks (see fastbp.kernels.train)."""
         if len(X) != self.n:
             self.n = len(X)
             self._views = None
         n = self.n
-        self.x[:X.size].reshape(X.shape[1], n)[...] = X.T
+        if self.inputs_sample_major:
+            self.x[:X.size].reshape(n, X.shape[1])[...] = X
+        else:
+            self.x[:X.size].reshape(X.shape[1], n)[...] = X.T
         if Y is not None:
             self.load_targets(Y)
 

@@ -21,6 +21,7 @@ from .update import sgd_step
 from .train import (
     forward_pass,
     gradient_pass,
+    inputs_sample_major,
     network_loss,
     train_full_batch,
     train_minibatch,
@@ -29,6 +30,6 @@ from .train import (
 __all__ = [
     "CACHE_ENABLED", "FAST_FLOATS", "RELU", "SIGMOID", "finite_and_within",
     "dense_forward", "output_delta", "output_delta_tutorial", "output_loss", "propagate_delta", "weight_gradient",
-    "sgd_step", "forward_pass", "gradient_pass", "network_loss",
+    "sgd_step", "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",
     "train_full_batch", "train_minibatch",
 ]

@@ -139,22 +139,30 @@ def weight_gradient_loops(A_in, D, dW):
 
 
 @kernel(inline=True)
-def weight_gradient(A_in, D, dW, db, bias_scale):
-    """dW = A_in @ D.T and db = bias_scale * D.sum(axis=1).
+def bias_gradient(D, db, bias_scale):
+    """db = bias_scale * D.sum(axis=1).  D: (n_out, n) -> db: (n_out,).
 
-    A_in: (n_in, n), D: (n_out, n) -> dW: (n_in, n_out), db: (n_out,).  ``bias_scale`` is 1 for the
-    exact gradient and 1/n for the tutorial's ``delta.mean(axis=0)``.
+    ``bias_scale`` is 1 for the exact gradient and 1/n for the tutorial's ``delta.mean(axis=0)``.
     """
-    n_in, n = A_in.shape
+    zero = D.dtype.type(0.0)
+    scale = D.dtype.type(bias_scale)
+    for o in range(D.shape[0]):
+        acc = zero
+        for k in range(D.shape[1]):
+            acc += D[o, k]
+        db[o] = acc * scale
+
+
+@kernel(inline=True)
+def weight_gradient(A_in, D, dW, db, bias_scale):
+    """dW = A_in @ D.T and db = bias_scale * D.sum(axis=1) (see bias_gradient).
+
+    A_in: (n_in, n), D: (n_out, n) -> dW: (n_in, n_out), db: (n_out,).
+    """
+    n_in = A_in.shape[0]
     n_out = D.shape[0]
     if use_blas(n_in, n_out):
         np.dot(A_in, D.T, dW)
     else:
         weight_gradient_loops(A_in, D, dW)
-    zero = D.dtype.type(0.0)
-    scale = D.dtype.type(bias_scale)
-    for o in range(n_out):
-        acc = zero
-        for k in range(n):
-            acc += D[o, k]
-        db[o] = acc * scale
+    bias_gradient(D, db, bias_scale)

@@ -81,6 +81,13 @@ def product_loops(W, A, Z):
 
 
 @kernel(inline=True)
+def bias_activation(Z, b, A_out, activation):
+    """Z += b (per row), A_out = activation(Z): one pass per row.  Z, A_out: (n_out, n), b: (n_out,)."""
+    for o in range(Z.shape[0]):
+        activate_row(Z, A_out, o, b[o], activation)
+
+
+@kernel(inline=True)
 def dense_forward(W, b, A_in, Z, A_out, activation):
     """One layer, feature-major.
 
@@ -93,5 +100,4 @@ def dense_forward(W, b, A_in, Z, A_out, activation):
         np.dot(W.T, A_in, Z)
     else:
         product_loops(W[::1], A_in, Z)
-    for o in range(n_out):
-        activate_row(Z, A_out, o, b[o], activation)
+    bias_activation(Z, b, A_out, activation)

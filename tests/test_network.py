@@ -93,6 +93,26 @@ def test_engines_agree_over_hundreds_of_epochs(dtype, tutorial_compat):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_engines_agree_when_the_first_layer_is_a_blas_product(dtype, batch_size):
+    """Inputs of a BLAS-wide first layer sit sample-major in the compiled engine (no transpose)."""
+    sizes = [40, 24, 8, 1]
+    assert fastbp.kernels.inputs_sample_major(np.array(sizes))  # the layout under test
+    X, y = small_problem(n_samples=90, sizes=sizes, dtype=dtype)
+    nets = make_pair(sizes, dtype=dtype, seed=2)
+    histories = {b: nn.fit(X, y, epochs=30, lr=0.05, batch_size=batch_size, seed=5)
+                 for b, nn in nets.items()}
+    ref, jit = nets["numpy"], nets["numba"]
+    tol = 1e-9 if dtype == np.float64 else 2e-3
+    np.testing.assert_allclose(histories["numba"]["loss"], histories["numpy"]["loss"], rtol=tol)
+    for a, b in zip(list(jit.weights) + list(jit.biases), list(ref.weights) + list(ref.biases)):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    np.testing.assert_allclose(jit.forward(X[:7]), ref.forward(X[:7]), rtol=tol, atol=tol)
+    for mine, theirs in zip(*(nn.gradients(X, y) for nn in (jit, ref))):
+        for a, b in zip(mine, theirs):
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
 def test_fit_full_batch_equals_forward_backward_loop(backend, dtype):
     X, y = fastbp.datasets.make_spirals(n_per_class=50)
     fitted = fastbp.NeuralNetwork([2, 64, 32, 16, 1], backend=backend, dtype=dtype, seed=3)
