@@ -44,7 +44,26 @@ def product_loops(W, A, Z):
                     z2[k] += (w02 * x0 + w12 * x1) + (w22 * x2 + w32 * x3)
                     z3[k] += (w03 * x0 + w13 * x1) + (w23 * x2 + w33 * x3)
             i += 4
-        while i < n_in:  # the last n_in % 4 inputs, one at a time
+        if i + 2 <= n_in:  # two of the last n_in % 4 inputs in one pass (2-wide input layers)
+            a0, a1 = A[i], A[i + 1]
+            w00, w01, w02, w03 = W[i, o], W[i, o + 1], W[i, o + 2], W[i, o + 3]
+            w10, w11, w12, w13 = W[i + 1, o], W[i + 1, o + 1], W[i + 1, o + 2], W[i + 1, o + 3]
+            if i == 0:
+                for k in range(n):
+                    x0, x1 = a0[k], a1[k]
+                    z0[k] = w00 * x0 + w10 * x1
+                    z1[k] = w01 * x0 + w11 * x1
+                    z2[k] = w02 * x0 + w12 * x1
+                    z3[k] = w03 * x0 + w13 * x1
+            else:
+                for k in range(n):
+                    x0, x1 = a0[k], a1[k]
+                    z0[k] += w00 * x0 + w10 * x1
+                    z1[k] += w01 * x0 + w11 * x1
+                    z2[k] += w02 * x0 + w12 * x1
+                    z3[k] += w03 * x0 + w13 * x1
+            i += 2
+        if i < n_in:  # the last odd input
             a0 = A[i]
             w0, w1, w2, w3 = W[i, o], W[i, o + 1], W[i, o + 2], W[i, o + 3]
             if i == 0:
@@ -58,7 +77,6 @@ def product_loops(W, A, Z):
                     z1[k] += w1 * x
                     z2[k] += w2 * x
                     z3[k] += w3 * x
-            i += 1
         o += 4
     while o < n_out:  # the last n_out % 4 rows, one at a time, four inputs per pass
         z = Z[o]
