@@ -19,10 +19,19 @@ SIGMOID_LIMIT = 500.0  # the tutorial's clip of z
 def activate_row(Z, A, o, bias, activation):
     """Z[o] += bias, then A[o] = activation(Z[o]) (RELU or SIGMOID; one pass, the row in cache).
 
-    Z, A: (n_out, n)."""
+    Z, A: (n_out, n).  A zero bias leaves Z unwritten: stores are what bound this pass.
+    """
     n = Z.shape[1]
     zero = Z.dtype.type(0.0)
-    if activation == RELU:
+    if bias == zero:
+        if activation == RELU:
+            for k in range(n):
+                z = Z[o, k]
+                A[o, k] = zero if z < zero else z
+        else:
+            for k in range(n):
+                A[o, k] = sigmoid(Z[o, k], SIGMOID_LIMIT)
+    elif activation == RELU:
         for k in range(n):
             z = Z[o, k] + bias
             Z[o, k] = z

@@ -90,7 +90,7 @@ def propagate_delta(W, D, Z_prev, A_prev, D_prev, activation):
     if use_blas(n_in, n_out):
         np.dot(W, D, D_prev)
     else:
-        product_loops(W.T[::1], D, D_prev)
+        product_loops(W.T[::1], D, D_prev, D[0, :0])  # no bias
     for i in range(n_in):
         derivative_row(D_prev, Z_prev, A_prev, i, activation)
 

@@ -6,22 +6,27 @@ from .config import kernel, use_blas
 
 
 @kernel
-def product_loops(W, A, Z):
-    """Z = W.T @ A with explicit loops over the batch.  W: (n_in, n_out), A: (n_in, n) -> Z: (n_out, n).
+def product_loops(W, A, Z, b):
+    """Z = W.T @ A + b with explicit loops over the batch.  W: (n_in, n_out), A: (n_in, n),
+    b: (n_out,), or empty for no bias -> Z: (n_out, n).
 
     Register blocks of four outputs by four inputs: each pass over the batch loads four input
     rows once for all four outputs and does 16 multiply-adds per 4 stores (1.5x the speed of one
-    output row at a time, which its loads and stores bound); a block's first pass assigns, so it
-    needs no zeroing pass.  The last n_out % 4 rows go one at a time, four inputs per pass.
+    output row at a time, which its loads and stores bound); a block's first pass assigns, starting
+    from the bias, so it needs no initialisation pass and the activation pass no bias.  The last n_out % 4 rows go one at a time, four inputs per pass.
     Callers pass W with any layout (``W[::1]`` or ``W.T[::1]``, typed 'A'): one compiled version
     serves the forward pass and the transposed product of the backward pass.
     """
     n_in, n_out = W.shape
     n = A.shape[1]
     zero = Z.dtype.type(0.0)
+    with_bias = b.size > 0
     o = 0
     while o + 4 <= n_out:
         z0, z1, z2, z3 = Z[o], Z[o + 1], Z[o + 2], Z[o + 3]
+        s0, s1, s2, s3 = zero, zero, zero, zero
+        if with_bias:
+            s0, s1, s2, s3 = b[o], b[o + 1], b[o + 2], b[o + 3]
         i = 0
         while i + 4 <= n_in:
             a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
@@ -32,10 +37,10 @@ def product_loops(W, A, Z):
             if i == 0:
                 for k in range(n):
                     x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
-                    z0[k] = (w00 * x0 + w10 * x1) + (w20 * x2 + w30 * x3)
-                    z1[k] = (w01 * x0 + w11 * x1) + (w21 * x2 + w31 * x3)
-                    z2[k] = (w02 * x0 + w12 * x1) + (w22 * x2 + w32 * x3)
-                    z3[k] = (w03 * x0 + w13 * x1) + (w23 * x2 + w33 * x3)
+                    z0[k] = s0 + ((w00 * x0 + w10 * x1) + (w20 * x2 + w30 * x3))
+                    z1[k] = s1 + ((w01 * x0 + w11 * x1) + (w21 * x2 + w31 * x3))
+                    z2[k] = s2 + ((w02 * x0 + w12 * x1) + (w22 * x2 + w32 * x3))
+                    z3[k] = s3 + ((w03 * x0 + w13 * x1) + (w23 * x2 + w33 * x3))
             else:
                 for k in range(n):
                     x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
@@ -51,10 +56,10 @@ def product_loops(W, A, Z):
             if i == 0:
                 for k in range(n):
                     x0, x1 = a0[k], a1[k]
-                    z0[k] = w00 * x0 + w10 * x1
-                    z1[k] = w01 * x0 + w11 * x1
-                    z2[k] = w02 * x0 + w12 * x1
-                    z3[k] = w03 * x0 + w13 * x1
+                    z0[k] = s0 + (w00 * x0 + w10 * x1)
+                    z1[k] = s1 + (w01 * x0 + w11 * x1)
+                    z2[k] = s2 + (w02 * x0 + w12 * x1)
+                    z3[k] = s3 + (w03 * x0 + w13 * x1)
             else:
                 for k in range(n):
                     x0, x1 = a0[k], a1[k]
@@ -69,7 +74,7 @@ def product_loops(W, A, Z):
             if i == 0:
                 for k in range(n):
                     x = a0[k]
-                    z0[k], z1[k], z2[k], z3[k] = w0 * x, w1 * x, w2 * x, w3 * x
+                    z0[k], z1[k], z2[k], z3[k] = s0 + w0 * x, s1 + w1 * x, s2 + w2 * x, s3 + w3 * x
             else:
                 for k in range(n):
                     x = a0[k]
@@ -80,8 +85,9 @@ def product_loops(W, A, Z):
         o += 4
     while o < n_out:  # the last n_out % 4 rows, one at a time, four inputs per pass
         z = Z[o]
+        start = b[o] if with_bias else zero
         for k in range(n):
-            z[k] = zero
+            z[k] = start
         i = 0
         while i + 4 <= n_in:
             a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
@@ -100,9 +106,11 @@ def product_loops(W, A, Z):
 
 @kernel(inline=True)
 def bias_activation(Z, b, A_out, activation):
-    """Z += b (per row), A_out = activation(Z): one pass per row.  Z, A_out: (n_out, n), b: (n_out,)."""
+    """Z += b (per row), A_out = activation(Z): one pass per row.  Z, A_out: (n_out, n), b: (n_out,),
+    or empty when Z already holds the bias."""
+    zero = Z.dtype.type(0.0)
     for o in range(Z.shape[0]):
-        activate_row(Z, A_out, o, b[o], activation)
+        activate_row(Z, A_out, o, b[o] if b.size > 0 else zero, activation)
 
 
 @kernel(inline=True)
@@ -116,6 +124,7 @@ def dense_forward(W, b, A_in, Z, A_out, activation):
     n_in, n_out = W.shape
     if use_blas(n_in, n_out):
         np.dot(W.T, A_in, Z)
+        bias_activation(Z, b, A_out, activation)
     else:
-        product_loops(W[::1], A_in, Z)
-    bias_activation(Z, b, A_out, activation)
+        product_loops(W[::1], A_in, Z, b)
+        bias_activation(Z, b[:0], A_out, activation)
