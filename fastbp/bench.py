@@ -10,7 +10,9 @@ parameter difference from fastbp's NumPy reference engine after the same trainin
 Only fastbp's public API is used (``NeuralNetwork``, ``datasets``, ``fit``/``forward``/``backward``,
 ``weights``/``biases``), so the bench keeps working while the kernels change.
 """
+import importlib.util
 import math
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -392,12 +394,13 @@ def _flat(layers):
 
 
 def _importable(module):
+    """Whether ``module`` is installed -- found, not imported: importing PyTorch or JAX changes
+    the process (its allocator settings made the tutorial's class up to 1.7x faster)."""
     def available():
         try:
-            __import__(module)
-        except Exception:  # not installed, or broken: skip silently
+            return importlib.util.find_spec(module) is not None
+        except Exception:  # broken installs: skip silently
             return False
-        return True
     return available
 
 
@@ -511,32 +514,56 @@ def run_engine(engine, w, state, size, repeats):
                compile_seconds if engine.fast else None, params)
 
 
-def run_workloads(workloads, quick, repeats, engines, log, settle=1.0):
-    """Every engine on every workload, engine by engine (PyTorch and JAX last).
+def engine_worker(engine_name, indices, quick, repeats, threads):
+    """Runs in a fresh process: one engine over WORKLOADS[indices] (plus "GEMMs only" after the
+    numba engine).  Returns {(index, engine): (seconds, compile seconds, parameters)}."""
+    set_threads(threads, torch=engine_name == "torch")
+    engine = next(e for e in ENGINES if e.name == engine_name)
+    results = {}
+    for index in indices:
+        w = WORKLOADS[index]
+        row = run_engine(engine, w, initial_state(w, w.size(quick).samples), w.size(quick), repeats)
+        results[index, engine.name] = (row.seconds, row.compile_seconds, row.params)
+    if engine_name == "numba":
+        for index in indices:
+            w = WORKLOADS[index]
+            if w.gemm_only:
+                X, _, init = initial_state(w, w.size(quick).samples)
+                results[index, "GEMMs only"] = (gemms_alone(w, X, init, repeats), None, None)
+    return results
 
-    Libraries whose thread pools spin (numpy's and SciPy's OpenBLAS, PyTorch's OpenMP, XLA) slow
-    each other down badly on a small machine right after switching between them, so each engine
-    runs all its workloads in a row, after ``settle`` idle seconds.
+
+def run_workloads(workloads, quick, repeats, engines, log, settle=1.0, threads=None, isolate=True):
+    """Every engine on every workload, each engine in a fresh process of its own, one after another.
+
+    One process per engine, as a user runs them: libraries change a process for everything else in
+    it -- importing PyTorch or JAX raised glibc's allocation thresholds and made the tutorial's
+    class 1.7x faster on the spirals (560 vs 970 us/epoch) -- and thread pools that spin (numpy's
+    and SciPy's OpenBLAS, PyTorch's OpenMP, XLA) slow the next library down on a small machine, so
+    ``settle`` idle seconds separate the engines.  ``isolate=False`` runs them all in this process
+    (tests: a spawned process would not see a patched ``WORKLOADS``).
     """
-    states = {id(w): initial_state(w, w.size(quick).samples) for w in workloads}
-    rows = {}
+    indices = [WORKLOADS.index(w) for w in workloads]
+    results = {}
+    context = multiprocessing.get_context("spawn")
     for engine in engines:
         time.sleep(settle)
-        for w in workloads:
-            log(f"  {w.key} {w.dtype} {engine.name} ...")
-            rows[id(w), engine.name] = run_engine(engine, w, states[id(w)], w.size(quick), repeats)
-        if engine.name == "numba":   # before the peers touch their thread pools
-            for w in workloads:
-                if w.gemm_only:
-                    time.sleep(settle)
-                    X, _, init = states[id(w)]
-                    rows[id(w), "GEMMs only"] = Row(w, "GEMMs only", gemms_alone(w, X, init, repeats),
-                                                    gemm_flops(w.sizes, len(X)))
+        log(f"  {engine.name}: {', '.join(f'{w.key} {w.dtype}' for w in workloads)} ...")
+        arguments = (engine.name, indices, quick, repeats, threads)
+        if isolate:
+            with context.Pool(1) as pool:
+                results.update(pool.apply(engine_worker, arguments))
+        else:
+            results.update(engine_worker(*arguments))
     table = []
-    for w in workloads:
-        X, y, init = states[id(w)]
-        mine = [rows[id(w), e.name] for e in engines]
-        reference = rows[id(w), "numpy"].params
+    for index, w in zip(indices, workloads):
+        X, y, init = initial_state(w, w.size(quick).samples)
+        flops = gemm_flops(w.sizes, len(X))
+        mine = []
+        for engine in engines:
+            seconds, compile_seconds, params = results[index, engine.name]
+            mine.append(Row(w, engine.name, seconds, flops, compile_seconds, params))
+        reference = results[index, "numpy"][2]
         # The tutorial's class follows the tutorial's update rule: compare it with the reference
         # engine in tutorial_compat mode after the same training.
         tutorial_mode = _fastbp_runner("numpy", w, X, y, init, tutorial_compat=True)
@@ -544,8 +571,8 @@ def run_workloads(workloads, quick, repeats, engines, log, settle=1.0):
         for row in mine:
             target = tutorial_mode.params() if row.engine == "tutorial" else reference
             row.diff = max(float(np.max(np.abs(a - b))) for a, b in zip(row.params, target))
-        if w.gemm_only:
-            gemm = rows[id(w), "GEMMs only"]
+        if (index, "GEMMs only") in results:
+            gemm = Row(w, "GEMMs only", results[index, "GEMMs only"][0], flops)
             for row in mine:
                 row.gemm_ratio = row.seconds / gemm.seconds
             mine.append(gemm)
@@ -636,19 +663,18 @@ def epoch_memory(quick):
 
 # -- the command ----------------------------------------------------------------------------------
 
-def set_threads(n):
-    """Use fastbp.set_num_threads if this fastbp has it; returns a note for the header."""
+def set_threads(n, torch=False):
+    """Use fastbp.set_num_threads if this fastbp has it (and PyTorch's, in the PyTorch process);
+    returns a note for the header."""
     if n is None:
         return None
     setter = getattr(fastbp, "set_num_threads", None)
     if setter is None:
         return f"--threads {n} ignored: this fastbp has no set_num_threads"
     setter(n)  # Numba and every BLAS pool (numpy's, for the baselines and the peak, too)
-    try:
-        import torch
-        torch.set_num_threads(n)
-    except Exception:
-        pass
+    if torch:
+        import torch as torch_module
+        torch_module.set_num_threads(n)
     return f"threads: {n} (fastbp.set_num_threads)"
 
 
@@ -726,7 +752,7 @@ def select(workloads):
 
 
 def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, peak_size=None,
-              settle=1.0, out=print, log=None):
+              settle=1.0, out=print, log=None, isolate=True):
     """Run the selected workloads on every available engine; print and return the table rows.
 
     ``workloads``: "W1,W3" (``COLD`` selects the cold-start rows); default all, cold start included.
@@ -742,7 +768,8 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
     peaks = {dtype: gemm_peak(np.dtype(dtype), peak_size, repeats)
              for dtype in sorted({w.dtype for w in selected})}
 
-    rows = run_workloads(selected, quick, repeats, engines, log, settle) if selected else []
+    rows = (run_workloads(selected, quick, repeats, engines, log, settle, threads, isolate)
+            if selected else [])
     cold_results = run_cold_start(quick, log) if cold else None
     memory = epoch_memory(quick) if cold else None
 
@@ -772,8 +799,9 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
         out(f"  {w.key} {w.dtype}: {desc}")
     out("""
 time/unit: median per epoch (per step for W3), compilation excluded (each engine trains once before
-  the timed repeats).  Engines run one after the other over all workloads, 1 s idle between them
-  (spinning thread pools of different libraries slow each other down).  GFLOP/s counts GEMM FLOPs
+  the timed repeats).  Each engine runs all workloads in a fresh process of its own, one engine
+  after the other, 1 s idle between them: importing PyTorch or JAX speeds up NumPy code in the
+  same process (allocator thresholds), and spinning thread pools slow the next library down.  GFLOP/s counts GEMM FLOPs
   only (forward and dW: 2*N*in*out per layer; delta: 2*N*in*out for layers > 0).  %peak: of the
   np.dot peak above (numpy's BLAS; the numba engine's np.dot uses SciPy's OpenBLAS).
   vs tutorial: the tutorial's class time / this time.

@@ -21,7 +21,8 @@ def tiny_workloads(monkeypatch):
 def test_bench_smoke(tiny_workloads):
     lines = []
     rows, cold = bench.run_bench(quick=True, workloads="W1,W3", repeats=1, peak_size=128,
-                                 settle=0.0, out=lines.append, log=lambda message: None)
+                                 settle=0.0, out=lines.append, log=lambda message: None,
+                                 isolate=False)
     assert cold is None
     assert [(row.workload.key, row.engine) for row in rows] == [
         (key, engine) for key in ("W1", "W3") for engine in ("tutorial", "numpy", "numba")]
@@ -34,6 +35,27 @@ def test_bench_smoke(tiny_workloads):
     text = "\n".join(lines)
     assert "W1 tutorial circle" in text and "W3 tutorial efficiency demo" in text
     assert "nan" not in text and "inf" not in text.replace("info", "")
+
+
+def test_each_engine_runs_in_a_fresh_process():
+    """The default: one spawned process per engine (PyTorch or JAX must not be imported into the
+    tutorial's process); the rows come back and agree with the reference."""
+    w1 = next(w for w in bench.WORKLOADS if w.key == "W1")
+    engines = [e for e in bench.ENGINES if e.name in ("tutorial", "numpy", "numba")]
+    rows = bench.run_workloads([w1], quick=True, repeats=1, engines=engines,
+                               log=lambda message: None, settle=0.0)
+    assert [row.engine for row in rows] == ["tutorial", "numpy", "numba"]
+    for row in rows:
+        assert math.isfinite(row.seconds) and row.seconds > 0 and row.diff < 1e-8
+
+
+def test_peers_are_found_without_being_imported():
+    import sys
+
+    before = set(sys.modules)
+    for engine in bench.ENGINES:
+        engine.available()
+    assert not {"torch", "jax"} & (set(sys.modules) - before)
 
 
 def test_gemm_flops_counts_the_issue_formula():
