@@ -1,5 +1,5 @@
 """Per-layer kernels on both engines: dense forward, output delta, delta propagation, gradient
-reduction (weight gradient) and parameter update, at three layer sizes.
+reduction (weight gradient) and parameter update, at five layer sizes.
 
 Driven by the kernel table ``fastbp.layer_kernels``: ``make_case`` draws the seeded inputs and
 ``prepare`` returns a warm callable (inputs already in the engine's layout, numba compiled), so
@@ -34,6 +34,24 @@ class KernelMedium(_LayerKernel):
 
     size = "medium"
     number = 50
+    repeat = (5, 20, 10.0)
+
+
+class KernelLoopsSide(_LayerKernel):
+    """32 -> 16 features, batch 600 (the spirals' third layer): the largest layer on explicit
+    loops (512 weights).  With KernelBlasSide it shows whether the loops-or-BLAS line still sits
+    at the right place."""
+
+    size = "loops_side"
+    number = 50
+    repeat = (5, 20, 10.0)
+
+
+class KernelBlasSide(_LayerKernel):
+    """64 -> 32 features, batch 600 (the spirals' second layer): the smallest on BLAS."""
+
+    size = "blas_side"
+    number = 20
     repeat = (5, 20, 10.0)
 
 

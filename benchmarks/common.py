@@ -239,7 +239,9 @@ def efficiency_network(engine, dtype):
 # (n_in, n_out, batch) of one layer.
 KERNEL_NAMES = ["dense_forward", "output_delta", "propagate_delta", "weight_gradient",
                 "parameter_update"]
-KERNEL_SIZES = {"small": (16, 8, 500), "medium": (128, 64, 100), "wide": (1024, 1024, 2048)}
+KERNEL_SIZES = {"small": (16, 8, 500), "medium": (128, 64, 100), "wide": (1024, 1024, 2048),
+                # the two sides of the loops-or-BLAS line (kernels/config.py), the spirals' batch
+                "loops_side": (32, 16, 600), "blas_side": (64, 32, 600)}
 
 
 def prepared_kernel(kernel, size, engine, dtype):
