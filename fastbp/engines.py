@@ -207,8 +207,8 @@ class NumbaEngine:
     def _gradient_pass(self, ws, Y):
         p = self.params
         ws.load_targets(Y)
-        kernels.gradient_pass(p.flat, p.grads, p.sizes, p.activations, ws.x, ws.y, ws.z, ws.a,
-                              ws.d, ws.n, self.tutorial)
+        kernels.gradient_pass(p.flat, p.grads, p.sizes, ws.x, ws.y, ws.z, ws.a, ws.d, ws.n,
+                              self.tutorial)
 
     def loss(self, X, Y):
         p = self.params

@@ -64,6 +64,10 @@ def _reference_kernels(c):
         z_out = a_in @ W + b
         return z_out, ACTIVATIONS[c["activation"]][0](z_out)
 
+    def propagate_delta():
+        delta_prev = reference.propagate_delta(W, c["delta"], c["z_prev"])
+        return delta_prev, reference.bias_gradient(delta_prev, c["tutorial"])
+
     def parameter_update():
         params = c["params"].copy()
         reference.sgd_update(params, c["grads"], c["lr"])
@@ -72,7 +76,7 @@ def _reference_kernels(c):
     return {
         "dense_forward": dense_forward,
         "output_delta": lambda: reference.output_delta(z, a, y, c["tutorial"]),
-        "propagate_delta": lambda: reference.propagate_delta(W, c["delta"], c["z_prev"]),
+        "propagate_delta": propagate_delta,
         "weight_gradient": lambda: reference.weight_gradient(a_in, c["delta"], c["tutorial"]),
         "parameter_update": parameter_update,
     }
@@ -85,7 +89,6 @@ def _compiled_kernels(c):
     W, b = c["W"], c["b"]
     a_in, z, a, y = (feature_major(c[k]) for k in ("a_in", "z", "a", "y"))
     delta, z_prev = feature_major(c["delta"]), feature_major(c["z_prev"])
-    a_prev = np.maximum(z_prev, 0)
     n_in, n_out = W.shape
     Z, A, D = (np.empty_like(z) for _ in range(3))
     D_prev = np.empty_like(z_prev)
@@ -104,12 +107,15 @@ def _compiled_kernels(c):
             kernels.output_delta(z, a, y, D)
         return D.T
 
+    db_prev = np.empty(z_prev.shape[0], dtype=z_prev.dtype)
+
     def propagate_delta():
-        kernels.propagate_delta(W, delta, z_prev, a_prev, D_prev, kernels.RELU)
-        return D_prev.T
+        kernels.propagate_delta(W, delta, z_prev, D_prev, db_prev, bias_scale)
+        return D_prev.T, db_prev
 
     def weight_gradient():
-        kernels.weight_gradient(a_in, delta, dW, db, bias_scale)
+        kernels.weight_gradient(a_in, delta, dW)
+        kernels.bias_gradient(delta, db, bias_scale)
         return dW, db
 
     def parameter_update():

@@ -83,10 +83,14 @@ def propagate_delta(W, delta, z_prev):
     return (delta @ W.T) * relu_derivative(z_prev)
 
 
+def bias_gradient(delta, tutorial=False):
+    """db of one layer: delta summed over the batch (exact) or averaged (the tutorial's rule)."""
+    return delta.mean(axis=0) if tutorial else delta.sum(axis=0)
+
+
 def weight_gradient(a_in, delta, tutorial=False):
-    """(dW, db) of one layer: a_in.T @ delta, and delta summed (exact) or averaged (tutorial)."""
-    db = delta.mean(axis=0) if tutorial else delta.sum(axis=0)
-    return a_in.T @ delta, db
+    """(dW, db) of one layer: a_in.T @ delta, and its bias_gradient."""
+    return a_in.T @ delta, bias_gradient(delta, tutorial)
 
 
 def backward(weights, activations, pre_activations, y, tutorial=False):

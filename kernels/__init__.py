@@ -11,6 +11,7 @@ from .activations import RELU, SIGMOID
 from .checks import finite_and_within
 from .dense import dense_forward
 from .backward import (
+    bias_gradient,
     output_delta,
     output_delta_tutorial,
     output_loss,
@@ -29,7 +30,7 @@ from .train import (
 
 __all__ = [
     "CACHE_ENABLED", "FAST_FLOATS", "RELU", "SIGMOID", "finite_and_within",
-    "dense_forward", "output_delta", "output_delta_tutorial", "output_loss", "propagate_delta", "weight_gradient",
+    "dense_forward", "bias_gradient", "output_delta", "output_delta_tutorial", "output_loss", "propagate_delta", "weight_gradient",
     "sgd_step", "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",
     "train_full_batch", "train_minibatch",
 ]

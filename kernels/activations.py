@@ -1,4 +1,4 @@
-"""Activation functions and their derivatives, applied in place over feature-major rows.
+"""Activation functions and the hidden layers' derivative, applied in place over feature-major rows.
 
 Codes (``RELU`` for hidden layers, ``SIGMOID`` for the output layer) select the function; the
 branch sits outside the loops so each loop stays a plain vectorisable pass.  Constants are built
@@ -44,15 +44,13 @@ def activate_row(Z, A, o, bias, activation):
 
 
 @kernel
-def derivative_row(D, Z, A, i, activation):
-    """D[i] *= activation'(Z[i]) (using A[i] = activation(Z[i]) where cheaper).  D, Z, A: (rows, n)."""
-    n = D.shape[1]
+def relu_derivative_row(D, Z, i):
+    """D[i] *= relu'(Z[i]) (hidden layers are ReLU); returns the sum of the new D[i], the layer's
+    bias gradient, from the same pass.  D, Z: (rows, n)."""
     zero = D.dtype.type(0.0)
-    one = D.dtype.type(1.0)
-    if activation == RELU:
-        for k in range(n):
-            D[i, k] *= one if Z[i, k] > zero else zero
-    elif activation == SIGMOID:
-        for k in range(n):
-            a = A[i, k]
-            D[i, k] *= a * (one - a)
+    total = zero
+    for k in range(D.shape[1]):
+        d = D[i, k] if Z[i, k] > zero else zero
+        D[i, k] = d
+        total += d
+    return total

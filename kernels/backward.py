@@ -9,7 +9,7 @@ Output head: sigmoid + binary cross-entropy, in two modes.
 """
 import numpy as np
 
-from .activations import derivative_row
+from .activations import relu_derivative_row
 from .config import kernel, use_blas
 from .vecmath import log_half_to_one
 from .dense import product_loops
@@ -84,15 +84,21 @@ def output_delta_tutorial(A, Y, D):
 
 
 @kernel(inline=True)
-def propagate_delta(W, D, Z_prev, A_prev, D_prev, activation):
-    """D_prev = (W @ D) * act'(Z_prev).  W: (n_in, n_out), D: (n_out, n) -> D_prev: (n_in, n)."""
+def propagate_delta(W, D, Z_prev, D_prev, db_prev, bias_scale):
+    """D_prev = (W @ D) * relu'(Z_prev) (into a hidden layer), and that layer's bias gradient from
+    the same pass:
+    db_prev = bias_scale * D_prev.sum(axis=1) (see bias_gradient).
+
+    W: (n_in, n_out), D: (n_out, n) -> D_prev: (n_in, n), db_prev: (n_in,).
+    """
     n_in, n_out = W.shape
     if use_blas(n_in, n_out):
         np.dot(W, D, D_prev)
     else:
         product_loops(W.T[::1], D, D_prev, D[0, :0])  # no bias
+    scale = D.dtype.type(bias_scale)
     for i in range(n_in):
-        derivative_row(D_prev, Z_prev, A_prev, i, activation)
+        db_prev[i] = relu_derivative_row(D_prev, Z_prev, i) * scale
 
 
 @kernel
@@ -154,10 +160,11 @@ def bias_gradient(D, db, bias_scale):
 
 
 @kernel(inline=True)
-def weight_gradient(A_in, D, dW, db, bias_scale):
-    """dW = A_in @ D.T and db = bias_scale * D.sum(axis=1) (see bias_gradient).
+def weight_gradient(A_in, D, dW):
+    """dW = A_in @ D.T.  A_in: (n_in, n), D: (n_out, n) -> dW: (n_in, n_out).
 
-    A_in: (n_in, n), D: (n_out, n) -> dW: (n_in, n_out), db: (n_out,).
+    The bias gradient comes from bias_gradient (output layer) or propagate_delta (hidden layers,
+    fused into the derivative pass).
     """
     n_in = A_in.shape[0]
     n_out = D.shape[0]
@@ -165,4 +172,3 @@ def weight_gradient(A_in, D, dW, db, bias_scale):
         np.dot(A_in, D.T, dW)
     else:
         weight_gradient_loops(A_in, D, dW)
-    bias_gradient(D, db, bias_scale)

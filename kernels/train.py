@@ -88,7 +88,7 @@ def forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n):
 
 
 @kernel(inline=True)
-def gradient_pass(params, grads, sizes, activations, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial):
+def gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial):
     """Backward from the stored forward pass into ``grads`` (exact gradient, or the tutorial's step)."""
     last = sizes.size - 2
     Z = layer_block(zbuf, sizes, last, n)
@@ -101,19 +101,20 @@ def gradient_pass(params, grads, sizes, activations, xbuf, ybuf, zbuf, abuf, dbu
     else:
         output_delta(Z, A, Y, D)
         bias_scale = 1.0
+    _, db = layer_params(grads, sizes, last)
+    bias_gradient(D, db, bias_scale)
     for l in range(last, -1, -1):
-        dW, db = layer_params(grads, sizes, l)
+        dW, _ = layer_params(grads, sizes, l)
         if l == 0 and inputs_sample_major(sizes):
             np.dot(sample_block(xbuf, n, sizes[0]).T, D.T, dW)
-            bias_gradient(D, db, bias_scale)
         elif l == 0:
-            weight_gradient(input_block(xbuf, sizes[0], n), D, dW, db, bias_scale)
+            weight_gradient(input_block(xbuf, sizes[0], n), D, dW)
         else:
-            weight_gradient(layer_block(abuf, sizes, l - 1, n), D, dW, db, bias_scale)
+            weight_gradient(layer_block(abuf, sizes, l - 1, n), D, dW)
             W, _ = layer_params(params, sizes, l)
+            _, db_prev = layer_params(grads, sizes, l - 1)
             D_prev = layer_block(dbuf, sizes, l - 1, n)
-            propagate_delta(W, D, layer_block(zbuf, sizes, l - 1, n),
-                            layer_block(abuf, sizes, l - 1, n), D_prev, activations[l - 1])
+            propagate_delta(W, D, layer_block(zbuf, sizes, l - 1, n), D_prev, db_prev, bias_scale)
             D = D_prev
 
 
@@ -149,7 +150,7 @@ def train_full_batch(params, grads, backup, sizes, activations, xbuf, ybuf, zbuf
             return epoch, LOSS_NOT_FINITE
         losses[epoch] = loss
         accuracies[epoch] = correct / (n * n_outputs)
-        gradient_pass(params, grads, sizes, activations, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial)
+        gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial)
         if not sgd_step(params, grads, lr, backup):
             restore(params, backup)
             return epoch + 1, UPDATE_NOT_FINITE
@@ -221,7 +222,7 @@ def train_minibatch(params, grads, backup, sizes, activations, X, Y, order, batc
             loss_sum += loss
             correct += batch_correct
             n_batches += 1
-            gradient_pass(params, grads, sizes, activations, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial)
+            gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial)
             if not sgd_step(params, grads, lr, backup):
                 restore(params, backup)
                 return epoch, UPDATE_NOT_FINITE
