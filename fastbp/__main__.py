@@ -1,4 +1,4 @@
 from .cli import main
 
-if __name__ == "__main__":  # not when multiprocessing's spawn imports it
+if __name__ == "__main__":  # only when run as a program, never on import
     main()

@@ -37,7 +37,11 @@ def check_dtype(dtype):
 def check_lr(lr):
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
         raise TypeError(f"lr must be a real number, got {lr!r}")
-    if not math.isfinite(lr) or lr < 0:
+    try:
+        finite = math.isfinite(lr)
+    except OverflowError:  # an int beyond float range, such as 10**400
+        finite = False
+    if not finite or lr < 0:
         raise ValueError(f"lr must be finite and >= 0, got {lr!r}")
     return float(lr)
 

@@ -514,23 +514,28 @@ def run_engine(engine, w, state, size, repeats):
                compile_seconds if engine.fast else None, params)
 
 
-def engine_worker(engine_name, indices, quick, repeats, threads):
-    """Runs in a fresh process: one engine over WORKLOADS[indices] (plus "GEMMs only" after the
-    numba engine).  Returns {(index, engine): (seconds, compile seconds, parameters)}."""
-    set_threads(threads, torch=engine_name == "torch")
-    engine = next(e for e in ENGINES if e.name == engine_name)
+def engine_rows(engine, workloads, quick, repeats, threads):
+    """One engine over ``workloads`` (plus "GEMMs only" after the numba engine), in this process.
+
+    Returns {(position in workloads, engine name): (seconds, compile seconds, parameters)}.
+    """
+    set_threads(threads, torch=engine.name == "torch")
     results = {}
-    for index in indices:
-        w = WORKLOADS[index]
+    for position, w in enumerate(workloads):
         row = run_engine(engine, w, initial_state(w, w.size(quick).samples), w.size(quick), repeats)
-        results[index, engine.name] = (row.seconds, row.compile_seconds, row.params)
-    if engine_name == "numba":
-        for index in indices:
-            w = WORKLOADS[index]
+        results[position, engine.name] = (row.seconds, row.compile_seconds, row.params)
+    if engine.name == "numba":
+        for position, w in enumerate(workloads):
             if w.gemm_only:
                 X, _, init = initial_state(w, w.size(quick).samples)
-                results[index, "GEMMs only"] = (gemms_alone(w, X, init, repeats), None, None)
+                results[position, "GEMMs only"] = (gemms_alone(w, X, init, repeats), None, None)
     return results
+
+
+def engine_worker(engine_name, indices, quick, repeats, threads):
+    """engine_rows in a fresh process: engine and workloads travel as names and indices."""
+    engine = next(e for e in ENGINES if e.name == engine_name)
+    return engine_rows(engine, [WORKLOADS[i] for i in indices], quick, repeats, threads)
 
 
 def run_workloads(workloads, quick, repeats, engines, log, settle=1.0, threads=None, isolate=True):
@@ -540,23 +545,33 @@ def run_workloads(workloads, quick, repeats, engines, log, settle=1.0, threads=N
     it -- importing PyTorch or JAX raised glibc's allocation thresholds and made the tutorial's
     class 1.7x faster on the spirals (560 vs 970 us/epoch) -- and thread pools that spin (numpy's
     and SciPy's OpenBLAS, PyTorch's OpenMP, XLA) slow the next library down on a small machine, so
-    ``settle`` idle seconds separate the engines.  ``isolate=False`` runs them all in this process
-    (tests: a spawned process would not see a patched ``WORKLOADS``).
+    ``settle`` idle seconds separate the engines.  A peer (PyTorch, JAX) that fails in its process
+    -- installed but broken -- is left out of the table with a note.  ``isolate=False`` runs every
+    engine in this process (tests with workloads of their own).
     """
-    indices = [WORKLOADS.index(w) for w in workloads]
     results = {}
     context = multiprocessing.get_context("spawn")
+    ran = []
     for engine in engines:
         time.sleep(settle)
         log(f"  {engine.name}: {', '.join(f'{w.key} {w.dtype}' for w in workloads)} ...")
-        arguments = (engine.name, indices, quick, repeats, threads)
-        if isolate:
-            with context.Pool(1) as pool:
-                results.update(pool.apply(engine_worker, arguments))
-        else:
-            results.update(engine_worker(*arguments))
+        try:
+            if isolate:
+                indices = [WORKLOADS.index(w) for w in workloads]
+                with context.Pool(1) as pool:
+                    results.update(pool.apply(engine_worker,
+                                              (engine.name, indices, quick, repeats, threads)))
+            else:
+                results.update(engine_rows(engine, workloads, quick, repeats, threads))
+        except Exception as error:
+            if engine.name in ("tutorial", "numpy", "numba"):
+                raise
+            log(f"  {engine.name} skipped: {type(error).__name__}: {error}")
+            continue
+        ran.append(engine)
+    engines = ran
     table = []
-    for index, w in zip(indices, workloads):
+    for index, w in enumerate(workloads):
         X, y, init = initial_state(w, w.size(quick).samples)
         flops = gemm_flops(w.sizes, len(X))
         mine = []
@@ -773,7 +788,8 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
     cold_results = run_cold_start(quick, log) if cold else None
     memory = epoch_memory(quick) if cold else None
 
-    out(f"fastbp bench{' --quick' if quick else ''}: engines {', '.join(e.name for e in engines)}"
+    ran = list(dict.fromkeys(row.engine for row in rows if row.engine != "GEMMs only"))
+    out(f"fastbp bench{' --quick' if quick else ''}: engines {', '.join(ran or [e.name for e in engines])}"
         f"; median of {repeats} repeats; numpy {np.__version__}, fastbp {fastbp.__version__}")
     out(f"BLAS pools: {blas_pools()}" + (f"; {thread_note}" if thread_note else ""))
     out("GEMM peak (np.dot " + f"{peak_size}^3, this run): "
@@ -801,8 +817,9 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
 time/unit: median per epoch (per step for W3), compilation excluded (each engine trains once before
   the timed repeats).  Each engine runs all workloads in a fresh process of its own, one engine
   after the other, 1 s idle between them: importing PyTorch or JAX speeds up NumPy code in the
-  same process (allocator thresholds), and spinning thread pools slow the next library down.  GFLOP/s counts GEMM FLOPs
-  only (forward and dW: 2*N*in*out per layer; delta: 2*N*in*out for layers > 0).  %peak: of the
+  same process (allocator thresholds), and spinning thread pools slow the next library down.
+  GFLOP/s counts GEMM FLOPs only (forward and dW: 2*N*in*out per layer; delta: 2*N*in*out for
+  layers > 0).  %peak: of the
   np.dot peak above (numpy's BLAS; the numba engine's np.dot uses SciPy's OpenBLAS).
   vs tutorial: the tutorial's class time / this time.
 compile: first call minus a warm call of the same size (fast engines only; ~0: below the noise).

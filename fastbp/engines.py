@@ -116,7 +116,8 @@ def aligned_empty(size, dtype, alignment=64):
 
 
 class _Workspace:
-    """Feature-major buffers for batches of up to ``capacity`` samples (see fastbp.kernels.train)."""
+    """The compiled engine's buffers for batches of up to ``capacity`` samples: feature-major, the
+    inputs sample-major when the first layer is a BLAS product (see fastbp.kernels.train)."""
 
     def __init__(self, sizes, capacity, dtype):
         self.capacity = capacity

@@ -89,7 +89,6 @@ def _compiled_kernels(c):
     W, b = c["W"], c["b"]
     a_in, z, a, y = (feature_major(c[k]) for k in ("a_in", "z", "a", "y"))
     delta, z_prev = feature_major(c["delta"]), feature_major(c["z_prev"])
-    n_in, n_out = W.shape
     Z, A, D = (np.empty_like(z) for _ in range(3))
     D_prev = np.empty_like(z_prev)
     dW, db = np.empty_like(W), np.empty_like(b)
@@ -104,7 +103,7 @@ def _compiled_kernels(c):
         if c["tutorial"]:
             kernels.output_delta_tutorial(a, y, D)
         else:
-            kernels.output_delta(z, a, y, D)
+            kernels.output_delta(a, y, D)
         return D.T
 
     db_prev = np.empty(z_prev.shape[0], dtype=z_prev.dtype)

@@ -1,8 +1,9 @@
 """Compiled Numba kernels of fastbp (installed as ``fastbp.kernels``).
 
-Only compiled code lives here: no validation and no Python objects.  Every array is
-*feature-major* -- a layer's activations are stored as ``(features, batch)`` so that the
-innermost loops run over the batch with unit stride even for 1-, 2- or 8-wide layers.
+Only compiled code lives here: no validation and no Python objects.  Activations, deltas and
+targets are *feature-major* -- stored as ``(features, batch)`` so that the innermost loops run
+over the batch with unit stride even for 1-, 2- or 8-wide layers; the inputs too, unless the
+first layer is a BLAS product (then sample-major, see ``train.inputs_sample_major``).
 The NumPy reference (``fastbp.reference``) computes the same math sample-major, as the
 tutorial writes it; tests compare the two on transposed views.
 """

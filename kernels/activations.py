@@ -48,9 +48,10 @@ def relu_derivative_row(D, Z, i):
     """D[i] *= relu'(Z[i]) (hidden layers are ReLU); returns the sum of the new D[i], the layer's
     bias gradient, from the same pass.  D, Z: (rows, n)."""
     zero = D.dtype.type(0.0)
+    one = D.dtype.type(1.0)
     total = zero
     for k in range(D.shape[1]):
-        d = D[i, k] if Z[i, k] > zero else zero
+        d = D[i, k] * (one if Z[i, k] > zero else zero)  # a product, as the reference: NaN stays NaN
         D[i, k] = d
         total += d
     return total

@@ -59,8 +59,8 @@ def output_loss(Z, A, Y, tutorial):
 
 
 @kernel
-def output_delta(Z, A, Y, D):
-    """Exact output delta D = (A - Y) / (K n).  Z, A, Y, D: (K, n)."""
+def output_delta(A, Y, D):
+    """Exact output delta D = (A - Y) / (K n).  A, Y, D: (K, n)."""
     K, n = A.shape
     scale = A.dtype.type(1.0) / A.dtype.type(K * n)
     for o in range(K):

@@ -119,8 +119,8 @@ def dense_forward(W, b, A_in, Z, A_out, activation):
     """One layer, feature-major.
 
     W: (n_in, n_out), b: (n_out,), A_in: (n_in, n) -> Z, A_out: (n_out, n), all one dtype.
-    Thin layers: explicit loops over the batch; others: one BLAS GEMM into Z.  Then one fused
-    bias + activation pass per row.
+    Thin layers: explicit loops over the batch, starting from the bias, then an activation pass
+    that stores A only; others: one BLAS GEMM into Z, then one fused bias + activation pass per row.
     """
     n_in, n_out = W.shape
     if use_blas(n_in, n_out):

@@ -74,24 +74,23 @@ def sample_block(buf, n, width):
 @kernel(inline=True)
 def forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n):
     """Forward through every layer for a batch of n samples (inputs already in xbuf)."""
-    A_in = input_block(xbuf, sizes[0], n)
     for l in range(sizes.size - 1):
         W, b = layer_params(params, sizes, l)
         Z = layer_block(zbuf, sizes, l, n)
         A_out = layer_block(abuf, sizes, l, n)
-        if l == 0 and inputs_sample_major(sizes):
+        if l > 0:
+            dense_forward(W, b, layer_block(abuf, sizes, l - 1, n), Z, A_out, activations[l])
+        elif inputs_sample_major(sizes):  # dense_forward's BLAS path on the transposed batch
             np.dot(W.T, sample_block(xbuf, n, sizes[0]).T, Z)
             bias_activation(Z, b, A_out, activations[0])
         else:
-            dense_forward(W, b, A_in, Z, A_out, activations[l])
-        A_in = A_out
+            dense_forward(W, b, input_block(xbuf, sizes[0], n), Z, A_out, activations[0])
 
 
 @kernel(inline=True)
 def gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial):
     """Backward from the stored forward pass into ``grads`` (exact gradient, or the tutorial's step)."""
     last = sizes.size - 2
-    Z = layer_block(zbuf, sizes, last, n)
     A = layer_block(abuf, sizes, last, n)
     D = layer_block(dbuf, sizes, last, n)
     Y = input_block(ybuf, sizes[last + 1], n)
@@ -99,13 +98,13 @@ def gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, tutoria
         output_delta_tutorial(A, Y, D)
         bias_scale = 1.0 / n
     else:
-        output_delta(Z, A, Y, D)
+        output_delta(A, Y, D)
         bias_scale = 1.0
     _, db = layer_params(grads, sizes, last)
     bias_gradient(D, db, bias_scale)
     for l in range(last, -1, -1):
         dW, _ = layer_params(grads, sizes, l)
-        if l == 0 and inputs_sample_major(sizes):
+        if l == 0 and inputs_sample_major(sizes):  # weight_gradient's BLAS path, transposed batch
             np.dot(sample_block(xbuf, n, sizes[0]).T, D.T, dW)
         elif l == 0:
             weight_gradient(input_block(xbuf, sizes[0], n), D, dW)

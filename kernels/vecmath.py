@@ -39,7 +39,7 @@ def exp_neg(t):
     p = p * x + 0.5
     p = p * x + 1.0
     p = p * x + 1.0
-    k = int(n)
+    k = int(n) if n == n else 0  # NaN stays NaN through p; int(NaN) would be undefined
     scale = 1.0
     scale *= 0.5 if k & 1 else 1.0
     scale *= 0.25 if k & 2 else 1.0

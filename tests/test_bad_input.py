@@ -84,7 +84,8 @@ def test_bad_data_is_rejected_and_changes_nothing(backend, method, X, y, error, 
 
 
 @pytest.mark.parametrize("lr, error", [(-0.1, ValueError), (np.nan, ValueError),
-                                       (np.inf, ValueError), ("0.1", TypeError), (None, TypeError)])
+                                       (np.inf, ValueError), (10**400, ValueError),
+                                       ("0.1", TypeError), (None, TypeError)])
 def test_bad_lr(backend, lr, error):
     nn = fastbp.NeuralNetwork([3, 5, 4, 1], backend=backend, seed=0)
     before = snapshot(nn)

@@ -49,6 +49,18 @@ def test_each_engine_runs_in_a_fresh_process():
         assert math.isfinite(row.seconds) and row.seconds > 0 and row.diff < 1e-8
 
 
+def test_a_broken_peer_is_skipped_not_fatal(tiny_workloads):
+    def broken(*args):
+        raise ImportError("libtorch_cpu.so: cannot open shared object file")
+
+    engines = [e for e in bench.ENGINES if e.name == "numpy"] + [bench.Engine("torch", broken, False)]
+    notes = []
+    rows = bench.run_workloads(tiny_workloads[:1], quick=True, repeats=1, engines=engines,
+                               log=notes.append, settle=0.0, isolate=False)
+    assert [row.engine for row in rows] == ["numpy"]
+    assert any("torch skipped: ImportError" in note for note in notes)
+
+
 def test_peers_are_found_without_being_imported():
     import sys
 

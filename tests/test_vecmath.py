@@ -56,3 +56,11 @@ def test_float32_inputs_are_evaluated_in_float64():
     expected = 1 / (1 + np.exp(-z.astype(np.float64)))
     got = evaluate(_apply_sigmoid, z, 500.0)
     assert np.abs(got - expected).max() < 1e-15
+
+
+def test_nan_stays_nan():
+    """A NaN logit must give a NaN activation, so divergence is seen (int(NaN) is undefined)."""
+    z = np.array([np.nan, 0.0, np.nan])
+    got = evaluate(_apply_sigmoid, z, 500.0)
+    assert np.isnan(got[0]) and np.isnan(got[2]) and got[1] == 0.5
+    assert np.isnan(evaluate(_apply_exp_neg, np.array([np.nan])))[0]
