@@ -1,4 +1,4 @@
-"""Command line: ``python -m fastbp demo`` (the main job) and ``python -m fastbp bench``."""
+"""Command line: ``python -m fastbp demo`` (the main job), ``bench`` and ``phases``."""
 import argparse
 
 
@@ -17,6 +17,9 @@ def main(argv=None):
     bench.add_argument("--threads", type=int, metavar="N",
                        help="thread count (needs fastbp.set_num_threads; ignored otherwise)")
     bench.add_argument("--repeats", type=int, default=3, help="timed repeats per engine (median)")
+    phases = commands.add_parser("phases", help="where a compiled full-batch epoch spends its time")
+    phases.add_argument("--workloads", metavar="W1,W2", default="W1,W2,W3",
+                        help="comma-separated subset of W1..W4")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import run_demo
@@ -27,6 +30,10 @@ def main(argv=None):
 
         run_bench(quick=args.quick, workloads=args.workloads, threads=args.threads,
                   repeats=args.repeats)
+    elif args.command == "phases":
+        from .phases import run_phases
+
+        run_phases(workloads=args.workloads)
 
 
 if __name__ == "__main__":
