@@ -215,6 +215,13 @@ class Runner:
     params: Callable[[], list]             # [W0, b0, W1, b1, ...] as float64 arrays
 
 
+def forward_backward_steps(nn, X, y, units, lr):
+    """``units`` steps of the tutorial's API (any class that has it): forward, then backward."""
+    for _ in range(units):
+        nn.forward(X)
+        nn.backward(y, lr=lr)
+
+
 def tutorial_runner(w, X, y, init):
     """The tutorial's class; full batch runs its train_network loop (minus printing)."""
     nn = TutorialNetwork(list(w.sizes))
@@ -225,9 +232,7 @@ def tutorial_runner(w, X, y, init):
 
     def train(units, lr):
         if w.kind == "step":
-            for _ in range(units):
-                nn.forward(X)
-                nn.backward(y, lr=lr)
+            forward_backward_steps(nn, X, y, units, lr)
         elif w.kind == "full":
             for _ in range(units):     # train_network's loop body, without the printing
                 predictions = nn.forward(X)
@@ -256,9 +261,7 @@ def _fastbp_runner(backend, w, X, y, init, tutorial_compat=False):
 
     def train(units, lr):
         if w.kind == "step":
-            for _ in range(units):
-                nn.forward(X)
-                nn.backward(y, lr=lr)
+            forward_backward_steps(nn, X, y, units, lr)
         elif w.kind == "full":
             nn.fit(X, y, epochs=units, lr=lr)
         else:

@@ -532,3 +532,15 @@ def test_exact_mode_solves_spirals_numba(capsys):
     assert acc >= 0.97
     assert len(hist["loss"]) == 3000
     assert hist["loss"][-1] < hist["loss"][0]
+
+
+def test_the_bench_baseline_is_the_oracle_verbatim():
+    """fastbp.bench ships its own copy of the tutorial's class (tests are not installed): it must
+    stay the oracle's code line for line, or the bench would time something else."""
+    import inspect
+
+    from fastbp import bench
+
+    ours = inspect.getsource(bench.TutorialNetwork).splitlines()
+    theirs = inspect.getsource(oracle.NeuralNetwork).splitlines()
+    assert ours[1:] == theirs[1:] and ours[0].startswith("class TutorialNetwork")
