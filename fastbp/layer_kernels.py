@@ -101,9 +101,9 @@ def _compiled_kernels(c):
 
     def output_delta():
         if c["tutorial"]:
-            kernels.output_delta_tutorial(a, y, D)
+            kernels.output_delta_tutorial(a, y, D, a.shape[1])
         else:
-            kernels.output_delta(a, y, D)
+            kernels.output_delta(a, y, D, a.shape[1])
         return D.T
 
     db_prev = np.empty(z_prev.shape[0], dtype=z_prev.dtype)

@@ -7,9 +7,10 @@ its run-time API) and, through threadpoolctl, every loaded BLAS pool, loading Sc
 that it is covered too.  It never assigns ``numba.config``.
 """
 import contextlib
+import threading
 
 import numba
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
 
 def _load_kernel_blas():
@@ -58,3 +59,53 @@ def thread_report():
     pools = [(info["internal_api"], info["filepath"], info["num_threads"])
              for info in threadpool_info() if info["user_api"] == "blas"]
     return pools + [("numba", numba.config.THREADING_LAYER, numba.get_num_threads())]
+
+
+_controller = None   # threadpoolctl's view of the BLAS pools, made once
+_controller_lock = threading.Lock()
+
+
+def _blas_controller():
+    global _controller
+    with _controller_lock:
+        if _controller is None:
+            _load_kernel_blas()
+            _controller = ThreadpoolController()
+        return _controller
+
+
+def run_workers(body, n_workers, abort, one_blas_thread):
+    """[body(0), ..., body(n_workers - 1)], each in its own thread (body(0) in this one).
+
+    ``body`` runs a compiled loop whose workers wait for each other at barriers, so all of them
+    must run at once: each call starts its own threads (~0.1 ms; a shared pool could leave a
+    worker queued behind another call's).  If one raises, ``abort()`` makes the others stop
+    waiting, and the first exception is re-raised here.  ``one_blas_thread``: the BLAS pools run
+    single-threaded meanwhile (each worker already owns a core; OpenBLAS threads inside the
+    workers would fight over them).
+    """
+    if n_workers == 1:
+        return [body(0)]
+    results = [None] * n_workers
+    errors = []
+
+    def guarded(worker):
+        try:
+            results[worker] = body(worker)
+        except BaseException as error:  # noqa: B902 -- re-raised in the calling thread
+            errors.append(error)
+            abort()
+
+    limits = (_blas_controller().limit(limits=1, user_api="blas") if one_blas_thread
+              else contextlib.nullcontext())
+    with limits:
+        helpers = [threading.Thread(target=guarded, args=(worker,), name=f"fastbp-worker-{worker}",
+                                    daemon=True) for worker in range(1, n_workers)]
+        for helper in helpers:
+            helper.start()
+        guarded(0)
+        for helper in helpers:
+            helper.join()
+    if errors:
+        raise errors[0]
+    return results

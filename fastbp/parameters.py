@@ -18,9 +18,9 @@ class Parameters:
         n_layers = len(layer_sizes) - 1
         self.activations = np.array([RELU] * (n_layers - 1) + [SIGMOID], dtype=np.int64)
         total = sum(n_in * n_out + n_out for n_in, n_out in self.layer_shapes)
-        self.flat = np.zeros(total, dtype=self.dtype)
-        self.grads = np.zeros(total, dtype=self.dtype)
-        self.backup = np.zeros(total, dtype=self.dtype)
+        self.flat = aligned_zeros(total, self.dtype)
+        self.grads = aligned_zeros(total, self.dtype)
+        self.backup = aligned_zeros(total, self.dtype)
         self.weights, self.biases = self._views(self.flat)
         self.grad_weights, self.grad_biases = self._views(self.grads)
 
@@ -53,3 +53,22 @@ def _interleave(weights, biases):
     for W, b in zip(weights, biases):
         yield W
         yield b
+
+
+def aligned_empty(size, dtype, alignment=64):
+    """np.empty(size, dtype) starting on a cache-line boundary.
+
+    malloc aligns to 16 bytes only: a buffer 16 bytes off a 32-byte boundary makes every other
+    AVX load or store split a cache line (W1 measured 28 vs 32 us/epoch between the two cases).
+    """
+    dtype = np.dtype(dtype)
+    raw = np.empty(size * dtype.itemsize + alignment, dtype=np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + size * dtype.itemsize].view(dtype)
+
+
+def aligned_zeros(size, dtype):
+    """np.zeros(size, dtype) starting on a cache-line boundary (see aligned_empty)."""
+    buffer = aligned_empty(size, dtype)
+    buffer[...] = 0
+    return buffer

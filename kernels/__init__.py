@@ -7,7 +7,8 @@ first layer is a BLAS product (then sample-major, see ``train.inputs_sample_majo
 The NumPy reference (``fastbp.reference``) computes the same math sample-major, as the
 tutorial writes it; tests compare the two on transposed views.
 """
-from .config import CACHE_ENABLED, FAST_FLOATS
+from .config import CACHE_ENABLED, FAST_FLOATS, use_blas
+from .sync import SLOT
 from .activations import RELU, SIGMOID
 from .checks import finite_and_within
 from .dense import dense_forward
@@ -30,7 +31,7 @@ from .train import (
 )
 
 __all__ = [
-    "CACHE_ENABLED", "FAST_FLOATS", "RELU", "SIGMOID", "finite_and_within",
+    "CACHE_ENABLED", "FAST_FLOATS", "SLOT", "use_blas", "RELU", "SIGMOID", "finite_and_within",
     "dense_forward", "bias_gradient", "output_delta", "output_delta_tutorial", "output_loss", "propagate_delta", "weight_gradient",
     "sgd_step", "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",
     "train_full_batch", "train_minibatch",

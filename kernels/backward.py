@@ -29,6 +29,13 @@ def bce_clip_bounds(A):
 @kernel
 def output_loss(Z, A, Y, tutorial):
     """Mean BCE and the number of correct predictions (a > 0.5) == y.  Z, A, Y: (K, n)."""
+    total, correct = output_loss_sum(Z, A, Y, tutorial)
+    return total / (Z.shape[0] * Z.shape[1]), correct
+
+
+@kernel
+def output_loss_sum(Z, A, Y, tutorial):
+    """Summed BCE (float64) and the number of correct predictions (a > 0.5) == y.  Z, A, Y: (K, n)."""
     K, n = Z.shape
     zero = Z.dtype.type(0.0)
     one = Z.dtype.type(1.0)
@@ -55,25 +62,29 @@ def output_loss(Z, A, Y, tutorial):
                 y = Y[o, k]
                 total += max(z, zero) - z * y - log_half_to_one(np.float64(max(a, one - a)))
                 correct += (one if a > half else zero) == y
-    return total / (K * n), correct
+    return total, correct
 
 
 @kernel
-def output_delta(A, Y, D):
-    """Exact output delta D = (A - Y) / (K n).  A, Y, D: (K, n)."""
+def output_delta(A, Y, D, n_mean):
+    """Exact output delta D = (A - Y) / (K n_mean).  A, Y, D: (K, n).
+
+    ``n_mean``: the number of samples the loss is a mean over -- n, or the whole batch when these
+    n samples are one worker's share of it.
+    """
     K, n = A.shape
-    scale = A.dtype.type(1.0) / A.dtype.type(K * n)
+    scale = A.dtype.type(1.0) / A.dtype.type(K * n_mean)
     for o in range(K):
         for k in range(n):
             D[o, k] = (A[o, k] - Y[o, k]) * scale
 
 
 @kernel
-def output_delta_tutorial(A, Y, D):
-    """The tutorial's output delta: bce_derivative(y, a) * a (1 - a), divided by n (rows) only."""
+def output_delta_tutorial(A, Y, D, n_mean):
+    """The tutorial's output delta: bce_derivative(y, a) * a (1 - a), divided by n_mean (rows) only."""
     K, n = A.shape
     one = A.dtype.type(1.0)
-    inv_n = one / A.dtype.type(n)
+    inv_n = one / A.dtype.type(n_mean)
     lo, hi = bce_clip_bounds(A)
     for o in range(K):
         for k in range(n):

@@ -10,7 +10,13 @@ Buffers (all 1-D, one dtype, allocated once by the caller and reused every step)
 * ``zbuf`` / ``abuf`` / ``dbuf``: every layer's pre-activations, activations and deltas, layer l
   occupying a (sizes[l+1], n) block.
 ``sizes`` (L+1,) and ``activations`` (L,) are int64 arrays describing the network.
-Status codes returned by the loops: 0 finished, 1 the loss became NaN/inf, 2 an update did.
+Status codes returned by the loops: 0 finished, 1 the loss became NaN/inf, 2 an update did,
+3 aborted (another worker failed).
+
+The training loops are data-parallel: each of n_workers threads (run by the engine) calls the
+same loop on its own share of every batch and its own workspace; they meet at spin barriers
+(``sync.barrier``) inside the compiled loop, twice per step -- so the whole loop stays one
+compiled call per thread, with no Python between steps.
 """
 import numpy as np
 
@@ -19,16 +25,24 @@ from .backward import (
     output_delta,
     output_delta_tutorial,
     output_loss,
+    output_loss_sum,
     propagate_delta,
     weight_gradient,
 )
 from .config import kernel, use_blas
 from .dense import bias_activation, dense_forward
-from .update import restore, sgd_step
+from .sync import SLOT, barrier
+from .update import restore_range, sgd_step_shared
 
 FINISHED = 0
 LOSS_NOT_FINITE = 1
 UPDATE_NOT_FINITE = 2
+ABORTED = 3  # another worker failed outside compiled code
+
+# Fields of a worker's slot on the shared float64 board.
+LOSS = 0
+CORRECT = 1
+FINITE = 2
 
 
 @kernel
@@ -88,17 +102,21 @@ def forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n):
 
 
 @kernel(inline=True)
-def gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial):
-    """Backward from the stored forward pass into ``grads`` (exact gradient, or the tutorial's step)."""
+def gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_mean, tutorial):
+    """Backward from the stored forward pass into ``grads`` (exact gradient, or the tutorial's step).
+
+    The n samples' share of the mean over ``n_mean`` samples (n_mean = n unless the n samples are
+    one worker's part of a larger batch: then the workers' ``grads`` sum to the batch's).
+    """
     last = sizes.size - 2
     A = layer_block(abuf, sizes, last, n)
     D = layer_block(dbuf, sizes, last, n)
     Y = input_block(ybuf, sizes[last + 1], n)
     if tutorial:
-        output_delta_tutorial(A, Y, D)
-        bias_scale = 1.0 / n
+        output_delta_tutorial(A, Y, D, n_mean)
+        bias_scale = 1.0 / n_mean
     else:
-        output_delta(A, Y, D)
+        output_delta(A, Y, D, n_mean)
         bias_scale = 1.0
     _, db = layer_params(grads, sizes, last)
     bias_gradient(D, db, bias_scale)
@@ -127,31 +145,76 @@ def network_loss(params, sizes, activations, xbuf, ybuf, zbuf, abuf, n, tutorial
 
 
 @kernel
-def train_full_batch(params, grads, backup, sizes, activations, xbuf, ybuf, zbuf, abuf, dbuf,
-                     n, lr, tutorial, restorable, losses, accuracies):
-    """Full-batch gradient descent for ``losses.size`` epochs on the n samples in xbuf/ybuf.
+def share(count, worker, n_workers, multiple):
+    """[start, stop) of worker's share of range(count): contiguous, inner bounds multiples of
+    ``multiple`` (1 for samples; 16 for parameters, so no two workers write one cache line)."""
+    start = (count * worker // n_workers) // multiple * multiple
+    stop = count if worker == n_workers - 1 else (count * (worker + 1) // n_workers) // multiple * multiple
+    return start, stop
 
-    Records each epoch's loss and accuracy before its update.  Returns (epochs recorded, status);
-    on a non-finite loss or update the parameters are restored to the last state whose loss was
-    finite (``restorable``: ``backup`` already holds the state before the latest update).
+
+@kernel(inline=True)
+def combine(shared, n_workers, field):
+    """Sum of every worker's ``field`` entry on the shared board (in worker order)."""
+    total = 0.0
+    for w in range(n_workers):
+        total += shared[w * SLOT + field]
+    return total
+
+
+@kernel
+def train_full_batch(worker, board, shared, params, grads, others, backup, sizes, activations,
+                     xbuf, ybuf, zbuf, abuf, dbuf, n, n_total, lr, tutorial, restorable, losses,
+                     accuracies):
+    """Full-batch gradient descent for ``losses.size`` epochs; one worker's part of it.
+
+    ``others.shape[0] + 1`` workers (threads) each run this on their own n of the n_total
+    samples (their own xbuf/ybuf/zbuf/abuf/dbuf) into their own share of the gradient: worker 0
+    into ``grads``, worker w into ``others[w - 1]`` (n_workers - 1, P).  They share ``params``,
+    ``grads``, ``backup``, the loss and flag slots of ``shared`` (float64, n_workers * SLOT) and
+    the barrier ``board`` (int64, zeros, (n_workers + 1) * SLOT).  Each epoch: forward and
+    gradient of the own samples, barrier, then each worker updates its share of the parameters
+    from the sum of the shares of the gradient, barrier.  With one worker (``others`` empty) the
+    barriers cost nothing.  Worker 0 records each epoch's loss and accuracy (before its update).
+
+    Returns (epochs recorded, status); on a non-finite loss or update the parameters are restored
+    to the last state whose loss was finite (``restorable``: ``backup`` already holds the state
+    before the latest update).
     """
+    n_workers = others.shape[0] + 1
     n_outputs = sizes[sizes.size - 1]
     last = sizes.size - 2
     Z = layer_block(zbuf, sizes, last, n)
     A = layer_block(abuf, sizes, last, n)
     Y = input_block(ybuf, n_outputs, n)
+    own = grads if worker == 0 else others[worker - 1]
+    first, stop = share(params.size, worker, n_workers, 16)
+    slot = worker * SLOT
+    barriers = 0
     for epoch in range(losses.size):
         forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
-        loss, correct = output_loss(Z, A, Y, tutorial)
+        loss_sum, correct = output_loss_sum(Z, A, Y, tutorial)
+        shared[slot + LOSS] = loss_sum
+        shared[slot + CORRECT] = correct
+        gradient_pass(params, own, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_total, tutorial)
+        barriers += 1
+        if not barrier(board, worker, n_workers, barriers):
+            return epoch, ABORTED
+        loss = combine(shared, n_workers, LOSS) / (n_total * n_outputs)
         if not np.isfinite(loss):
             if restorable:
-                restore(params, backup)
+                restore_range(params, backup, first, stop)
             return epoch, LOSS_NOT_FINITE
-        losses[epoch] = loss
-        accuracies[epoch] = correct / (n * n_outputs)
-        gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial)
-        if not sgd_step(params, grads, lr, backup):
-            restore(params, backup)
+        if worker == 0:
+            losses[epoch] = loss
+            accuracies[epoch] = combine(shared, n_workers, CORRECT) / (n_total * n_outputs)
+        finite = sgd_step_shared(params, grads, others, lr, backup, first, stop)
+        shared[slot + FINITE] = 1.0 if finite else 0.0
+        barriers += 1
+        if not barrier(board, worker, n_workers, barriers):
+            return epoch, ABORTED
+        if combine(shared, n_workers, FINITE) < n_workers:
+            restore_range(params, backup, first, stop)
             return epoch + 1, UPDATE_NOT_FINITE
         restorable = True
     return losses.size, FINISHED
@@ -192,40 +255,69 @@ def gather_batch(X, Y, order, start, n, sample_major, xbuf, ybuf):
 
 
 @kernel
-def train_minibatch(params, grads, backup, sizes, activations, X, Y, order, batch_size,
-                    xbuf, ybuf, zbuf, abuf, dbuf, lr, tutorial, restorable, losses, accuracies):
-    """Mini-batch SGD, one epoch per row of ``order`` (epochs, N): each batch steps on its mean gradient.
+def train_minibatch(worker, board, shared, params, grads, others, backup, sizes, activations,
+                    X, Y, order, batch_size, xbuf, ybuf, zbuf, abuf, dbuf, lr, tutorial,
+                    restorable, losses, accuracies):
+    """Mini-batch SGD, one epoch per row of ``order`` (epochs, N): each batch steps on its mean
+    gradient; one worker's part of it.
 
-    X: (N, n0), Y: (N, K) sample-major.  Records per epoch the mean of the batch losses (each before
-    its batch's update) and the accuracy over those batches.  Returns (epochs recorded, status).
+    X: (N, n0), Y: (N, K) sample-major, shared.  Every batch is split between the workers as train_full_batch splits the samples (each worker gathers
+    its share into its own buffers), with the same two barriers per step.  Worker 0 records per
+    epoch the mean of the batch losses (each before its batch's update) and the accuracy over
+    those batches.  Returns (epochs recorded, status).
     """
     N = X.shape[0]
+    n_workers = others.shape[0] + 1
     n_outputs = Y.shape[1]
+    last = sizes.size - 2
     sample_major = inputs_sample_major(sizes)
+    own = grads if worker == 0 else others[worker - 1]
+    first, stop = share(params.size, worker, n_workers, 16)
+    slot = worker * SLOT
+    barriers = 0
     for epoch in range(order.shape[0]):
         loss_sum = 0.0
-        correct = 0
+        correct = 0.0
         n_batches = 0
         epoch_order = order[epoch]
         for start in range(0, N, batch_size):
-            n = min(batch_size, N - start)
-            gather_batch(X, Y, epoch_order, start, n, sample_major, xbuf, ybuf)
-            forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
-            loss, batch_correct = output_loss(layer_block(zbuf, sizes, sizes.size - 2, n),
-                                              layer_block(abuf, sizes, sizes.size - 2, n),
-                                              input_block(ybuf, n_outputs, n), tutorial)
+            n_batch = min(batch_size, N - start)
+            begin, end = share(n_batch, worker, n_workers, 1)
+            n = end - begin
+            if n > 0:
+                gather_batch(X, Y, epoch_order, start + begin, n, sample_major, xbuf, ybuf)
+                forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
+                batch_loss, batch_correct = output_loss_sum(
+                    layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
+                    input_block(ybuf, n_outputs, n), tutorial)
+                gradient_pass(params, own, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_batch,
+                              tutorial)
+            else:  # a last batch smaller than the number of workers
+                batch_loss, batch_correct = 0.0, 0
+                own[:] = 0
+            shared[slot + LOSS] = batch_loss
+            shared[slot + CORRECT] = batch_correct
+            barriers += 1
+            if not barrier(board, worker, n_workers, barriers):
+                return epoch, ABORTED
+            loss = combine(shared, n_workers, LOSS) / (n_batch * n_outputs)
             if not np.isfinite(loss):
                 if restorable:
-                    restore(params, backup)
+                    restore_range(params, backup, first, stop)
                 return epoch, LOSS_NOT_FINITE
             loss_sum += loss
-            correct += batch_correct
+            correct += combine(shared, n_workers, CORRECT)
             n_batches += 1
-            gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial)
-            if not sgd_step(params, grads, lr, backup):
-                restore(params, backup)
+            finite = sgd_step_shared(params, grads, others, lr, backup, first, stop)
+            shared[slot + FINITE] = 1.0 if finite else 0.0
+            barriers += 1
+            if not barrier(board, worker, n_workers, barriers):
+                return epoch, ABORTED
+            if combine(shared, n_workers, FINITE) < n_workers:
+                restore_range(params, backup, first, stop)
                 return epoch, UPDATE_NOT_FINITE
             restorable = True
-        losses[epoch] = loss_sum / n_batches
-        accuracies[epoch] = correct / (N * n_outputs)
+        if worker == 0:
+            losses[epoch] = loss_sum / n_batches
+            accuracies[epoch] = correct / (N * n_outputs)
     return order.shape[0], FINISHED

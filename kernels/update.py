@@ -26,3 +26,35 @@ def restore(params, backup):
     """params = backup (an explicit loop: slice assignment would compile a costly error path)."""
     for k in range(params.size):
         params[k] = backup[k]
+
+
+@kernel
+def sgd_step_shared(params, grads, others, lr, backup, start, stop):
+    """The SGD step of parameters [start, stop) when several workers computed the gradient.
+
+    ``grads`` holds worker 0's share of the gradient and each row of ``others`` (n_workers - 1, P)
+    another worker's; their sum (in worker order, so every split sums alike) replaces ``grads``,
+    then backup = params and params -= lr * grads, as sgd_step.  Returns True when every updated
+    parameter is finite.
+    """
+    step = params.dtype.type(lr)
+    zero = params.dtype.type(0.0)
+    poison = zero
+    for k in range(start, stop):
+        g = grads[k]
+        for w in range(others.shape[0]):
+            g += others[w, k]
+        grads[k] = g
+        p = params[k]
+        backup[k] = p
+        q = p - step * g
+        params[k] = q
+        poison += q * zero
+    return poison == zero
+
+
+@kernel
+def restore_range(params, backup, start, stop):
+    """params[start:stop] = backup[start:stop]."""
+    for k in range(start, stop):
+        params[k] = backup[k]

@@ -114,10 +114,12 @@ def test_engines_agree_when_the_first_layer_is_a_blas_product(dtype, batch_size)
 
 
 def test_fit_full_batch_equals_forward_backward_loop(backend, dtype):
+    """Bit for bit with one thread (with several, fit sums the workers' shares of the gradient)."""
     X, y = fastbp.datasets.make_spirals(n_per_class=50)
     fitted = fastbp.NeuralNetwork([2, 64, 32, 16, 1], backend=backend, dtype=dtype, seed=3)
     looped = fastbp.NeuralNetwork([2, 64, 32, 16, 1], backend=backend, dtype=dtype, seed=3)
-    history = fitted.fit(X, y, epochs=40, lr=0.05, shuffle=False)
+    with fastbp.threads(1):
+        history = fitted.fit(X, y, epochs=40, lr=0.05, shuffle=False)
     losses = []
     for _ in range(40):
         looped.forward(X)

@@ -1,0 +1,70 @@
+"""A spin barrier for the data-parallel training loops: workers in Python threads, inside compiled code.
+
+``board`` is an int64 array of ``(n_workers + 1) * SLOT`` entries (one cache line per slot):
+worker w's slot counts the barriers it has reached, the last slot is the abort flag (set by a
+worker that failed outside compiled code, so that the others stop waiting).  Every worker runs
+the same deterministic sequence of barriers, so barrier number ``t`` is reached by all of them.
+Counters are published with release stores and read with acquire loads (LLVM atomics), so all
+writes a worker made before reaching a barrier are visible to every worker past it.
+"""
+import platform
+
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .config import kernel
+
+SLOT = 8  # int64 entries per slot: 64 bytes, one cache line
+_X86 = platform.machine().lower() in {"x86_64", "amd64", "i686", "x86"}
+
+
+@intrinsic
+def _load_acquire(typingctx, array, index):
+    """array[index] (int64, 1-D, C-contiguous) read with acquire ordering."""
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.gep(ary.data, [args[1]])
+        return builder.load_atomic(ptr, "acquire", 8)
+    return types.int64(array, types.intp), codegen
+
+
+@intrinsic
+def _store_release(typingctx, array, index, value):
+    """array[index] = value (int64, 1-D, C-contiguous) with release ordering."""
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.gep(ary.data, [args[1]])
+        builder.store_atomic(args[2], ptr, "release", 8)
+        return context.get_dummy_value()
+    return types.void(array, types.intp, types.int64), codegen
+
+
+@intrinsic
+def _spin_pause(typingctx):
+    """The x86 ``pause`` hint inside a spin loop (nothing elsewhere)."""
+    def codegen(context, builder, signature, args):
+        if _X86:
+            fnty = cgutils.ir.FunctionType(cgutils.ir.VoidType(), [])
+            pause = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.sse2.pause")
+            builder.call(pause, [])
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+@kernel
+def barrier(board, worker, n_workers, count):
+    """Wait until every worker has reached barrier number ``count``; False if aborted instead.
+
+    The caller counts its barriers (1, 2, 3, ...).  With one worker it returns at once.
+    """
+    if n_workers == 1:
+        return True
+    _store_release(board, worker * SLOT, count)
+    abort_slot = n_workers * SLOT
+    for other in range(n_workers):
+        while _load_acquire(board, other * SLOT) < count:
+            if _load_acquire(board, abort_slot) != 0:
+                return False
+            _spin_pause()
+    return True

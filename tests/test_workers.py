@@ -1,0 +1,150 @@
+"""Data-parallel training: worker threads meeting at spin barriers inside the compiled loops."""
+import numba
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import engines, parallel
+from fastbp.kernels.sync import SLOT, barrier
+from conftest import assert_close, small_problem
+
+
+@pytest.fixture
+def workers(monkeypatch):
+    """use(n): every fit from here on splits its batches between n worker threads (even tiny ones,
+    even more threads than cores)."""
+    def use(n):
+        monkeypatch.setattr(engines, "MIN_PARALLEL_WORK", 0)
+        monkeypatch.setattr(engines, "MIN_WORKER_STEP_WORK", 0)
+        monkeypatch.setattr(parallel, "get_num_threads", lambda: n)
+    return use
+
+
+def train(X, y, n_workers, workers, **options):
+    """(network, history or the error) of a fit with n_workers; the network starts from seed 4."""
+    if n_workers > 1:
+        workers(n_workers)
+    sizes = options.pop("sizes")
+    nn = fastbp.NeuralNetwork(sizes, dtype=X.dtype, seed=4,
+                              tutorial_compat=options.pop("tutorial_compat", False))
+    try:
+        history = nn.fit(X, y, **options)
+    except fastbp.TrainingDivergedError as error:
+        history = error
+    assert nn._engine._last_team.n_workers == n_workers
+    return nn, history
+
+
+def assert_same_training(one, many, dtype):
+    (nn1, h1), (nn2, h2) = one, many
+    assert_close(h2["loss"], h1["loss"], dtype)
+    np.testing.assert_allclose(h2["accuracy"], h1["accuracy"], atol=0.021)
+    assert_close(nn2._params.flat, nn1._params.flat, dtype)
+    assert_close(nn2._params.grads, nn1._params.grads, dtype)
+
+
+@pytest.mark.parametrize("n_workers", [2, 3])
+@pytest.mark.parametrize("tutorial_compat", [False, True])
+def test_full_batch_workers_train_as_one(workers, dtype, n_workers, tutorial_compat):
+    X, y = small_problem(n_samples=97, sizes=(3, 12, 6, 1), dtype=dtype)
+    options = dict(sizes=[3, 12, 6, 1], epochs=60, lr=0.2, tutorial_compat=tutorial_compat)
+    one = train(X, y, 1, workers, **dict(options))
+    many = train(X, y, n_workers, workers, **dict(options))
+    assert_same_training(one, many, dtype)
+
+
+@pytest.mark.parametrize("n_workers, n_samples, batch_size", [
+    (2, 101, 20),   # the last batch has one sample: one worker has none
+    (3, 90, 32),    # BLAS-wide layers inside the workers
+])
+def test_minibatch_workers_train_as_one(workers, dtype, n_workers, n_samples, batch_size):
+    sizes = [3, 12, 6, 1] if n_samples == 101 else [40, 24, 16, 1]
+    X, y = small_problem(n_samples=n_samples, sizes=sizes, dtype=dtype)
+    options = dict(sizes=sizes, epochs=8, lr=0.1, batch_size=batch_size, seed=2)
+    one = train(X, y, 1, workers, **dict(options))
+    many = train(X, y, n_workers, workers, **dict(options))
+    assert_same_training(one, many, dtype)
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_divergence_with_workers_restores_the_last_finite_state(workers, batch_size):
+    X, y = small_problem(n_samples=64, sizes=(3, 12, 6, 1))
+    X = X * 1e3
+    options = dict(sizes=[3, 12, 6, 1], epochs=200, lr=1e150, batch_size=batch_size)
+    nn1, error1 = train(X, y, 1, workers, **dict(options))
+    nn2, error2 = train(X, y, 2, workers, **dict(options))
+    assert isinstance(error1, fastbp.TrainingDivergedError)
+    assert isinstance(error2, fastbp.TrainingDivergedError)
+    assert error2.epoch == error1.epoch
+    assert np.all(np.isfinite(nn2._params.flat))
+    assert_close(nn2._params.flat, nn1._params.flat, np.float64)
+
+
+@numba.njit(nogil=True)
+def _exchange(board, worker, n_workers, values, seen):
+    """Each round: publish a value, barrier, read everybody's, barrier."""
+    for r in range(seen.shape[1]):
+        values[worker * SLOT] = r + worker
+        if not barrier(board, worker, n_workers, 2 * r + 1):
+            return False
+        total = 0
+        for w in range(n_workers):
+            total += values[w * SLOT]
+        seen[worker, r] = total
+        if not barrier(board, worker, n_workers, 2 * r + 2):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("n_workers", [1, 2, 3])
+def test_barrier_makes_every_write_visible(n_workers):
+    board = np.zeros((n_workers + 1) * SLOT, dtype=np.int64)
+    values = np.zeros(n_workers * SLOT, dtype=np.int64)
+    seen = np.zeros((n_workers, 2000), dtype=np.int64)
+    done = parallel.run_workers(lambda w: _exchange(board, w, n_workers, values, seen),
+                                n_workers, lambda: None, one_blas_thread=False)
+    assert done == [True] * n_workers
+    rounds = np.arange(seen.shape[1])
+    expected = n_workers * rounds + n_workers * (n_workers - 1) // 2
+    np.testing.assert_array_equal(seen, np.broadcast_to(expected, seen.shape))
+
+
+def test_a_failing_worker_releases_the_others():
+    board = np.zeros(3 * SLOT, dtype=np.int64)
+    returned = []
+
+    def body(worker):
+        if worker == 1:
+            raise RuntimeError("worker 1 failed before its barrier")
+        returned.append(barrier(board, 0, 2, 1))  # would wait for worker 1 forever
+
+    def abort():
+        board[2 * SLOT] = 1
+
+    with pytest.raises(RuntimeError, match="worker 1 failed"):
+        parallel.run_workers(body, 2, abort, one_blas_thread=False)
+    assert returned == [False]
+
+
+def test_worker_count_policy():
+    X, y = fastbp.datasets.make_circle(n_samples=500)
+    circle = fastbp.NeuralNetwork([2, 16, 8, 1], seed=0)._engine
+    wide_input = fastbp.NeuralNetwork([784, 256, 128, 1], seed=0)._engine
+    threads = fastbp.get_num_threads()
+    assert circle.worker_count(500, 500 * 1000) == threads      # the tutorial's fit of W1
+    assert circle.worker_count(500, 500 * 10) == 1               # too little work to wake threads
+    assert circle.worker_count(40, 40 * 10_000) == 1             # steps too small for a barrier
+    assert wide_input.worker_count(128, 60_000) == 1             # 2-thread BLAS does better there
+    with fastbp.threads(1):
+        assert circle.worker_count(500, 500 * 1000) == 1
+
+
+def test_results_with_workers_match_the_reference_engine(workers, dtype):
+    X, y = small_problem(n_samples=120, sizes=(3, 12, 6, 1), dtype=dtype)
+    workers(2)
+    jit = fastbp.NeuralNetwork([3, 12, 6, 1], dtype=dtype, seed=1)
+    ref = fastbp.NeuralNetwork([3, 12, 6, 1], dtype=dtype, seed=1, backend="numpy")
+    histories = [nn.fit(X, y, epochs=50, lr=0.1) for nn in (jit, ref)]
+    assert jit._engine._last_team.n_workers == 2
+    assert_close(histories[0]["loss"], histories[1]["loss"], dtype)
+    assert_close(jit._params.flat, ref._params.flat, dtype)
