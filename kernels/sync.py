@@ -7,6 +7,7 @@ the same deterministic sequence of barriers, so barrier number ``t`` is reached 
 Counters are published with release stores and read with acquire loads (LLVM atomics), so all
 writes a worker made before reaching a barrier are visible to every worker past it.
 """
+import os
 import platform
 
 from numba import types
@@ -16,7 +17,10 @@ from numba.extending import intrinsic
 from .config import kernel
 
 SLOT = 8  # int64 entries per slot: 64 bytes, one cache line
+SPINS_BEFORE_YIELD = 4096  # then sched_yield between checks: a waiter gives its core away when
+                           # the worker it waits for has none (more threads than free cores)
 _X86 = platform.machine().lower() in {"x86_64", "amd64", "i686", "x86"}
+_POSIX = os.name == "posix"
 
 
 @intrinsic
@@ -52,6 +56,17 @@ def _spin_pause(typingctx):
     return types.void(), codegen
 
 
+@intrinsic
+def _yield_core(typingctx):
+    """sched_yield() on POSIX systems (nothing elsewhere)."""
+    def codegen(context, builder, signature, args):
+        if _POSIX:
+            fnty = cgutils.ir.FunctionType(cgutils.ir.IntType(32), [])
+            builder.call(cgutils.get_or_insert_function(builder.module, fnty, "sched_yield"), [])
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
 @kernel
 def barrier(board, worker, n_workers, count):
     """Wait until every worker has reached barrier number ``count``; False if aborted instead.
@@ -62,9 +77,14 @@ def barrier(board, worker, n_workers, count):
         return True
     _store_release(board, worker * SLOT, count)
     abort_slot = n_workers * SLOT
+    spins = 0
     for other in range(n_workers):
         while _load_acquire(board, other * SLOT) < count:
             if _load_acquire(board, abort_slot) != 0:
                 return False
-            _spin_pause()
+            spins += 1
+            if spins < SPINS_BEFORE_YIELD:
+                _spin_pause()
+            else:
+                _yield_core()
     return True
