@@ -144,7 +144,7 @@ def network_loss(params, sizes, activations, xbuf, ybuf, zbuf, abuf, n, tutorial
                        input_block(ybuf, sizes[last + 1], n), tutorial)
 
 
-@kernel
+@kernel(inline=True)
 def share(count, worker, n_workers, multiple):
     """[start, stop) of worker's share of range(count): contiguous, inner bounds multiples of
     ``multiple`` (1 for samples; 16 for parameters, so no two workers write one cache line)."""
@@ -162,6 +162,42 @@ def combine(shared, n_workers, field):
     return total
 
 
+@kernel(inline=True)
+def finish_step(worker, board, shared, params, grads, others, backup, lr, restorable, barriers,
+                loss_sum, correct, n_values):
+    """The end of one training step for one worker, after its forward pass (``loss_sum``,
+    ``correct`` of its samples) and its share of the gradient: publish them, barrier, combine
+    everybody's into the step's mean loss (over ``n_values`` outputs) and correct count; if the
+    loss is finite, update this worker's share of the parameters (sgd_step_shared), barrier.
+    ``barriers``: how many barriers this worker passed before.
+
+    Returns (status, loss, correct): FINISHED; LOSS_NOT_FINITE (nothing updated; the worker's
+    share restored from ``backup`` if ``restorable``); UPDATE_NOT_FINITE (some share of the update
+    was not finite: every worker restored its share); ABORTED.
+    """
+    n_workers = others.shape[0] + 1
+    slot = worker * SLOT
+    shared[slot + LOSS] = loss_sum
+    shared[slot + CORRECT] = correct
+    if not barrier(board, worker, n_workers, barriers + 1):
+        return ABORTED, 0.0, 0.0
+    loss = combine(shared, n_workers, LOSS) / n_values
+    correct_total = combine(shared, n_workers, CORRECT)
+    first, stop = share(params.size, worker, n_workers, 16)
+    if not np.isfinite(loss):
+        if restorable:
+            restore_range(params, backup, first, stop)
+        return LOSS_NOT_FINITE, loss, correct_total
+    finite = sgd_step_shared(params, grads, others, lr, backup, first, stop)
+    shared[slot + FINITE] = 1.0 if finite else 0.0
+    if not barrier(board, worker, n_workers, barriers + 2):
+        return ABORTED, loss, correct_total
+    if combine(shared, n_workers, FINITE) < n_workers:
+        restore_range(params, backup, first, stop)
+        return UPDATE_NOT_FINITE, loss, correct_total
+    return FINISHED, loss, correct_total
+
+
 @kernel
 def train_full_batch(worker, board, shared, params, grads, others, backup, sizes, activations,
                      xbuf, ybuf, zbuf, abuf, dbuf, n, n_total, lr, tutorial, restorable, losses,
@@ -173,49 +209,34 @@ def train_full_batch(worker, board, shared, params, grads, others, backup, sizes
     into ``grads``, worker w into ``others[w - 1]`` (n_workers - 1, P).  They share ``params``,
     ``grads``, ``backup``, the loss and flag slots of ``shared`` (float64, n_workers * SLOT) and
     the barrier ``board`` (int64, zeros, (n_workers + 1) * SLOT).  Each epoch: forward and
-    gradient of the own samples, barrier, then each worker updates its share of the parameters
-    from the sum of the shares of the gradient, barrier.  With one worker (``others`` empty) the
-    barriers cost nothing.  Worker 0 records each epoch's loss and accuracy (before its update).
+    gradient of the own samples, then finish_step: barrier, each worker updates its share of the
+    parameters from the sum of the shares of the gradient, barrier.  With one worker (``others``
+    empty) the barriers cost nothing.  Worker 0 records each epoch's loss and accuracy (before its update).
 
     Returns (epochs recorded, status); on a non-finite loss or update the parameters are restored
     to the last state whose loss was finite (``restorable``: ``backup`` already holds the state
     before the latest update).
     """
-    n_workers = others.shape[0] + 1
     n_outputs = sizes[sizes.size - 1]
     last = sizes.size - 2
     Z = layer_block(zbuf, sizes, last, n)
     A = layer_block(abuf, sizes, last, n)
     Y = input_block(ybuf, n_outputs, n)
     own = grads if worker == 0 else others[worker - 1]
-    first, stop = share(params.size, worker, n_workers, 16)
-    slot = worker * SLOT
-    barriers = 0
     for epoch in range(losses.size):
         forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
         loss_sum, correct = output_loss_sum(Z, A, Y, tutorial)
-        shared[slot + LOSS] = loss_sum
-        shared[slot + CORRECT] = correct
         gradient_pass(params, own, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_total, tutorial)
-        barriers += 1
-        if not barrier(board, worker, n_workers, barriers):
-            return epoch, ABORTED
-        loss = combine(shared, n_workers, LOSS) / (n_total * n_outputs)
-        if not np.isfinite(loss):
-            if restorable:
-                restore_range(params, backup, first, stop)
-            return epoch, LOSS_NOT_FINITE
+        status, loss, correct = finish_step(worker, board, shared, params, grads, others, backup,
+                                            lr, restorable, 2 * epoch, loss_sum, correct,
+                                            n_total * n_outputs)
+        if status == LOSS_NOT_FINITE or status == ABORTED:
+            return epoch, status
         if worker == 0:
             losses[epoch] = loss
-            accuracies[epoch] = combine(shared, n_workers, CORRECT) / (n_total * n_outputs)
-        finite = sgd_step_shared(params, grads, others, lr, backup, first, stop)
-        shared[slot + FINITE] = 1.0 if finite else 0.0
-        barriers += 1
-        if not barrier(board, worker, n_workers, barriers):
-            return epoch, ABORTED
-        if combine(shared, n_workers, FINITE) < n_workers:
-            restore_range(params, backup, first, stop)
-            return epoch + 1, UPDATE_NOT_FINITE
+            accuracies[epoch] = correct / (n_total * n_outputs)
+        if status == UPDATE_NOT_FINITE:
+            return epoch + 1, status
         restorable = True
     return losses.size, FINISHED
 
@@ -272,12 +293,10 @@ def train_minibatch(worker, board, shared, params, grads, others, backup, sizes,
     last = sizes.size - 2
     sample_major = inputs_sample_major(sizes)
     own = grads if worker == 0 else others[worker - 1]
-    first, stop = share(params.size, worker, n_workers, 16)
-    slot = worker * SLOT
-    barriers = 0
+    steps = 0
     for epoch in range(order.shape[0]):
         loss_sum = 0.0
-        correct = 0.0
+        correct_sum = 0.0
         n_batches = 0
         epoch_order = order[epoch]
         for start in range(0, N, batch_size):
@@ -295,29 +314,17 @@ def train_minibatch(worker, board, shared, params, grads, others, backup, sizes,
             else:  # a last batch smaller than the number of workers
                 batch_loss, batch_correct = 0.0, 0
                 own[:] = 0
-            shared[slot + LOSS] = batch_loss
-            shared[slot + CORRECT] = batch_correct
-            barriers += 1
-            if not barrier(board, worker, n_workers, barriers):
-                return epoch, ABORTED
-            loss = combine(shared, n_workers, LOSS) / (n_batch * n_outputs)
-            if not np.isfinite(loss):
-                if restorable:
-                    restore_range(params, backup, first, stop)
-                return epoch, LOSS_NOT_FINITE
+            status, loss, correct = finish_step(worker, board, shared, params, grads, others,
+                                                backup, lr, restorable, 2 * steps, batch_loss,
+                                                batch_correct, n_batch * n_outputs)
+            steps += 1
+            if status != FINISHED:
+                return epoch, status
             loss_sum += loss
-            correct += combine(shared, n_workers, CORRECT)
+            correct_sum += correct
             n_batches += 1
-            finite = sgd_step_shared(params, grads, others, lr, backup, first, stop)
-            shared[slot + FINITE] = 1.0 if finite else 0.0
-            barriers += 1
-            if not barrier(board, worker, n_workers, barriers):
-                return epoch, ABORTED
-            if combine(shared, n_workers, FINITE) < n_workers:
-                restore_range(params, backup, first, stop)
-                return epoch, UPDATE_NOT_FINITE
             restorable = True
         if worker == 0:
             losses[epoch] = loss_sum / n_batches
-            accuracies[epoch] = correct / (N * n_outputs)
+            accuracies[epoch] = correct_sum / (N * n_outputs)
     return order.shape[0], FINISHED
