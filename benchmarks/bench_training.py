@@ -8,6 +8,8 @@
   ``backward(y, lr=0.0)`` of [20, 128, 64, 1] on a batch of 100.
 * ``JitSpeedup.track_speedup``: reference time / numba time of each workload, both measured in
   the same process (medians of several runs): the number the project promises.
+* ``ThreadSpeedup.track_thread_speedup``: the numba engine's fit on one thread / on every thread,
+  in the same process: what the data-parallel training loops give.
 * ``FinalMetrics``: loss and accuracy after the circle and spirals training -- results are part
   of the contract, so a change there is a regression too.
 
@@ -15,6 +17,8 @@ With ASV_SKIP_SLOW=1 (or ``asv run --quick``) the timing workloads shrink -- min
 not 60000; spirals: 300 epochs, not 3000 -- so do not record results with it.  FinalMetrics
 always trains in full.
 """
+import fastbp
+
 from . import common
 
 
@@ -156,6 +160,34 @@ class JitSpeedup:
             prepare, run, inner = runner(workload, engine, dtype)
             medians[engine] = common.median_seconds(run, repeats, prepare=prepare, inner=inner)
         return medians["reference"] / medians["numba"]
+
+
+class ThreadSpeedup:
+    """numba engine: fit's median time on one thread / on every thread (x; higher is better), in
+    one process -- what the data-parallel training loops give on this machine (1.0 where fit
+    keeps one worker, or on a 1-core machine)."""
+
+    params = (["circle", "spirals"], common.DTYPES)
+    param_names = ["workload", "dtype"]
+    unit = "x"
+    timeout = 600
+
+    def setup(self, workload, dtype):
+        common.require_network()
+        if not hasattr(fastbp, "threads"):
+            raise NotImplementedError("fastbp.threads is missing on this commit")
+        common.WORKLOADS[workload].require()
+        common.WORKLOADS[workload].warm_up("numba", dtype)
+
+    def track_thread_speedup(self, workload, dtype):
+        _, repeats, quick_repeats = _SPEEDUP_WORKLOADS[workload]
+        if common.slow_skipped():
+            repeats = quick_repeats
+        prepare, run, inner = _fit_runner(workload, "numba", dtype)
+        with fastbp.threads(1):
+            one = common.median_seconds(run, repeats, prepare=prepare, inner=inner)
+        every = common.median_seconds(run, repeats, prepare=prepare, inner=inner)
+        return one / every
 
 
 # -- results after training ---------------------------------------------------------------------

@@ -164,6 +164,8 @@ class NumbaEngine:
         self._recorded = None  # workspace of the last recorded forward (what backward reads)
         self._scratch = None   # workspace for gradients/loss/predict, so they leave it untouched
         self._last_team = None  # buffers of the last training call's workers
+        self.workers_used = []  # worker counts of the last training call: [2], or [2, 1] when
+                                # its workers were too slow and one worker finished the training
         self._has_blas_layers = any(kernels.use_blas(n_in, n_out)
                                     for n_in, n_out in params.layer_shapes)
         self._widest_layer = max(n_in * n_out for n_in, n_out in params.layer_shapes)
@@ -242,6 +244,31 @@ class NumbaEngine:
 
     def train_full_batch(self, X, Y, epochs, lr, restorable):
         n_workers = self.worker_count(len(X), len(X) * epochs)
+        return self._until_done(epochs, restorable, n_workers, lambda done, restorable, n_workers:
+                                self._full_batch(X, Y, epochs - done, lr, restorable, n_workers))
+
+    def train_minibatch(self, X, Y, order, batch_size, lr, restorable):
+        n_workers = self.worker_count(batch_size, order.size)
+        return self._until_done(len(order), restorable, n_workers, lambda done, restorable, n_workers:
+                                self._minibatch(X, Y, order[done:], batch_size, lr, restorable,
+                                                n_workers))
+
+    def _until_done(self, epochs, restorable, n_workers, train):
+        """Run ``train`` (a compiled loop over the remaining epochs); when its workers stopped as
+        TOO_SLOW (they kept waiting for a worker without a core), continue on one worker."""
+        losses, accuracies = [], []
+        self.workers_used = []
+        while True:
+            self.workers_used.append(n_workers)
+            more_losses, more_accuracies, status = train(len(losses), restorable, n_workers)
+            losses += more_losses
+            accuracies += more_accuracies
+            if status != kernels.train.TOO_SLOW or len(losses) == epochs:
+                return losses, accuracies, (kernels.train.FINISHED
+                                            if status == kernels.train.TOO_SLOW else status)
+            n_workers, restorable = 1, True
+
+    def _full_batch(self, X, Y, epochs, lr, restorable, n_workers):
         shares = [sample_share(len(X), w, n_workers) for w in range(n_workers)]
         team = self._team(n_workers, shares)
         for ws, (start, stop) in zip(team.workspaces, shares):
@@ -258,8 +285,7 @@ class NumbaEngine:
                                       accuracies))
         return losses[:recorded].tolist(), accuracies[:recorded].tolist(), status
 
-    def train_minibatch(self, X, Y, order, batch_size, lr, restorable):
-        n_workers = self.worker_count(batch_size, order.size)
+    def _minibatch(self, X, Y, order, batch_size, lr, restorable, n_workers):
         team = self._team(n_workers, [sample_share(batch_size, w, n_workers)
                                       for w in range(n_workers)])
         losses = np.empty(len(order), dtype=np.float64)

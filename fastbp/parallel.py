@@ -4,7 +4,8 @@ A typical install has two OpenBLAS copies with two thread pools -- NumPy's, and 
 Numba's ``np.dot`` inside compiled code calls.  Limiting only one of them leaves the other
 spinning on a core.  :func:`set_num_threads` sets Numba's thread count (``numba.set_num_threads``,
 its run-time API) and, through threadpoolctl, every loaded BLAS pool, loading SciPy's first so
-that it is covered too.  It never assigns ``numba.config``.
+that it is covered too.  It never assigns ``numba.config``.  The same count caps the workers of
+fastbp's data-parallel training loops (:func:`run_workers`, chosen by the engine).
 """
 import contextlib
 import threading

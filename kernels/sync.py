@@ -5,7 +5,9 @@ worker w's slot counts the barriers it has reached, the last slot is the abort f
 worker that failed outside compiled code, so that the others stop waiting).  Every worker runs
 the same deterministic sequence of barriers, so barrier number ``t`` is reached by all of them.
 Counters are published with release stores and read with acquire loads (LLVM atomics), so all
-writes a worker made before reaching a barrier are visible to every worker past it.
+writes a worker made before reaching a barrier are visible to every worker past it.  A long
+wait means a worker had no core: the training loops count them and hand the rest of the training
+to one worker when they are frequent (see train.finish_step).
 """
 import os
 import platform
@@ -17,8 +19,12 @@ from numba.extending import intrinsic
 from .config import kernel
 
 SLOT = 8  # int64 entries per slot: 64 bytes, one cache line
-SPINS_BEFORE_YIELD = 4096  # then sched_yield between checks: a waiter gives its core away when
-                           # the worker it waits for has none (more threads than free cores)
+# A waiter spins ~25 us (1024 pauses, measured 24 ns each here), then calls sched_yield between
+# checks: the worker it waits for has no core (another busy process, or more workers than
+# cores), so the waiter's core is better given to whoever is runnable.  (Sleeping instead --
+# usleep(20), ~70 us with the kernel's timer slack -- made the workers wait for each other's
+# sleeps in turn: a quiet machine then counted long waits and fell back to one worker.)
+SPINS_BEFORE_YIELD = 1024
 _X86 = platform.machine().lower() in {"x86_64", "amd64", "i686", "x86"}
 _POSIX = os.name == "posix"
 
@@ -58,33 +64,38 @@ def _spin_pause(typingctx):
 
 @intrinsic
 def _yield_core(typingctx):
-    """sched_yield() on POSIX systems (nothing elsewhere)."""
+    """sched_yield() on POSIX systems (a spin pause elsewhere)."""
     def codegen(context, builder, signature, args):
         if _POSIX:
             fnty = cgutils.ir.FunctionType(cgutils.ir.IntType(32), [])
             builder.call(cgutils.get_or_insert_function(builder.module, fnty, "sched_yield"), [])
+        elif _X86:
+            fnty = cgutils.ir.FunctionType(cgutils.ir.VoidType(), [])
+            builder.call(cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.sse2.pause"), [])
         return context.get_dummy_value()
     return types.void(), codegen
 
 
 @kernel
 def barrier(board, worker, n_workers, count):
-    """Wait until every worker has reached barrier number ``count``; False if aborted instead.
+    """Wait until every worker has reached barrier number ``count``.
 
-    The caller counts its barriers (1, 2, 3, ...).  With one worker it returns at once.
+    The caller counts its barriers (1, 2, 3, ...).  Returns 0 after a short wait, 1 after a long
+    one (past the spins, yielding: another worker had no core), -1 if aborted.  With one worker it
+    returns 0 at once.
     """
     if n_workers == 1:
-        return True
+        return 0
     _store_release(board, worker * SLOT, count)
     abort_slot = n_workers * SLOT
     spins = 0
     for other in range(n_workers):
         while _load_acquire(board, other * SLOT) < count:
             if _load_acquire(board, abort_slot) != 0:
-                return False
+                return -1
             spins += 1
             if spins < SPINS_BEFORE_YIELD:
                 _spin_pause()
             else:
                 _yield_core()
-    return True
+    return 1 if spins >= SPINS_BEFORE_YIELD else 0

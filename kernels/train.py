@@ -11,7 +11,8 @@ Buffers (all 1-D, one dtype, allocated once by the caller and reused every step)
   occupying a (sizes[l+1], n) block.
 ``sizes`` (L+1,) and ``activations`` (L,) are int64 arrays describing the network.
 Status codes returned by the loops: 0 finished, 1 the loss became NaN/inf, 2 an update did,
-3 aborted (another worker failed).
+3 aborted (another worker failed), 4 too slow (the workers stopped after a complete epoch
+because they often waited for a worker without a core; the caller continues on one).
 
 The training loops are data-parallel: each of n_workers threads (run by the engine) calls the
 same loop on its own share of every batch and its own workspace; they meet at spin barriers
@@ -38,11 +39,17 @@ FINISHED = 0
 LOSS_NOT_FINITE = 1
 UPDATE_NOT_FINITE = 2
 ABORTED = 3  # another worker failed outside compiled code
+TOO_SLOW = 4  # the workers often waited long for each other: continue on one worker
 
 # Fields of a worker's slot on the shared float64 board.
 LOSS = 0
 CORRECT = 1
 FINITE = 2
+LONG_WAITS = 3
+
+# Long barrier waits (summed over the workers) tolerated before TOO_SLOW, plus one per 8 steps of
+# each worker: a worker that keeps losing its core makes every step wait for it.
+LONG_WAITS_ALLOWED = 32
 
 
 @kernel
@@ -163,39 +170,48 @@ def combine(shared, n_workers, field):
 
 
 @kernel(inline=True)
-def finish_step(worker, board, shared, params, grads, others, backup, lr, restorable, barriers,
-                loss_sum, correct, n_values):
+def finish_step(worker, board, shared, params, grads, others, backup, lr, restorable, steps,
+                loss_sum, correct, n_values, long_waits):
     """The end of one training step for one worker, after its forward pass (``loss_sum``,
     ``correct`` of its samples) and its share of the gradient: publish them, barrier, combine
     everybody's into the step's mean loss (over ``n_values`` outputs) and correct count; if the
     loss is finite, update this worker's share of the parameters (sgd_step_shared), barrier.
-    ``barriers``: how many barriers this worker passed before.
+    ``steps``: the steps this worker finished before (two barriers each); ``long_waits``: how
+    many of its barriers waited long (a worker without a core).
 
-    Returns (status, loss, correct): FINISHED; LOSS_NOT_FINITE (nothing updated; the worker's
-    share restored from ``backup`` if ``restorable``); UPDATE_NOT_FINITE (some share of the update
-    was not finite: every worker restored its share); ABORTED.
+    Returns (status, loss, correct, long_waits): FINISHED; TOO_SLOW (finished, but the workers'
+    long waits were frequent: the rest should run on one worker); LOSS_NOT_FINITE (nothing
+    updated; the worker's share restored from ``backup`` if ``restorable``); UPDATE_NOT_FINITE
+    (some share of the update was not finite: every worker restored its share); ABORTED.
     """
     n_workers = others.shape[0] + 1
     slot = worker * SLOT
     shared[slot + LOSS] = loss_sum
     shared[slot + CORRECT] = correct
-    if not barrier(board, worker, n_workers, barriers + 1):
-        return ABORTED, 0.0, 0.0
+    waited = barrier(board, worker, n_workers, 2 * steps + 1)
+    if waited < 0:
+        return ABORTED, 0.0, 0.0, long_waits
+    long_waits += waited
     loss = combine(shared, n_workers, LOSS) / n_values
     correct_total = combine(shared, n_workers, CORRECT)
     first, stop = share(params.size, worker, n_workers, 16)
     if not np.isfinite(loss):
         if restorable:
             restore_range(params, backup, first, stop)
-        return LOSS_NOT_FINITE, loss, correct_total
+        return LOSS_NOT_FINITE, loss, correct_total, long_waits
     finite = sgd_step_shared(params, grads, others, lr, backup, first, stop)
     shared[slot + FINITE] = 1.0 if finite else 0.0
-    if not barrier(board, worker, n_workers, barriers + 2):
-        return ABORTED, loss, correct_total
+    shared[slot + LONG_WAITS] = long_waits
+    waited = barrier(board, worker, n_workers, 2 * steps + 2)
+    if waited < 0:
+        return ABORTED, loss, correct_total, long_waits
     if combine(shared, n_workers, FINITE) < n_workers:
         restore_range(params, backup, first, stop)
-        return UPDATE_NOT_FINITE, loss, correct_total
-    return FINISHED, loss, correct_total
+        return UPDATE_NOT_FINITE, loss, correct_total, long_waits + waited
+    # Every worker sees the same published counts here, so all decide alike.
+    if combine(shared, n_workers, LONG_WAITS) > LONG_WAITS_ALLOWED + n_workers * steps // 8:
+        return TOO_SLOW, loss, correct_total, long_waits + waited
+    return FINISHED, loss, correct_total, long_waits + waited
 
 
 @kernel
@@ -223,19 +239,20 @@ def train_full_batch(worker, board, shared, params, grads, others, backup, sizes
     A = layer_block(abuf, sizes, last, n)
     Y = input_block(ybuf, n_outputs, n)
     own = grads if worker == 0 else others[worker - 1]
+    long_waits = 0
     for epoch in range(losses.size):
         forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
         loss_sum, correct = output_loss_sum(Z, A, Y, tutorial)
         gradient_pass(params, own, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_total, tutorial)
-        status, loss, correct = finish_step(worker, board, shared, params, grads, others, backup,
-                                            lr, restorable, 2 * epoch, loss_sum, correct,
-                                            n_total * n_outputs)
+        status, loss, correct, long_waits = finish_step(
+            worker, board, shared, params, grads, others, backup, lr, restorable, epoch,
+            loss_sum, correct, n_total * n_outputs, long_waits)
         if status == LOSS_NOT_FINITE or status == ABORTED:
             return epoch, status
         if worker == 0:
             losses[epoch] = loss
             accuracies[epoch] = correct / (n_total * n_outputs)
-        if status == UPDATE_NOT_FINITE:
+        if status != FINISHED:  # UPDATE_NOT_FINITE, or TOO_SLOW after a complete epoch
             return epoch + 1, status
         restorable = True
     return losses.size, FINISHED
@@ -294,6 +311,8 @@ def train_minibatch(worker, board, shared, params, grads, others, backup, sizes,
     sample_major = inputs_sample_major(sizes)
     own = grads if worker == 0 else others[worker - 1]
     steps = 0
+    long_waits = 0
+    too_slow = False
     for epoch in range(order.shape[0]):
         loss_sum = 0.0
         correct_sum = 0.0
@@ -314,11 +333,13 @@ def train_minibatch(worker, board, shared, params, grads, others, backup, sizes,
             else:  # a last batch smaller than the number of workers
                 batch_loss, batch_correct = 0.0, 0
                 own[:] = 0
-            status, loss, correct = finish_step(worker, board, shared, params, grads, others,
-                                                backup, lr, restorable, 2 * steps, batch_loss,
-                                                batch_correct, n_batch * n_outputs)
+            status, loss, correct, long_waits = finish_step(
+                worker, board, shared, params, grads, others, backup, lr, restorable, steps,
+                batch_loss, batch_correct, n_batch * n_outputs, long_waits)
             steps += 1
-            if status != FINISHED:
+            if status == TOO_SLOW:  # all workers see it at the same step: finish the epoch
+                too_slow = True
+            elif status != FINISHED:
                 return epoch, status
             loss_sum += loss
             correct_sum += correct
@@ -327,4 +348,6 @@ def train_minibatch(worker, board, shared, params, grads, others, backup, sizes,
         if worker == 0:
             losses[epoch] = loss_sum / n_batches
             accuracies[epoch] = correct_sum / (N * n_outputs)
+        if too_slow:
+            return epoch + 1, TOO_SLOW
     return order.shape[0], FINISHED

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from conftest import make_pair, small_problem
+from conftest import assert_close, make_pair, small_problem
 
 
 def finite_difference_gradients(nn, X, y, eps=1e-6):
@@ -114,7 +114,12 @@ def test_engines_agree_when_the_first_layer_is_a_blas_product(dtype, batch_size)
 
 
 def test_fit_full_batch_equals_forward_backward_loop(backend, dtype):
-    """Bit for bit with one thread (with several, fit sums the workers' shares of the gradient)."""
+    """fit (one compiled call) and a loop of forward/backward calls train alike.
+
+    Not always bit for bit on the numba engine: with fastmath ``contract`` LLVM may fuse a
+    multiply-add into an FMA in one compiled context and not in another (the whole training
+    loop vs the separate passes), a last-bit difference seen once in a few dozen runs.
+    """
     X, y = fastbp.datasets.make_spirals(n_per_class=50)
     fitted = fastbp.NeuralNetwork([2, 64, 32, 16, 1], backend=backend, dtype=dtype, seed=3)
     looped = fastbp.NeuralNetwork([2, 64, 32, 16, 1], backend=backend, dtype=dtype, seed=3)
@@ -127,7 +132,7 @@ def test_fit_full_batch_equals_forward_backward_loop(backend, dtype):
         looped.backward(y, lr=0.05)
     for a, b in zip(list(fitted.weights) + list(fitted.biases),
                     list(looped.weights) + list(looped.biases)):
-        np.testing.assert_array_equal(a, b)
+        assert_close(a, b, dtype)
     np.testing.assert_allclose(history["loss"], losses, rtol=1e-12 if dtype == np.float64 else 1e-6)
 
 

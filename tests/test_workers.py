@@ -1,4 +1,6 @@
 """Data-parallel training: worker threads meeting at spin barriers inside the compiled loops."""
+import os
+
 import numba
 import numpy as np
 import pytest
@@ -31,7 +33,7 @@ def train(X, y, n_workers, workers, **options):
         history = nn.fit(X, y, **options)
     except fastbp.TrainingDivergedError as error:
         history = error
-    assert nn._engine._last_team.n_workers == n_workers
+    assert nn._engine.workers_used[0] == n_workers
     return nn, history
 
 
@@ -85,13 +87,13 @@ def _exchange(board, worker, n_workers, values, seen):
     """Each round: publish a value, barrier, read everybody's, barrier."""
     for r in range(seen.shape[1]):
         values[worker * SLOT] = r + worker
-        if not barrier(board, worker, n_workers, 2 * r + 1):
+        if barrier(board, worker, n_workers, 2 * r + 1) < 0:
             return False
         total = 0
         for w in range(n_workers):
             total += values[w * SLOT]
         seen[worker, r] = total
-        if not barrier(board, worker, n_workers, 2 * r + 2):
+        if barrier(board, worker, n_workers, 2 * r + 2) < 0:
             return False
     return True
 
@@ -123,7 +125,23 @@ def test_a_failing_worker_releases_the_others():
 
     with pytest.raises(RuntimeError, match="worker 1 failed"):
         parallel.run_workers(body, 2, abort, one_blas_thread=False)
-    assert returned == [False]
+    assert returned == [-1]
+
+
+def test_workers_without_cores_hand_over_to_one(workers):
+    """Far more workers than cores: they keep waiting for each other, so fit stops them after a
+    complete epoch and trains the rest on one worker -- with the same results."""
+    X, y = small_problem(n_samples=400, sizes=(3, 12, 6, 1))
+    options = dict(sizes=[3, 12, 6, 1], epochs=300, lr=0.2)
+    one = train(X, y, 1, workers, **dict(options))
+    assert one[0]._engine.workers_used == [1]
+    crowd = min(48, 4 * (os.cpu_count() or 1))
+    workers(crowd)
+    nn = fastbp.NeuralNetwork([3, 12, 6, 1], seed=4)
+    history = nn.fit(X, y, **{k: v for k, v in options.items() if k != "sizes"})
+    assert nn._engine.workers_used == [crowd, 1]
+    assert len(history["loss"]) == 300
+    assert_same_training(one, (nn, history), np.float64)
 
 
 def test_worker_count_policy():
@@ -145,6 +163,6 @@ def test_results_with_workers_match_the_reference_engine(workers, dtype):
     jit = fastbp.NeuralNetwork([3, 12, 6, 1], dtype=dtype, seed=1)
     ref = fastbp.NeuralNetwork([3, 12, 6, 1], dtype=dtype, seed=1, backend="numpy")
     histories = [nn.fit(X, y, epochs=50, lr=0.1) for nn in (jit, ref)]
-    assert jit._engine._last_team.n_workers == 2
+    assert jit._engine.workers_used[0] == 2
     assert_close(histories[0]["loss"], histories[1]["loss"], dtype)
     assert_close(jit._params.flat, ref._params.flat, dtype)
