@@ -1,11 +1,13 @@
-"""``python -m fastbp phases``: where the compiled engine's full-batch epoch spends its time.
+"""``python -m fastbp phases``: where the compiled engine's training step spends its time.
 
-For the tutorial's workloads of the bench (W1-W3, or ``--workloads``; W3 as a full batch of its
-100 samples) it times each phase of one
-epoch -- forward pass, loss, gradient pass, SGD update -- and the whole compiled epoch, each
+For workloads of the bench (W1-W3 by default, or ``--workloads``; W3 as a full batch of its 100
+samples, W5 as one step on a batch of 128) it times each phase of one full-batch step -- forward
+pass, loss, gradient pass, SGD update --, the whole compiled step (``train_full_batch``, one
+worker), and the step's products alone (every layer's forward, weight-gradient and delta
+``np.dot`` into the same buffers, whatever the layer's kernel: what BLAS alone would take), each
 repeated inside one compiled loop so that no Python dispatch is counted; medians of repeats.
-Unlike the bench this uses fastbp's internals (the kernels and the engine's workspace), so it
-describes this commit only.
+All on one worker, BLAS on the current thread count.  Unlike the bench this uses fastbp's
+internals (the kernels and the engine's workspace), so it describes this commit only.
 """
 import statistics
 import time
@@ -16,7 +18,15 @@ from . import kernels
 from .bench import initial_state, select
 from .kernels.backward import output_loss
 from .kernels.config import kernel
-from .kernels.train import forward_pass, gradient_pass, input_block, layer_block
+from .kernels.train import (
+    forward_pass,
+    gradient_pass,
+    input_block,
+    inputs_sample_major,
+    layer_block,
+    layer_params,
+    sample_block,
+)
 from .network import NeuralNetwork
 
 
@@ -48,6 +58,26 @@ def _update_loop(params, grads, backup, reps):
         kernels.sgd_step(params, grads, 0.0, backup)
 
 
+@kernel
+def _products_loop(params, grads, sizes, xbuf, zbuf, abuf, dbuf, n, reps):
+    for _ in range(reps):
+        for l in range(sizes.size - 1):
+            W, _ = layer_params(params, sizes, l)
+            dW, _ = layer_params(grads, sizes, l)
+            Z = layer_block(zbuf, sizes, l, n)
+            D = layer_block(dbuf, sizes, l, n)
+            if l == 0 and inputs_sample_major(sizes):
+                X = sample_block(xbuf, n, sizes[0])
+                np.dot(W.T, X.T, Z)
+                np.dot(X.T, D.T, dW)
+            else:
+                A = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
+                np.dot(W.T, A, Z)
+                np.dot(A, D.T, dW)
+            if l > 0:
+                np.dot(W, D, layer_block(dbuf, sizes, l - 1, n))
+
+
 def _median_seconds(run, reps, repeats):
     run(1)  # compile, touch memory
     times = []
@@ -59,8 +89,11 @@ def _median_seconds(run, reps, repeats):
 
 
 def phase_times(w, reps=None, repeats=7):
-    """{phase: seconds per epoch} for workload ``w`` on the compiled engine (exact mode, lr 0)."""
+    """{phase: seconds per step} for workload ``w`` on the compiled engine (exact mode, lr 0):
+    full batch, or the first batch of a mini-batch workload."""
     X, y, init = initial_state(w, w.size(False).samples)
+    if w.kind == "minibatch":
+        X, y = X[:w.batch_size], y[:w.batch_size]
     nn = NeuralNetwork(list(w.sizes), dtype=w.dtype, seed=0)
     nn.weights = [W for W, _ in init]
     nn.biases = [b for _, b in init]
@@ -78,7 +111,9 @@ def phase_times(w, reps=None, repeats=7):
         "gradient": lambda r: _gradient_loop(p.flat, p.grads, p.sizes, ws.x, ws.y, ws.z, ws.a,
                                              ws.d, n, r),
         "update": lambda r: _update_loop(p.flat, p.grads, p.backup, r),
-        "epoch": lambda r: kernels.train_full_batch(0, board, shared, p.flat, p.grads, others,
+        "products": lambda r: _products_loop(p.flat, p.grads, p.sizes, ws.x, ws.z, ws.a, ws.d,
+                                             n, r),
+        "step": lambda r: kernels.train_full_batch(0, board, shared, p.flat, p.grads, others,
                                                     p.backup, p.sizes, p.activations, ws.x, ws.y,
                                                     ws.z, ws.a, ws.d, n, n, 0.0, False, False,
                                                     losses[:r], accuracies[:r]),
@@ -87,13 +122,13 @@ def phase_times(w, reps=None, repeats=7):
 
 
 def run_phases(workloads="W1,W2,W3", out=print):
-    """Print the phase table for the selected workloads (mini-batch ones are left out)."""
-    selected = [w for w in select(workloads) if w.kind != "minibatch"]
-    out("phases of one compiled full-batch epoch (exact mode; each phase looped in compiled code, "
-        "median of 7)")
-    names = ["forward", "loss", "gradient", "update", "epoch"]
-    out(f"{'workload':<32}" + "".join(f"{name:>12}" for name in names))
-    for w in selected:
+    """Print the phase table for the selected workloads."""
+    out("phases of one compiled full-batch step on one worker (exact mode; each phase looped in "
+        "compiled code, median of 7; products: the step's np.dot calls alone)")
+    names = ["forward", "loss", "gradient", "update", "step", "products"]
+    out(f"{'workload':<40}" + "".join(f"{name:>12}" for name in names))
+    for w in select(workloads):
         times = phase_times(w)
-        label = f"{w.key} {list(w.sizes)} {w.dtype}"
-        out(f"{label:<32}" + "".join(f"{times[name] * 1e6:>10.1f}us" for name in names))
+        n = w.batch_size if w.kind == "minibatch" else w.size(False).samples
+        label = f"{w.key} {n}x{list(w.sizes)} {w.dtype}"
+        out(f"{label:<40}" + "".join(f"{times[name] * 1e6:>10.1f}us" for name in names))

@@ -15,7 +15,7 @@ SIGMOID = 2
 SIGMOID_LIMIT = 500.0  # the tutorial's clip of z
 
 
-@kernel
+@kernel(python=False)
 def activate_row(Z, A, o, bias, activation):
     """Z[o] += bias, then A[o] = activation(Z[o]) (RELU or SIGMOID; one pass, the row in cache).
 
@@ -43,7 +43,7 @@ def activate_row(Z, A, o, bias, activation):
             A[o, k] = sigmoid(z, SIGMOID_LIMIT)
 
 
-@kernel
+@kernel(python=False)
 def relu_derivative_row(D, Z, i):
     """D[i] *= relu'(Z[i]) (hidden layers are ReLU); returns the sum of the new D[i], the layer's
     bias gradient, from the same pass.  D, Z: (rows, n)."""

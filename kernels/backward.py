@@ -15,7 +15,7 @@ from .vecmath import log_half_to_one
 from .dense import product_loops
 
 
-@kernel
+@kernel(python=False)
 def bce_clip_bounds(A):
     """The tutorial's clip range [1e-15, 1 - 1e-15] in A's dtype, kept strictly inside (0, 1)."""
     lo = A.dtype.type(1e-15)
@@ -33,7 +33,7 @@ def output_loss(Z, A, Y, tutorial):
     return total / (Z.shape[0] * Z.shape[1]), correct
 
 
-@kernel
+@kernel(python=False)
 def output_loss_sum(Z, A, Y, tutorial):
     """Summed BCE (float64) and the number of correct predictions (a > 0.5) == y.  Z, A, Y: (K, n)."""
     K, n = Z.shape
@@ -112,7 +112,7 @@ def propagate_delta(W, D, Z_prev, D_prev, db_prev, bias_scale):
         db_prev[i] = relu_derivative_row(D_prev, Z_prev, i) * scale
 
 
-@kernel
+@kernel(python=False)
 def weight_gradient_loops(A_in, D, dW):
     """dW = A_in @ D.T with explicit loops: a block of two inputs by four outputs per pass over the
     batch, eight running sums in registers (an odd last input is paired with itself, its copy

@@ -76,7 +76,7 @@ def _yield_core(typingctx):
     return types.void(), codegen
 
 
-@kernel
+@kernel(python=False)
 def barrier(board, worker, n_workers, count):
     """Wait until every worker has reached barrier number ``count``.
 

@@ -52,7 +52,7 @@ LONG_WAITS = 3
 LONG_WAITS_ALLOWED = 32
 
 
-@kernel
+@kernel(python=False)
 def layer_params(buf, sizes, layer):
     """Views (W (n_in, n_out), b (n_out,)) of one layer inside a flat parameter buffer."""
     offset = 0
@@ -65,7 +65,7 @@ def layer_params(buf, sizes, layer):
     return W, b
 
 
-@kernel
+@kernel(python=False)
 def layer_block(buf, sizes, layer, n):
     """The (sizes[layer+1], n) block of layer ``layer`` inside a flat per-layer workspace."""
     offset = 0
@@ -74,7 +74,7 @@ def layer_block(buf, sizes, layer, n):
     return buf[offset * n:(offset + sizes[layer + 1]) * n].reshape((sizes[layer + 1], n))
 
 
-@kernel
+@kernel(python=False)
 def input_block(buf, width, n):
     """The (width, n) block at the start of a flat buffer (inputs or targets)."""
     return buf[:width * n].reshape((width, n))

@@ -21,7 +21,7 @@ def sgd_step(params, grads, lr, backup):
     return poison == zero
 
 
-@kernel
+@kernel(python=False)
 def restore(params, backup):
     """params = backup (an explicit loop: slice assignment would compile a costly error path)."""
     for k in range(params.size):

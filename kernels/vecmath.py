@@ -16,7 +16,7 @@ LN2_LO = 1.9082149292705877e-10
 SQRT_HALF = 0.7071067811865476
 
 
-@kernel
+@kernel(python=False)
 def exp_neg(t):
     """exp(-t) for 0 <= t <= 700 (float64).
 
@@ -56,7 +56,7 @@ def exp_neg(t):
     return p * scale
 
 
-@kernel
+@kernel(python=False)
 def sigmoid(z, limit):
     """1 / (1 + exp(-z)) in float64, z clipped to [-limit, limit] (limit <= 700).
 
@@ -68,7 +68,7 @@ def sigmoid(z, limit):
     return a if z >= 0.0 else e * a
 
 
-@kernel
+@kernel(python=False)
 def log_half_to_one(m):
     """log(m) for 0.5 <= m <= 1 (float64): 2 atanh((u - 1) / (u + 1)), with u = 2m and
     -ln 2 below sqrt(1/2), so |s| <= 0.172 and eleven odd terms reach 1e-17."""

@@ -89,13 +89,13 @@ def test_cli_has_bench(monkeypatch):
     assert called == {"quick": True, "workloads": "W1", "threads": None, "repeats": 1}
 
 
-def test_phases_of_a_compiled_epoch():
+def test_phases_of_a_compiled_step():
     from fastbp import phases
 
     w1 = next(w for w in bench.WORKLOADS if w.key == "W1")
     times = phases.phase_times(w1, reps=3, repeats=1)
-    assert set(times) == {"forward", "loss", "gradient", "update", "epoch"}
+    assert set(times) == {"forward", "loss", "gradient", "update", "step", "products"}
     assert all(math.isfinite(t) and t > 0 for t in times.values())
     lines = []
     phases.run_phases("W1", out=lines.append)
-    assert lines[-1].startswith("W1 [2, 16, 8, 1] float64") and lines[-1].count("us") == 5
+    assert lines[-1].startswith("W1 500x[2, 16, 8, 1] float64") and lines[-1].count("us") == 6

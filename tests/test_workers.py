@@ -111,6 +111,11 @@ def test_barrier_makes_every_write_visible(n_workers):
     np.testing.assert_array_equal(seen, np.broadcast_to(expected, seen.shape))
 
 
+@numba.njit(nogil=True)
+def _first_barrier(board):
+    return barrier(board, 0, 2, 1)
+
+
 def test_a_failing_worker_releases_the_others():
     board = np.zeros(3 * SLOT, dtype=np.int64)
     returned = []
@@ -118,7 +123,7 @@ def test_a_failing_worker_releases_the_others():
     def body(worker):
         if worker == 1:
             raise RuntimeError("worker 1 failed before its barrier")
-        returned.append(barrier(board, 0, 2, 1))  # would wait for worker 1 forever
+        returned.append(_first_barrier(board))  # would wait for worker 1 forever
 
     def abort():
         board[2 * SLOT] = 1
