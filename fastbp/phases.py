@@ -17,6 +17,7 @@ import numpy as np
 from . import kernels
 from .bench import initial_state, select
 from .kernels.backward import output_loss
+from .kernels.blas import gemm
 from .kernels.config import kernel
 from .kernels.train import (
     forward_pass,
@@ -68,14 +69,14 @@ def _products_loop(params, grads, sizes, xbuf, zbuf, abuf, dbuf, n, reps):
             D = layer_block(dbuf, sizes, l, n)
             if l == 0 and inputs_sample_major(sizes):
                 X = sample_block(xbuf, n, sizes[0])
-                np.dot(W.T, X.T, Z)
-                np.dot(X.T, D.T, dW)
+                gemm(W.T, X.T, Z)
+                gemm(X.T, D.T, dW)
             else:
                 A = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
-                np.dot(W.T, A, Z)
-                np.dot(A, D.T, dW)
+                gemm(W.T, A, Z)
+                gemm(A, D.T, dW)
             if l > 0:
-                np.dot(W, D, layer_block(dbuf, sizes, l - 1, n))
+                gemm(W, D, layer_block(dbuf, sizes, l - 1, n))
 
 
 def _median_seconds(run, reps, repeats):

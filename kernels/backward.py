@@ -10,6 +10,7 @@ Output head: sigmoid + binary cross-entropy, in two modes.
 import numpy as np
 
 from .activations import relu_derivative_row
+from .blas import gemm
 from .config import kernel, use_blas
 from .vecmath import log_half_to_one
 from .dense import product_loops
@@ -104,7 +105,7 @@ def propagate_delta(W, D, Z_prev, D_prev, db_prev, bias_scale):
     """
     n_in, n_out = W.shape
     if use_blas(n_in, n_out):
-        np.dot(W, D, D_prev)
+        gemm(W, D, D_prev)
     else:
         product_loops(W.T[::1], D, D_prev, D[0, :0])  # no bias
     scale = D.dtype.type(bias_scale)
@@ -180,6 +181,6 @@ def weight_gradient(A_in, D, dW):
     n_in = A_in.shape[0]
     n_out = D.shape[0]
     if use_blas(n_in, n_out):
-        np.dot(A_in, D.T, dW)
+        gemm(A_in, D.T, dW)
     else:
         weight_gradient_loops(A_in, D, dW)

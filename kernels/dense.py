@@ -1,7 +1,7 @@
 """Dense forward pass with bias and activation fused: ``Z = W.T @ A_in + b``, ``A_out = act(Z)``."""
-import numpy as np
 
 from .activations import activate_row
+from .blas import gemm
 from .config import kernel, use_blas
 
 
@@ -104,7 +104,6 @@ def product_loops(W, A, Z, b):
             i += 1
         o += 1
 
-
 @kernel(inline=True)
 def bias_activation(Z, b, A_out, activation):
     """Z += b (per row), A_out = activation(Z): one pass per row.  Z, A_out: (n_out, n), b: (n_out,),
@@ -112,7 +111,6 @@ def bias_activation(Z, b, A_out, activation):
     zero = Z.dtype.type(0.0)
     for o in range(Z.shape[0]):
         activate_row(Z, A_out, o, b[o] if b.size > 0 else zero, activation)
-
 
 @kernel(inline=True)
 def dense_forward(W, b, A_in, Z, A_out, activation):
@@ -124,7 +122,7 @@ def dense_forward(W, b, A_in, Z, A_out, activation):
     """
     n_in, n_out = W.shape
     if use_blas(n_in, n_out):
-        np.dot(W.T, A_in, Z)
+        gemm(W.T, A_in, Z)
         bias_activation(Z, b, A_out, activation)
     else:
         product_loops(W[::1], A_in, Z, b)

@@ -30,6 +30,7 @@ from .backward import (
     propagate_delta,
     weight_gradient,
 )
+from .blas import gemm
 from .config import kernel, use_blas
 from .dense import bias_activation, dense_forward
 from .sync import SLOT, barrier
@@ -102,7 +103,7 @@ def forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n):
         if l > 0:
             dense_forward(W, b, layer_block(abuf, sizes, l - 1, n), Z, A_out, activations[l])
         elif inputs_sample_major(sizes):  # dense_forward's BLAS path on the transposed batch
-            np.dot(W.T, sample_block(xbuf, n, sizes[0]).T, Z)
+            gemm(W.T, sample_block(xbuf, n, sizes[0]).T, Z)
             bias_activation(Z, b, A_out, activations[0])
         else:
             dense_forward(W, b, input_block(xbuf, sizes[0], n), Z, A_out, activations[0])
@@ -130,7 +131,7 @@ def gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_mean,
     for l in range(last, -1, -1):
         dW, _ = layer_params(grads, sizes, l)
         if l == 0 and inputs_sample_major(sizes):  # weight_gradient's BLAS path, transposed batch
-            np.dot(sample_block(xbuf, n, sizes[0]).T, D.T, dW)
+            gemm(sample_block(xbuf, n, sizes[0]).T, D.T, dW)
         elif l == 0:
             weight_gradient(input_block(xbuf, sizes[0], n), D, dW)
         else:

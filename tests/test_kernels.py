@@ -1,10 +1,12 @@
 """Every compiled kernel against the NumPy reference, through the one kernel table both use."""
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastbp import layer_kernels
+from fastbp.kernels.blas import gemm
 from conftest import assert_close
 
 shapes = st.tuples(st.integers(1, 24), st.integers(1, 24), st.integers(1, 257))
@@ -59,3 +61,25 @@ def test_parameter_update_flags_non_finite_results():
     assert not kernels.sgd_step(params, grads, 0.1, backup)
     np.testing.assert_array_equal(backup, np.ones(5))  # the caller restores from here
     assert kernels.sgd_step(np.ones(5), np.ones(5), 0.1, backup)
+
+
+
+@numba.njit
+def _gemm_every_layout(A, At, B, Bt, out):
+    """A (m, k) and B (k, n) C-contiguous; At, Bt their transposes, C-contiguous (so At.T is F)."""
+    gemm(A, B, out[0])
+    gemm(At.T, B, out[1])
+    gemm(A, Bt.T, out[2])
+    gemm(At.T, Bt.T, out[3])
+
+
+@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (3, 7, 5), (33, 16, 1), (8, 64, 40)])
+def test_gemm_matches_numpy_for_every_operand_layout(dtype, m, k, n):
+    random = np.random.default_rng(m * k * n)
+    A = random.standard_normal((m, k)).astype(dtype)
+    B = random.standard_normal((k, n)).astype(dtype)
+    out = np.full((4, m, n), np.nan, dtype)
+    _gemm_every_layout(A, np.ascontiguousarray(A.T), B, np.ascontiguousarray(B.T), out)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for product in out:
+        np.testing.assert_allclose(product, A.astype(np.float64) @ B, rtol=tol, atol=tol)
