@@ -1,8 +1,20 @@
-"""Progress reporting for fit(verbose=1): a tqdm bar when tqdm is installed, printed lines otherwise."""
-try:
-    from tqdm.auto import tqdm
-except ImportError:  # tqdm is optional (pip install fastbp[progress])
-    tqdm = None
+"""Progress reporting for fit(verbose=1): a tqdm bar when tqdm is installed, printed lines otherwise.
+
+tqdm is imported at the first verbose fit, not with fastbp (27 ms of every cold start otherwise).
+"""
+_UNSET = object()
+tqdm = _UNSET  # tqdm.auto.tqdm once looked up, None when it is not installed
+
+
+def _tqdm():
+    global tqdm
+    if tqdm is _UNSET:
+        try:
+            from tqdm.auto import tqdm as bar
+        except ImportError:  # tqdm is optional (pip install fastbp[progress])
+            bar = None
+        tqdm = bar
+    return tqdm
 
 
 class Progress:
@@ -15,7 +27,7 @@ class Progress:
         self.bar = None
 
     def __enter__(self):
-        if self.verbose and tqdm is not None:
+        if self.verbose and _tqdm() is not None:
             self.bar = tqdm(total=self.epochs, unit="epoch")
         return self
 
