@@ -239,7 +239,12 @@ class NumbaEngine:
         def body(worker):
             return loop(worker, *head, *per_worker_args(worker), *common_args)
 
-        results = parallel.run_workers(body, n_workers, team.abort, self._has_blas_layers)
+        # One BLAS thread whenever a network's fit can use a team, even in a fit too small for
+        # one: OpenBLAS threads spin for ~0.1 s after their last product, and spinning on a core
+        # of the workers of the next fit they made it fall back to one worker (measured: the
+        # spirals fell back in every fit after one on one worker, 255 instead of 166 us/epoch).
+        one_blas_thread = self._has_blas_layers and self._widest_layer <= MAX_WORKER_LAYER_WEIGHTS
+        results = parallel.run_workers(body, n_workers, team.abort, one_blas_thread)
         return results[0]
 
     def train_full_batch(self, X, Y, epochs, lr, restorable):

@@ -83,10 +83,10 @@ def run_workers(body, n_workers, abort, one_blas_thread):
     worker queued behind another call's).  If one raises, ``abort()`` makes the others stop
     waiting, and the first exception is re-raised here.  ``one_blas_thread``: the BLAS pools run
     single-threaded meanwhile (each worker already owns a core; OpenBLAS threads inside the
-    workers would fight over them).
+    workers would fight over them) -- also for one worker that took over from a team.
     """
-    if n_workers == 1:
-        return [body(0)]
+    limits = (_blas_controller().limit(limits=1, user_api="blas") if one_blas_thread
+              else contextlib.nullcontext())
     results = [None] * n_workers
     errors = []
 
@@ -97,9 +97,9 @@ def run_workers(body, n_workers, abort, one_blas_thread):
             errors.append(error)
             abort()
 
-    limits = (_blas_controller().limit(limits=1, user_api="blas") if one_blas_thread
-              else contextlib.nullcontext())
     with limits:
+        if n_workers == 1:
+            return [body(0)]
         helpers = [threading.Thread(target=guarded, args=(worker,), name=f"fastbp-worker-{worker}",
                                     daemon=True) for worker in range(1, n_workers)]
         for helper in helpers:
