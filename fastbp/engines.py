@@ -323,8 +323,8 @@ class NumbaEngine:
 
 # When training is split between threads (NumbaEngine.worker_count), measured on 2 cores:
 # the circle net gains from 100 samples (1.12x), the spirals and demo nets from 40 (1.2-1.3x);
-# a 784x256 first layer lost (0.75x: 2-thread BLAS on the whole batch is better), 1024x1024
-# layers were a tie.
+# with a 784x256 first layer (W5) or 1024x1024 layers (W4) two workers tied with one worker
+# and 2-thread BLAS (500 vs 498 ms, 174 vs 175 ms).
 MIN_WORKER_STEP_WORK = 8192
 MIN_PARALLEL_WORK = 20_000_000
 MAX_WORKER_LAYER_WEIGHTS = 65536

@@ -125,7 +125,7 @@ def phase_times(w, reps=None, repeats=7):
 def run_phases(workloads="W1,W2,W3", out=print):
     """Print the phase table for the selected workloads."""
     out("phases of one compiled full-batch step on one worker (exact mode; each phase looped in "
-        "compiled code, median of 7; products: the step's np.dot calls alone)")
+        "compiled code, median of 7; products: the step's BLAS products alone)")
     names = ["forward", "loss", "gradient", "update", "step", "products"]
     out(f"{'workload':<40}" + "".join(f"{name:>12}" for name in names))
     for w in select(workloads):
