@@ -244,7 +244,11 @@ class NumbaEngine:
         # of the workers of the next fit they made it fall back to one worker (measured: the
         # spirals fell back in every fit after one on one worker, 255 instead of 166 us/epoch).
         one_blas_thread = self._has_blas_layers and self._widest_layer <= MAX_WORKER_LAYER_WEIGHTS
-        results = parallel.run_workers(body, n_workers, team.abort, one_blas_thread)
+        try:
+            results = parallel.run_workers(body, n_workers, team.abort, one_blas_thread)
+        except BaseException:
+            self._last_team = None  # its board holds a failed call's state
+            raise
         return results[0]
 
     def train_full_batch(self, X, Y, epochs, lr, restorable):
@@ -291,8 +295,10 @@ class NumbaEngine:
         return losses[:recorded].tolist(), accuracies[:recorded].tolist(), status
 
     def _minibatch(self, X, Y, order, batch_size, lr, restorable, n_workers):
-        team = self._team(n_workers, [sample_share(batch_size, w, n_workers)
-                                      for w in range(n_workers)])
+        # Every worker room for ceil(batch_size / n_workers) samples: a worker's share of the last,
+        # smaller batch can exceed its share of a full one (5 workers: 26 of 127, 25 of 128).
+        capacity = -(-batch_size // n_workers)
+        team = self._team(n_workers, [(0, capacity)] * n_workers)
         losses = np.empty(len(order), dtype=np.float64)
         accuracies = np.empty(len(order), dtype=np.float64)
 

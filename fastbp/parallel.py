@@ -79,7 +79,7 @@ def run_workers(body, n_workers, abort, one_blas_thread):
     """[body(0), ..., body(n_workers - 1)], each in its own thread (body(0) in this one).
 
     ``body`` runs a compiled loop whose workers wait for each other at barriers, so all of them
-    must run at once: each call starts its own threads (~0.1 ms; a shared pool could leave a
+    must run at once: each call starts its own threads (~0.15 ms; a shared pool could leave a
     worker queued behind another call's).  If one raises, ``abort()`` makes the others stop
     waiting, and the first exception is re-raised here.  ``one_blas_thread``: the BLAS pools run
     single-threaded meanwhile (each worker already owns a core; OpenBLAS threads inside the
@@ -100,13 +100,20 @@ def run_workers(body, n_workers, abort, one_blas_thread):
     with limits:
         if n_workers == 1:
             return [body(0)]
-        helpers = [threading.Thread(target=guarded, args=(worker,), name=f"fastbp-worker-{worker}",
-                                    daemon=True) for worker in range(1, n_workers)]
-        for helper in helpers:
-            helper.start()
-        guarded(0)
-        for helper in helpers:
-            helper.join()
+        helpers = []
+        try:
+            for worker in range(1, n_workers):
+                helper = threading.Thread(target=guarded, args=(worker,), daemon=True,
+                                          name=f"fastbp-worker-{worker}")
+                helper.start()
+                helpers.append(helper)
+            guarded(0)
+        except BaseException:  # a thread that could not start, Ctrl-C while starting one
+            abort()
+            raise
+        finally:
+            for helper in helpers:
+                helper.join()
     if errors:
         raise errors[0]
     return results

@@ -4,7 +4,7 @@ For workloads of the bench (W1-W3 by default, or ``--workloads``; W3 as a full b
 samples, W5 as one step on a batch of 128) it times each phase of one full-batch step -- forward
 pass, loss, gradient pass, SGD update --, the whole compiled step (``train_full_batch``, one
 worker), and the step's products alone (every layer's forward, weight-gradient and delta
-``np.dot`` into the same buffers, whatever the layer's kernel: what BLAS alone would take), each
+``gemm`` (BLAS) into the same buffers, whatever the layer's kernel: what BLAS alone would take), each
 repeated inside one compiled loop so that no Python dispatch is counted; medians of repeats.
 All on one worker, BLAS on the current thread count.  Unlike the bench this uses fastbp's
 internals (the kernels and the engine's workspace), so it describes this commit only.

@@ -10,7 +10,7 @@
   timestamp of its own file only, and a kernel compiles its callees (from other files) into
   itself: so every kernel's cache entry is stamped with ``SOURCES_STAMP``, a digest of all kernel
   sources, and any edit or upgrade of any kernel file recompiles all of them.
-* ``use_blas`` -- which layer products go to BLAS (``np.dot`` in ``@njit``): both sides at least
+* ``use_blas`` -- which layer products go to BLAS (``blas.gemm``): both sides at least
   ``BLAS_MIN_WIDTH`` wide and more than ``BLAS_MIN_WEIGHTS`` weights.  Smaller layers (the
   tutorial's 2-wide inputs, 1-wide outputs, the circle's 16x8, the spirals' 32x16) run in
   register-blocked loops over the batch, which beat a BLAS call there: measured on 2 cores at
@@ -62,7 +62,7 @@ def kernel(func=None, *, inline=False, python=True):
     kernels themselves stay separate, compiled once per dtype.
 
     ``python=False`` (kernels only ever called from compiled code) compiles no CPython wrapper:
-    0.5-0.7 s less compilation before the first fit.  Such a kernel must not be called from
+    0.2-0.7 s less compilation before the first fit (noisy; 9.0-9.3 -> 8.6-8.9 s).  Such a kernel must not be called from
     Python (it would crash); none of them is exported by ``fastbp.kernels``.
 
     With caching on, a kernel whose cache has nowhere to go (read-only install and no writable

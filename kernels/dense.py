@@ -104,6 +104,7 @@ def product_loops(W, A, Z, b):
             i += 1
         o += 1
 
+
 @kernel(inline=True)
 def bias_activation(Z, b, A_out, activation):
     """Z += b (per row), A_out = activation(Z): one pass per row.  Z, A_out: (n_out, n), b: (n_out,),
@@ -111,6 +112,7 @@ def bias_activation(Z, b, A_out, activation):
     zero = Z.dtype.type(0.0)
     for o in range(Z.shape[0]):
         activate_row(Z, A_out, o, b[o] if b.size > 0 else zero, activation)
+
 
 @kernel(inline=True)
 def dense_forward(W, b, A_in, Z, A_out, activation):

@@ -300,8 +300,9 @@ def train_minibatch(worker, board, shared, params, grads, others, backup, sizes,
     """Mini-batch SGD, one epoch per row of ``order`` (epochs, N): each batch steps on its mean
     gradient; one worker's part of it.
 
-    X: (N, n0), Y: (N, K) sample-major, shared.  Every batch is split between the workers as train_full_batch splits the samples (each worker gathers
-    its share into its own buffers), with the same two barriers per step.  Worker 0 records per
+    X: (N, n0), Y: (N, K) sample-major, shared.  Every batch is split between the workers as
+    train_full_batch splits the samples (each worker gathers its share into its own buffers,
+    which hold ceil(batch_size / n_workers) samples), with the same two barriers per step.  Worker 0 records per
     epoch the mean of the batch losses (each before its batch's update) and the accuracy over
     those batches.  Returns (epochs recorded, status).
     """

@@ -63,7 +63,6 @@ def test_parameter_update_flags_non_finite_results():
     assert kernels.sgd_step(np.ones(5), np.ones(5), 0.1, backup)
 
 
-
 @numba.njit
 def _gemm_every_layout(A, At, B, Bt, out):
     """A (m, k) and B (k, n) C-contiguous; At, Bt their transposes, C-contiguous (so At.T is F)."""

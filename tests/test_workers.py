@@ -171,3 +171,48 @@ def test_results_with_workers_match_the_reference_engine(workers, dtype):
     assert jit._engine.workers_used[0] == 2
     assert_close(histories[0]["loss"], histories[1]["loss"], dtype)
     assert_close(jit._params.flat, ref._params.flat, dtype)
+
+
+def test_last_batch_shares_fit_the_workers_buffers(workers, monkeypatch):
+    """5 workers, batches of 128, a last batch of 127: worker 2 gets 26 samples of it but only 25
+    of a full batch -- every worker's buffers hold ceil(128 / 5)."""
+    X, y = small_problem(n_samples=255, sizes=(3, 12, 6, 1))
+    options = dict(sizes=[3, 12, 6, 1], epochs=3, lr=0.1, batch_size=128, shuffle=False)
+    one = train(X, y, 1, workers, **dict(options))
+    capacities = []
+    real_team = engines._Team
+
+    def recording_team(params, worker_capacities):
+        capacities.append(list(worker_capacities))
+        return real_team(params, worker_capacities)
+
+    monkeypatch.setattr(engines, "_Team", recording_team)
+    many = train(X, y, 5, workers, **dict(options))
+    assert capacities[0] == [26] * 5
+    assert_same_training(one, many, np.float64)
+
+
+def test_a_worker_that_cannot_start_releases_the_started_ones(monkeypatch):
+    board = np.zeros(4 * SLOT, dtype=np.int64)
+    started = []
+    real_start = parallel.threading.Thread.start
+
+    def start(thread):
+        if started:
+            raise RuntimeError("can't start new thread")
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(parallel.threading.Thread, "start", start)
+
+    def abort():
+        board[3 * SLOT] = 1
+
+    with pytest.raises(RuntimeError, match="can't start"):
+        parallel.run_workers(lambda w: _first_of_three(board, w), 3, abort, one_blas_thread=False)
+    assert not started[0].is_alive()  # it left its barrier and was joined
+
+
+@numba.njit(nogil=True)
+def _first_of_three(board, worker):
+    return barrier(board, worker, 3, 1)
