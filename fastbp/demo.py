@@ -42,10 +42,17 @@ def tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat):
     return nn, X, y
 
 
+# Idle time before each engine's runs: OpenBLAS's threads spin ~0.1 s after a product, and
+# spinning on the cores the next engine's training threads want they slowed it down (the
+# spirals' JIT fits after the reference's fell back to one thread: 318 vs 186 us/epoch).
+SETTLE_SECONDS = 0.3
+
+
 def train(make_data, sizes, epochs, lr, backend, dtype, tutorial_compat, repeats):
     """Train ``repeats`` times from the same initial weights; median time, last run's results."""
     nn, X, y = tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat)
     initial = nn._params.flat.copy()
+    time.sleep(SETTLE_SECONDS)
     times = []
     for _ in range(repeats):
         nn._params.flat[...] = initial
