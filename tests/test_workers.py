@@ -140,7 +140,9 @@ def test_workers_without_cores_hand_over_to_one(workers):
     options = dict(sizes=[3, 12, 6, 1], epochs=300, lr=0.2)
     one = train(X, y, 1, workers, **dict(options))
     assert one[0]._engine.workers_used == [1]
-    crowd = min(48, 4 * (os.cpu_count() or 1))
+    crowd = 4 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 8
+    if crowd > 96:
+        pytest.skip("too many cores to crowd with 400 samples")
     workers(crowd)
     nn = fastbp.NeuralNetwork([3, 12, 6, 1], seed=4)
     history = nn.fit(X, y, **{k: v for k, v in options.items() if k != "sizes"})
