@@ -337,8 +337,9 @@ MAX_WORKER_LAYER_WEIGHTS = 65536
 
 
 def sample_share(count, worker, n_workers):
-    """(start, stop) of worker's contiguous share of ``count`` samples (as kernels.train.share)."""
-    return count * worker // n_workers, count * (worker + 1) // n_workers
+    """(start, stop) of worker's contiguous share of ``count`` samples: the compiled loops' own
+    rule (kernels.train.share), run as plain Python."""
+    return kernels.train.share.py_func(count, worker, n_workers, 1)
 
 
 class _Team:
