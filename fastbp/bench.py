@@ -697,13 +697,16 @@ def set_threads(n, torch=False):
 
 
 def blas_pools():
+    from fastbp.kernels import blas
+    kernels = f"fastbp's kernels call {getattr(blas, 'LIBRARY', 'scipy')}'s"
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        return "unknown (threadpoolctl not installed)"
-    return ", ".join(f"{p.get('internal_api')} {os.path.basename(p.get('filepath', ''))} "
-                     f"x{p.get('num_threads')}" for p in threadpool_info()
-                     if p.get("user_api") == "blas") or "none found"
+        return f"unknown (threadpoolctl not installed); {kernels}"
+    pools = ", ".join(f"{p.get('internal_api')} {os.path.basename(p.get('filepath', ''))} "
+                      f"x{p.get('num_threads')}" for p in threadpool_info()
+                      if p.get("user_api") == "blas") or "none found"
+    return f"{pools}; {kernels}"
 
 
 def _fmt_time(seconds):
@@ -823,7 +826,7 @@ time/unit: median per epoch (per step for W3), compilation excluded (each engine
   same process (allocator thresholds), and spinning thread pools slow the next library down.
   GFLOP/s counts GEMM FLOPs only (forward and dW: 2*N*in*out per layer; delta: 2*N*in*out for
   layers > 0).  %peak: of the
-  np.dot peak above (numpy's BLAS; the numba engine's np.dot uses SciPy's OpenBLAS).
+  np.dot peak above (NumPy's BLAS; the line above says which BLAS fastbp's kernels call).
   vs tutorial: the tutorial's class time / this time.
 compile: first call minus a warm call of the same size (fast engines only; ~0: below the noise).
   In-process, so after the first workload of a dtype numba has little left to compile, and a warm

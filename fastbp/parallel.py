@@ -1,10 +1,12 @@
 """Thread control: one switch for Numba's worker threads and every BLAS pool the kernels use.
 
 A typical install has two OpenBLAS copies with two thread pools -- NumPy's, and SciPy's, which
-Numba's ``np.dot`` inside compiled code calls.  Limiting only one of them leaves the other
-spinning on a core.  :func:`set_num_threads` sets Numba's thread count (``numba.set_num_threads``,
-its run-time API) and, through threadpoolctl, every loaded BLAS pool, loading SciPy's first so
-that it is covered too.  It never assigns ``numba.config``.  The same count caps the workers of
+Numba's ``np.dot`` inside compiled code calls.  fastbp's kernels call NumPy's where they can
+(``fastbp.kernels.blas.LIBRARY``), so usually one pool serves NumPy code and the kernels alike.
+Limiting only one pool would leave the other spinning on a core: :func:`set_num_threads` sets
+Numba's thread count (``numba.set_num_threads``, its run-time API) and, through threadpoolctl,
+every loaded BLAS pool, loading the kernels' first so that it is covered too.  It never assigns
+``numba.config``.  The same count caps the workers of
 fastbp's data-parallel training loops (:func:`run_workers`, chosen by the engine).
 """
 import contextlib
@@ -13,9 +15,13 @@ import threading
 import numba
 from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
+from .kernels.blas import LIBRARY as KERNEL_BLAS
+
 
 def _load_kernel_blas():
-    import scipy.linalg.cython_blas  # noqa: F401  -- the BLAS behind np.dot in @njit code
+    """Load the BLAS the kernels call (NumPy's is loaded with NumPy; SciPy's on first use)."""
+    if KERNEL_BLAS == "scipy":
+        import scipy.linalg.cython_blas  # noqa: F401
 
 
 def max_threads():
@@ -29,7 +35,7 @@ def get_num_threads():
 
 
 def set_num_threads(n):
-    """Use ``n`` threads in Numba's parallel kernels and in every BLAS pool (NumPy's and SciPy's)."""
+    """Use ``n`` threads in Numba's parallel kernels and in every loaded BLAS pool."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"the number of threads must be an int, got {n!r}")
     if not 1 <= n <= max_threads():

@@ -9,7 +9,8 @@
   ``NUMBA_CACHE_DIR``.  Read once, at import.  Numba would judge a cached kernel fresh by the
   timestamp of its own file only, and a kernel compiles its callees (from other files) into
   itself: so every kernel's cache entry is stamped with ``SOURCES_STAMP``, a digest of all kernel
-  sources, and any edit or upgrade of any kernel file recompiles all of them.
+  sources and of the BLAS library the kernels call (``blas.LIBRARY``), and any edit or upgrade of
+  any kernel file, or a switch of BLAS, recompiles all of them.
 * ``use_blas`` -- which layer products go to BLAS (``blas.gemm``): both sides at least
   ``BLAS_MIN_WIDTH`` wide and more than ``BLAS_MIN_WEIGHTS`` weights.  Smaller layers (the
   tutorial's 2-wide inputs, 1-wide outputs, the circle's 16x8, the spirals' 32x16) run in
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import numba
 
+from .blas import LIBRARY as BLAS_LIBRARY
+
 FAST_FLOATS = frozenset({"nsz", "contract", "reassoc"})
 
 CACHE_ENABLED = os.environ.get("FASTBP_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
@@ -32,7 +35,7 @@ BLAS_MIN_WEIGHTS = 512
 
 
 def _sources_stamp():
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(BLAS_LIBRARY.encode())  # compiled code calls that library's symbols
     for path in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
