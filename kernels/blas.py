@@ -61,16 +61,19 @@ def _choose_library():
     wanted = os.environ.get(LIBRARY_ENV, "").strip().lower()
     if wanted not in {"", "numpy", "scipy"}:
         raise ValueError(f"{LIBRARY_ENV} must be 'numpy' or 'scipy', got {wanted!r}")
+    addresses = _numpy_openblas_gemms()
+    if addresses is not None:
+        # Bound even when SciPy's is chosen: processes with different settings may share one
+        # cache directory, and one could load another's freshly written code; it must link.
+        for dtype, address in addresses.items():
+            binding.add_symbol(SYMBOLS[dtype], address)
     if wanted == "scipy":
         return "scipy"
-    addresses = _numpy_openblas_gemms()
     if addresses is None:
         if wanted == "numpy":
             raise RuntimeError(f"{LIBRARY_ENV}=numpy, but NumPy's BLAS is not an OpenBLAS with "
                                "64-bit-integer CBLAS symbols")
         return "scipy"
-    for dtype, address in addresses.items():
-        binding.add_symbol(SYMBOLS[dtype], address)
     return "numpy"
 
 
@@ -81,9 +84,14 @@ def _cblas_call(context, builder, signature, args):
     """C = A @ B as one cblas_?gemm call, row-major, transposes from the operands' layouts."""
     A_type, B_type, C_type = signature.args
     A, B, C = (context.make_array(t)(context, builder, v) for t, v in zip(signature.args, args))
-    m, k = cgutils.unpack_tuple(builder, A.shape)
-    n = cgutils.unpack_tuple(builder, C.shape)[1]
-    one = ir.Constant(m.type, 1)
+    index = ir.IntType(64)  # blasint of an ILP64 OpenBLAS (intp is narrower on 32-bit machines)
+
+    def blasint(extent):
+        return extent if extent.type == index else builder.sext(extent, index)
+
+    m, k = (blasint(d) for d in cgutils.unpack_tuple(builder, A.shape))
+    n = blasint(cgutils.unpack_tuple(builder, C.shape)[1])
+    one = ir.Constant(index, 1)
 
     def leading(extent):  # BLAS wants a leading dimension >= 1 even for empty operands
         return builder.select(builder.icmp_signed(">", extent, one), extent, one)
@@ -97,7 +105,6 @@ def _cblas_call(context, builder, signature, args):
     trans_b, ldb = operand(B_type, k, n)
     real = context.get_value_type(C_type.dtype)
     pointer = real.as_pointer()
-    index = m.type
     function_type = ir.FunctionType(ir.VoidType(), [
         ir.IntType(32), ir.IntType(32), ir.IntType(32), index, index, index,
         real, pointer, index, pointer, index, real, pointer, index])

@@ -72,7 +72,8 @@ def _gemm_every_layout(A, At, B, Bt, out):
     gemm(At.T, Bt.T, out[3])
 
 
-@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (3, 7, 5), (33, 16, 1), (8, 64, 40)])
+@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (3, 7, 5), (33, 16, 1), (8, 64, 40), (0, 3, 4),
+                                     (3, 4, 0)])
 def test_gemm_matches_numpy_for_every_operand_layout(dtype, m, k, n):
     random = np.random.default_rng(m * k * n)
     A = random.standard_normal((m, k)).astype(dtype)
