@@ -10,6 +10,8 @@ every loaded BLAS pool, loading the kernels' first so that it is covered too.  I
 fastbp's data-parallel training loops (:func:`run_workers`, chosen by the engine).
 """
 import contextlib
+import ctypes
+import os
 import threading
 
 import numba
@@ -81,15 +83,63 @@ def _blas_controller():
         return _controller
 
 
+def _current_cpu():
+    """The CPU this thread runs on (Linux: glibc/musl ``sched_getcpu``), or None."""
+    try:
+        cpu = ctypes.CDLL(None, use_errno=True).sched_getcpu()
+    except (AttributeError, OSError):
+        return None
+    return cpu if cpu >= 0 else None
+
+
+def worker_cpus(n_workers):
+    """A CPU for each worker: worker 0 (the calling thread) keeps the one it is on now, the
+    others take the rest of the CPUs this thread may use, in turn -- or None where that is
+    unknown (no sched_setaffinity / sched_getcpu).
+
+    Unbound, Linux often started a helper on the caller's CPU, or woke the caller on the
+    helper's, when the other CPU had been idle (measured: after 0.3 s idle, 4 fits in 5 of the
+    circle ran their two workers on one core, each step waiting for the other, until the
+    fallback to one worker) and separated them only at its next load balancing, milliseconds
+    later.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    current = _current_cpu()
+    allowed = sorted(os.sched_getaffinity(0))
+    if current is None or current not in allowed or len(allowed) < 2:
+        return None
+    others = [cpu for cpu in allowed if cpu != current]
+    return [current] + [others[w % len(others)] for w in range(n_workers - 1)]
+
+
+@contextlib.contextmanager
+def _bound_to(cpu):
+    """This thread runs on ``cpu`` only inside the block (nothing if cpu is None or refused)."""
+    previous = None
+    if cpu is not None:
+        with contextlib.suppress(OSError):  # e.g. the CPU left the process's cpuset
+            previous = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        if previous is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, previous)
+
+
 def run_workers(body, n_workers, abort, one_blas_thread):
     """[body(0), ..., body(n_workers - 1)], each in its own thread (body(0) in this one).
 
     ``body`` runs a compiled loop whose workers wait for each other at barriers, so all of them
     must run at once: each call starts its own threads (~0.15 ms; a shared pool could leave a
-    worker queued behind another call's).  If one raises, ``abort()`` makes the others stop
-    waiting, and the first exception is re-raised here.  ``one_blas_thread``: the BLAS pools run
-    single-threaded meanwhile (each worker already owns a core; OpenBLAS threads inside the
-    workers would fight over them) -- also for one worker that took over from a team.
+    worker queued behind another call's), and each worker is bound to a CPU of its own for the
+    call (:func:`worker_cpus`; the calling thread's own affinity is restored after).  If one raises,
+    ``abort()`` makes the others stop waiting, and the first exception is re-raised here.
+    ``one_blas_thread``: the BLAS pools run single-threaded meanwhile (each worker already owns
+    a core; OpenBLAS threads inside the workers would fight over them) -- also for one worker
+    that took over from a team.
     """
     limits = (_blas_controller().limit(limits=1, user_api="blas") if one_blas_thread
               else contextlib.nullcontext())
@@ -103,23 +153,30 @@ def run_workers(body, n_workers, abort, one_blas_thread):
             errors.append(error)
             abort()
 
+    def helper_main(worker):
+        with _bound_to(cpus[worker]):
+            guarded(worker)
+
     with limits:
         if n_workers == 1:
             return [body(0)]
+        cpus = worker_cpus(n_workers) or [None] * n_workers
         helpers = []
-        try:
-            for worker in range(1, n_workers):
-                helper = threading.Thread(target=guarded, args=(worker,), daemon=True,
-                                          name=f"fastbp-worker-{worker}")
-                helper.start()
-                helpers.append(helper)
-            guarded(0)
-        except BaseException:  # a thread that could not start, Ctrl-C while starting one
-            abort()
-            raise
-        finally:
-            for helper in helpers:
-                helper.join()
+        # bound before the helpers start: waiting for a thread to start may move this one
+        with _bound_to(cpus[0]):
+            try:
+                for worker in range(1, n_workers):
+                    helper = threading.Thread(target=helper_main, args=(worker,), daemon=True,
+                                              name=f"fastbp-worker-{worker}")
+                    helper.start()
+                    helpers.append(helper)
+                guarded(0)
+            except BaseException:  # a thread that could not start, Ctrl-C while starting one
+                abort()
+                raise
+            finally:
+                for helper in helpers:
+                    helper.join()
     if errors:
         raise errors[0]
     return results

@@ -5,12 +5,15 @@ worker w's slot counts the barriers it has reached, the last slot is the abort f
 worker that failed outside compiled code, so that the others stop waiting).  Every worker runs
 the same deterministic sequence of barriers, so barrier number ``t`` is reached by all of them.
 Counters are published with release stores and read with acquire loads (LLVM atomics), so all
-writes a worker made before reaching a barrier are visible to every worker past it.  A long
-wait means a worker had no core: the training loops count them and hand the rest of the training
-to one worker when they are frequent (see train.finish_step).
+writes a worker made before reaching a barrier are visible to every worker past it.  The barrier
+returns how long it waited (``monotonic_ns``): the training loops add that up and hand the rest
+of the training to one worker when the workers spend much of their time waiting for a worker
+without a core (see train.finish_step).
 """
+import ctypes
 import os
 import platform
+import time
 
 from numba import types
 from numba.core import cgutils
@@ -23,7 +26,7 @@ SLOT = 8  # int64 entries per slot: 64 bytes, one cache line
 # checks: the worker it waits for has no core (another busy process, or more workers than
 # cores), so the waiter's core is better given to whoever is runnable.  (Sleeping instead --
 # usleep(20), ~70 us with the kernel's timer slack -- made the workers wait for each other's
-# sleeps in turn: a quiet machine then counted long waits and fell back to one worker.)
+# sleeps in turn: a quiet machine then fell back to one worker.)
 SPINS_BEFORE_YIELD = 1024
 _X86 = platform.machine().lower() in {"x86_64", "amd64", "i686", "x86"}
 _POSIX = os.name == "posix"
@@ -76,26 +79,59 @@ def _yield_core(typingctx):
     return types.void(), codegen
 
 
+@intrinsic
+def _clock_ns(typingctx):
+    """clock_gettime(CLOCK_MONOTONIC) in nanoseconds on POSIX systems (0 elsewhere)."""
+    def codegen(context, builder, signature, args):
+        i64 = cgutils.ir.IntType(64)
+        if not _POSIX:
+            return cgutils.ir.Constant(i64, 0)
+        field = cgutils.ir.IntType(8 * ctypes.sizeof(ctypes.c_long))  # time_t and long
+        timespec = cgutils.ir.LiteralStructType([field, field])
+        now = cgutils.alloca_once(builder, timespec)
+        fnty = cgutils.ir.FunctionType(cgutils.ir.IntType(32),
+                                       [cgutils.ir.IntType(32), timespec.as_pointer()])
+        clock_gettime = cgutils.get_or_insert_function(builder.module, fnty, "clock_gettime")
+        builder.call(clock_gettime, [cgutils.ir.Constant(cgutils.ir.IntType(32),
+                                                         time.CLOCK_MONOTONIC), now])
+
+        def field_value(i):  # as int64
+            value = builder.load(cgutils.gep_inbounds(builder, now, 0, i))
+            return value if field.width == 64 else builder.sext(value, i64)
+
+        nanoseconds = builder.mul(field_value(0), cgutils.ir.Constant(i64, 1_000_000_000))
+        return builder.add(nanoseconds, field_value(1))
+    return types.int64(), codegen
+
+
+@kernel(inline=True)
+def monotonic_ns():
+    """A monotonic clock in nanoseconds (POSIX; always 0 elsewhere, where waits count as none)."""
+    return _clock_ns()
+
+
 @kernel(python=False)
 def barrier(board, worker, n_workers, count):
     """Wait until every worker has reached barrier number ``count``.
 
-    The caller counts its barriers (1, 2, 3, ...).  Returns 0 after a short wait, 1 after a long
-    one (past the spins, yielding: another worker had no core), -1 if aborted.  With one worker it
-    returns 0 at once.
+    The caller counts its barriers (1, 2, 3, ...).  Returns the nanoseconds it waited (0 when
+    every worker was already there), -1 if aborted.  With one worker it returns 0 at once.
     """
     if n_workers == 1:
         return 0
     _store_release(board, worker * SLOT, count)
     abort_slot = n_workers * SLOT
     spins = 0
+    started = 0
     for other in range(n_workers):
         while _load_acquire(board, other * SLOT) < count:
             if _load_acquire(board, abort_slot) != 0:
                 return -1
+            if spins == 0:
+                started = monotonic_ns()
             spins += 1
             if spins < SPINS_BEFORE_YIELD:
                 _spin_pause()
             else:
                 _yield_core()
-    return 1 if spins >= SPINS_BEFORE_YIELD else 0
+    return 0 if spins == 0 else max(monotonic_ns() - started, 1)

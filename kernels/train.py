@@ -12,7 +12,8 @@ Buffers (all 1-D, one dtype, allocated once by the caller and reused every step)
 ``sizes`` (L+1,) and ``activations`` (L,) are int64 arrays describing the network.
 Status codes returned by the loops: 0 finished, 1 the loss became NaN/inf, 2 an update did,
 3 aborted (another worker failed), 4 too slow (the workers stopped after a complete epoch
-because they often waited for a worker without a core; the caller continues on one).
+because they spent much of their time waiting for a worker without a core; the caller
+continues on one).
 
 The training loops are data-parallel: each of n_workers threads (run by the engine) calls the
 same loop on its own share of every batch and its own workspace; they meet at spin barriers
@@ -33,24 +34,28 @@ from .backward import (
 from .blas import gemm
 from .config import kernel, use_blas
 from .dense import bias_activation, dense_forward
-from .sync import SLOT, barrier
+from .sync import SLOT, barrier, monotonic_ns
 from .update import restore_range, sgd_step_shared
 
 FINISHED = 0
 LOSS_NOT_FINITE = 1
 UPDATE_NOT_FINITE = 2
 ABORTED = 3  # another worker failed outside compiled code
-TOO_SLOW = 4  # the workers often waited long for each other: continue on one worker
+TOO_SLOW = 4  # the workers spent much of their time waiting: continue on one worker
 
 # Fields of a worker's slot on the shared float64 board.
 LOSS = 0
 CORRECT = 1
 FINITE = 2
-LONG_WAITS = 3
+WAITED = 3   # nanoseconds the worker waited at barriers in the current window
+ELAPSED = 4  # nanoseconds since the current window started, for that worker
 
-# Long barrier waits (summed over the workers) tolerated before TOO_SLOW, plus one per 8 steps of
-# each worker: a worker that keeps losing its core makes every step wait for it.
-LONG_WAITS_ALLOWED = 32
+# The workers judge their waiting over windows of at least WAIT_WINDOW_NS: when in one window
+# some worker waited at barriers for more than WAIT_LIMIT of it, another worker had no core
+# (a busy process on it; more workers than cores), and one worker does better than the team
+# (two workers reach ~1.6x one worker on the circle: waiting 40% of the time is about even).
+WAIT_WINDOW_NS = 5_000_000
+WAIT_LIMIT = 0.4
 
 
 @kernel(python=False)
@@ -172,47 +177,54 @@ def combine(shared, n_workers, field):
 
 @kernel(inline=True)
 def finish_step(worker, board, shared, params, grads, others, backup, lr, restorable, steps,
-                loss_sum, correct, n_values, long_waits):
+                loss_sum, correct, n_values, window_start, waited):
     """The end of one training step for one worker, after its forward pass (``loss_sum``,
     ``correct`` of its samples) and its share of the gradient: publish them, barrier, combine
     everybody's into the step's mean loss (over ``n_values`` outputs) and correct count; if the
     loss is finite, update this worker's share of the parameters (sgd_step_shared), barrier.
-    ``steps``: the steps this worker finished before (two barriers each); ``long_waits``: how
-    many of its barriers waited long (a worker without a core).
+    ``steps``: the steps this worker finished before (two barriers each); ``window_start`` and
+    ``waited``: the start of its current waiting window (monotonic_ns) and its barrier waits
+    in it, in nanoseconds.
 
-    Returns (status, loss, correct, long_waits): FINISHED; TOO_SLOW (finished, but the workers'
-    long waits were frequent: the rest should run on one worker); LOSS_NOT_FINITE (nothing
-    updated; the worker's share restored from ``backup`` if ``restorable``); UPDATE_NOT_FINITE
-    (some share of the update was not finite: every worker restored its share); ABORTED.
+    Returns (status, loss, correct, window_start, waited): FINISHED; TOO_SLOW (finished, but in
+    the window that just closed some worker waited more than WAIT_LIMIT of the time: the rest
+    should run on one worker); LOSS_NOT_FINITE (nothing updated; the worker's share restored
+    from ``backup`` if ``restorable``); UPDATE_NOT_FINITE (some share of the update was not
+    finite: every worker restored its share); ABORTED.
     """
     n_workers = others.shape[0] + 1
     slot = worker * SLOT
     shared[slot + LOSS] = loss_sum
     shared[slot + CORRECT] = correct
-    waited = barrier(board, worker, n_workers, 2 * steps + 1)
-    if waited < 0:
-        return ABORTED, 0.0, 0.0, long_waits
-    long_waits += waited
+    wait = barrier(board, worker, n_workers, 2 * steps + 1)
+    if wait < 0:
+        return ABORTED, 0.0, 0.0, window_start, waited
+    waited += wait
     loss = combine(shared, n_workers, LOSS) / n_values
     correct_total = combine(shared, n_workers, CORRECT)
     first, stop = share(params.size, worker, n_workers, 16)
     if not np.isfinite(loss):
         if restorable:
             restore_range(params, backup, first, stop)
-        return LOSS_NOT_FINITE, loss, correct_total, long_waits
+        return LOSS_NOT_FINITE, loss, correct_total, window_start, waited
     finite = sgd_step_shared(params, grads, others, lr, backup, first, stop)
+    now = monotonic_ns() if n_workers > 1 else 0
     shared[slot + FINITE] = 1.0 if finite else 0.0
-    shared[slot + LONG_WAITS] = long_waits
-    waited = barrier(board, worker, n_workers, 2 * steps + 2)
-    if waited < 0:
-        return ABORTED, loss, correct_total, long_waits
+    shared[slot + WAITED] = waited
+    shared[slot + ELAPSED] = now - window_start
+    wait = barrier(board, worker, n_workers, 2 * steps + 2)
+    if wait < 0:
+        return ABORTED, loss, correct_total, window_start, waited
     if combine(shared, n_workers, FINITE) < n_workers:
         restore_range(params, backup, first, stop)
-        return UPDATE_NOT_FINITE, loss, correct_total, long_waits + waited
-    # Every worker sees the same published counts here, so all decide alike.
-    if combine(shared, n_workers, LONG_WAITS) > LONG_WAITS_ALLOWED + n_workers * steps // 8:
-        return TOO_SLOW, loss, correct_total, long_waits + waited
-    return FINISHED, loss, correct_total, long_waits + waited
+        return UPDATE_NOT_FINITE, loss, correct_total, window_start, waited + wait
+    # Every worker reads the same published values here, so all decide alike.
+    if shared[ELAPSED] < WAIT_WINDOW_NS:  # worker 0's window is still open
+        return FINISHED, loss, correct_total, window_start, waited + wait
+    for w in range(n_workers):
+        if shared[w * SLOT + WAITED] > WAIT_LIMIT * shared[w * SLOT + ELAPSED]:
+            return TOO_SLOW, loss, correct_total, now, wait
+    return FINISHED, loss, correct_total, now, wait
 
 
 @kernel
@@ -240,14 +252,15 @@ def train_full_batch(worker, board, shared, params, grads, others, backup, sizes
     A = layer_block(abuf, sizes, last, n)
     Y = input_block(ybuf, n_outputs, n)
     own = grads if worker == 0 else others[worker - 1]
-    long_waits = 0
+    window_start = monotonic_ns() if others.shape[0] > 0 else 0
+    waited = 0
     for epoch in range(losses.size):
         forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
         loss_sum, correct = output_loss_sum(Z, A, Y, tutorial)
         gradient_pass(params, own, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_total, tutorial)
-        status, loss, correct, long_waits = finish_step(
+        status, loss, correct, window_start, waited = finish_step(
             worker, board, shared, params, grads, others, backup, lr, restorable, epoch,
-            loss_sum, correct, n_total * n_outputs, long_waits)
+            loss_sum, correct, n_total * n_outputs, window_start, waited)
         if status == LOSS_NOT_FINITE or status == ABORTED:
             return epoch, status
         if worker == 0:
@@ -313,7 +326,8 @@ def train_minibatch(worker, board, shared, params, grads, others, backup, sizes,
     sample_major = inputs_sample_major(sizes)
     own = grads if worker == 0 else others[worker - 1]
     steps = 0
-    long_waits = 0
+    window_start = monotonic_ns() if n_workers > 1 else 0
+    waited = 0
     too_slow = False
     for epoch in range(order.shape[0]):
         loss_sum = 0.0
@@ -335,9 +349,9 @@ def train_minibatch(worker, board, shared, params, grads, others, backup, sizes,
             else:  # a last batch smaller than the number of workers
                 batch_loss, batch_correct = 0.0, 0
                 own[:] = 0
-            status, loss, correct, long_waits = finish_step(
+            status, loss, correct, window_start, waited = finish_step(
                 worker, board, shared, params, grads, others, backup, lr, restorable, steps,
-                batch_loss, batch_correct, n_batch * n_outputs, long_waits)
+                batch_loss, batch_correct, n_batch * n_outputs, window_start, waited)
             steps += 1
             if status == TOO_SLOW:  # all workers see it at the same step: finish the epoch
                 too_slow = True

@@ -1,4 +1,4 @@
-"""fastbp.set_num_threads / fastbp.threads govern Numba's threads and both BLAS pools."""
+"""fastbp.set_num_threads / fastbp.threads govern Numba's threads and every loaded BLAS pool."""
 import numpy as np
 import pytest
 

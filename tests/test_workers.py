@@ -1,5 +1,6 @@
 """Data-parallel training: worker threads meeting at spin barriers inside the compiled loops."""
 import os
+import time
 
 import numba
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 
 import fastbp
 from fastbp import engines, parallel
-from fastbp.kernels.sync import SLOT, barrier
+from fastbp.kernels.sync import SLOT, barrier, monotonic_ns
 from conftest import assert_close, small_problem
 
 
@@ -114,6 +115,56 @@ def test_barrier_makes_every_write_visible(n_workers):
 @numba.njit(nogil=True)
 def _first_barrier(board):
     return barrier(board, 0, 2, 1)
+
+
+@numba.njit(nogil=True)
+def _first_of_two(board, worker):
+    return barrier(board, worker, 2, 1)
+
+
+POSIX = os.name == "posix"
+
+
+@pytest.mark.skipif(not POSIX, reason="the compiled clock reads clock_gettime (POSIX)")
+def test_compiled_clock_counts_nanoseconds():
+    start, reference = monotonic_ns(), time.monotonic_ns()
+    time.sleep(0.05)
+    elapsed, reference_elapsed = monotonic_ns() - start, time.monotonic_ns() - reference
+    assert abs(elapsed - reference_elapsed) < 5_000_000
+    assert elapsed >= 50_000_000
+
+
+@pytest.mark.skipif(not POSIX, reason="the compiled clock reads clock_gettime (POSIX)")
+def test_barrier_reports_how_long_it_waited():
+    """The training loops judge a team by its waiting time: the early worker's barrier returns
+    the time it waited for the late one, the late one's (almost) nothing."""
+    board = np.zeros(3 * SLOT, dtype=np.int64)
+    board[SLOT] = 1
+    assert _first_of_two(board, 0) == 0  # compiled now: worker 1 has already arrived
+    board[:] = 0
+
+    def body(worker):
+        if worker == 1:
+            time.sleep(0.05)
+        return _first_of_two(board, worker)
+
+    early, late = parallel.run_workers(body, 2, lambda: None, one_blas_thread=False)
+    assert 40_000_000 < early < 1_000_000_000
+    assert 0 <= late < 10_000_000
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs CPU affinity (Linux) and two CPUs")
+def test_workers_run_on_cpus_of_their_own_and_the_caller_keeps_its_affinity():
+    allowed = os.sched_getaffinity(0)
+    n_workers = len(allowed)
+    cpus = parallel.worker_cpus(n_workers)
+    assert len(cpus) == n_workers == len(set(cpus)) and set(cpus) == allowed
+    affinities = parallel.run_workers(lambda w: os.sched_getaffinity(0), n_workers, lambda: None,
+                                      one_blas_thread=False)
+    assert all(len(a) == 1 for a in affinities)
+    assert len(set.union(*affinities)) == n_workers  # one CPU each
+    assert os.sched_getaffinity(0) == allowed         # the calling thread's, restored
 
 
 def test_a_failing_worker_releases_the_others():
