@@ -11,6 +11,7 @@ fastbp's data-parallel training loops (:func:`run_workers`, chosen by the engine
 """
 import contextlib
 import ctypes
+import functools
 import os
 import threading
 
@@ -83,12 +84,19 @@ def _blas_controller():
         return _controller
 
 
-def _current_cpu():
-    """The CPU this thread runs on (Linux: glibc/musl ``sched_getcpu``), or None."""
+@functools.lru_cache(maxsize=None)
+def _sched_getcpu():
+    """The C library's ``sched_getcpu`` (Linux: glibc, musl), or None."""
     try:
-        cpu = ctypes.CDLL(None, use_errno=True).sched_getcpu()
-    except (AttributeError, OSError):
+        return ctypes.CDLL(None, use_errno=True).sched_getcpu
+    except (AttributeError, OSError, TypeError):
         return None
+
+
+def _current_cpu():
+    """The CPU this thread runs on, or None where that is unknown."""
+    getcpu = _sched_getcpu()
+    cpu = getcpu() if getcpu is not None else -1
     return cpu if cpu >= 0 else None
 
 
