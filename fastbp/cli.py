@@ -19,7 +19,7 @@ def main(argv=None):
     bench.add_argument("--repeats", type=int, default=3, help="timed repeats per engine (median)")
     phases = commands.add_parser("phases", help="where a compiled full-batch epoch spends its time")
     phases.add_argument("--workloads", metavar="W1,W2", default="W1,W2,W3",
-                        help="comma-separated subset of W1..W4")
+                        help="comma-separated subset of W1..W5")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import run_demo
