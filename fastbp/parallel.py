@@ -16,6 +16,7 @@ import os
 import threading
 
 import numba
+import threadpoolctl
 from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
 from .kernels.blas import LIBRARY as KERNEL_BLAS
@@ -37,6 +38,27 @@ def get_num_threads():
     return numba.get_num_threads()
 
 
+def _from_any_thread(set_limits):
+    """``set_limits()`` (a threadpoolctl call that sets BLAS pool limits), effective whichever
+    Python thread runs it.
+
+    threadpoolctl (from 3.8) lets one "controlling" thread at a time change the process-wide pool
+    of an OpenBLAS without OpenMP and silently ignores the others; a thread that set a limit
+    outside a ``with`` block keeps that role while it lives.  So a fit in a second thread could not put the pools
+    on one thread for its workers (measured: three concurrent fits of the spirals in threads,
+    each worker calling 2-thread BLAS, took 1.5-10 s instead of 0.16 s).  Here the calling
+    thread takes the role for the call and gives it up afterwards.
+    """
+    release = getattr(threadpoolctl.OpenBLASController, "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+    try:
+        return set_limits()
+    finally:
+        if release is not None:
+            release()
+
+
 def set_num_threads(n):
     """Use ``n`` threads in Numba's parallel kernels and in every loaded BLAS pool."""
     if isinstance(n, bool) or not isinstance(n, int):
@@ -46,7 +68,7 @@ def set_num_threads(n):
                          f"(NUMBA_NUM_THREADS), got {n}")
     _load_kernel_blas()
     numba.set_num_threads(n)
-    threadpool_limits(limits=n, user_api="blas")
+    _from_any_thread(lambda: threadpool_limits(limits=n, user_api="blas"))
 
 
 @contextlib.contextmanager
@@ -60,7 +82,7 @@ def threads(n):
         yield
     finally:
         numba.set_num_threads(previous)
-        blas.restore_original_limits()
+        _from_any_thread(blas.restore_original_limits)
 
 
 def thread_report():
@@ -71,17 +93,40 @@ def thread_report():
     return pools + [("numba", numba.config.THREADING_LAYER, numba.get_num_threads())]
 
 
-_controller = None   # threadpoolctl's view of the BLAS pools, made once
-_controller_lock = threading.Lock()
+class _OneBlasThread:
+    """Context manager: the BLAS pools run on one thread while any training call is inside one.
+
+    The pools' thread counts are process-wide, and fits may run in several Python threads at
+    once: the first to enter limits every pool to one thread and the last to leave restores
+    what was there before, so overlapping calls neither undo each other's limit nor leave the
+    pools limited (each restoring the limit it found set by another would).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._controller = None  # threadpoolctl's view of the BLAS pools, made once
+        self._limiter = None
+        self._users = 0
+
+    def __enter__(self):
+        with self._lock:
+            if self._users == 0:
+                if self._controller is None:
+                    _load_kernel_blas()
+                    self._controller = ThreadpoolController()
+                self._limiter = _from_any_thread(
+                    lambda: self._controller.limit(limits=1, user_api="blas"))
+            self._users += 1
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                _from_any_thread(self._limiter.restore_original_limits)
+                self._limiter = None
 
 
-def _blas_controller():
-    global _controller
-    with _controller_lock:
-        if _controller is None:
-            _load_kernel_blas()
-            _controller = ThreadpoolController()
-        return _controller
+_one_blas_thread = _OneBlasThread()
 
 
 @functools.lru_cache(maxsize=None)
@@ -149,8 +194,7 @@ def run_workers(body, n_workers, abort, one_blas_thread):
     a core; OpenBLAS threads inside the workers would fight over them) -- also for one worker
     that took over from a team.
     """
-    limits = (_blas_controller().limit(limits=1, user_api="blas") if one_blas_thread
-              else contextlib.nullcontext())
+    limits = _one_blas_thread if one_blas_thread else contextlib.nullcontext()
     results = [None] * n_workers
     errors = []
 

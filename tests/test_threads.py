@@ -1,8 +1,11 @@
 """fastbp.set_num_threads / fastbp.threads govern Numba's threads and every loaded BLAS pool."""
+import threading
+
 import numpy as np
 import pytest
 
 import fastbp
+from fastbp import parallel
 
 
 def blas_threads():
@@ -19,7 +22,8 @@ def test_threads_context_limits_every_pool_and_restores():
         nn = fastbp.NeuralNetwork([2, 8, 1], seed=0)
         nn.fit(X, y, epochs=5, lr=0.1)
     assert fastbp.get_num_threads() == before_numba
-    assert blas_threads() == before_blas
+    after = blas_threads()  # the first fit may load a pool too (Numba's first dispatch: SciPy's)
+    assert {path: after[path] for path in before_blas} == before_blas
 
 
 def test_results_do_not_depend_on_thread_count():
@@ -41,3 +45,73 @@ def test_bad_thread_counts(n, error):
     with pytest.raises(error, match="threads"):
         fastbp.set_num_threads(n)
     assert fastbp.get_num_threads() == before
+
+
+def in_thread(function):
+    """function()'s result, run in a new Python thread."""
+    results = []
+    worker = threading.Thread(target=lambda: results.append(function()))
+    worker.start()
+    worker.join()
+    return results[0]
+
+
+@pytest.mark.skipif(fastbp.max_threads() < 2, reason="needs two threads to tell limits apart")
+def test_limits_set_from_any_python_thread_take_effect():
+    """threadpoolctl lets one "controlling" thread change an OpenBLAS pool and ignores others;
+    fastbp's calls work from whichever thread makes them."""
+    before = blas_threads()
+    with fastbp.threads(2):  # this (main) thread has set a limit first
+        assert in_thread(lambda: _limited_view(1)) == {1}
+        assert set(blas_threads().values()) == {2}  # restored by the other thread's block
+    assert blas_threads() == before
+
+
+def _limited_view(n):
+    with fastbp.threads(n):
+        return set(blas_threads().values())
+
+
+@pytest.mark.skipif(fastbp.max_threads() < 2, reason="needs two threads to tell limits apart")
+def test_overlapping_training_calls_keep_blas_on_one_thread_and_restore_it():
+    """Fits in several threads at once: BLAS stays on one thread until the last one leaves, then
+    the pools are back as they were -- whichever thread entered or left first."""
+    before = blas_threads()
+    limit = parallel._one_blas_thread
+    entered, release = threading.Event(), threading.Event()
+    seen = {}
+
+    def first_user():
+        with limit:
+            seen["first"] = set(blas_threads().values())
+            entered.set()
+            release.wait()
+
+    user = threading.Thread(target=first_user)
+    user.start()
+    entered.wait()
+    with limit:                                # a second, overlapping call in this thread
+        release.set()
+        user.join()                            # the first call has left
+        seen["after first left"] = set(blas_threads().values())
+    assert seen == {"first": {1}, "after first left": {1}}
+    assert blas_threads() == before
+
+
+@pytest.mark.skipif(fastbp.max_threads() < 2, reason="needs two workers")
+def test_concurrent_fits_in_threads_train_correctly_and_leave_the_pools_as_they_were():
+    X, y = fastbp.datasets.make_spirals(n_per_class=100)
+    before = blas_threads()
+    with fastbp.threads(1):
+        alone = fastbp.NeuralNetwork([2, 64, 32, 16, 1], seed=0)
+        alone.fit(X, y, epochs=100, lr=0.05)
+    nets = [fastbp.NeuralNetwork([2, 64, 32, 16, 1], seed=0) for _ in range(3)]
+    fits = [threading.Thread(target=nn.fit, args=(X, y), kwargs=dict(epochs=100, lr=0.05))
+            for nn in nets]
+    for fit in fits:
+        fit.start()
+    for fit in fits:
+        fit.join()
+    for nn in nets:
+        np.testing.assert_allclose(nn._params.flat, alone._params.flat, rtol=0, atol=1e-12)
+    assert blas_threads() == before
