@@ -12,6 +12,9 @@ from .progress import Progress
 
 # Epochs of shuffled sample orders prepared at once for mini-batch training (bounds their memory).
 _MAX_ORDER_ENTRIES = 1 << 20
+# Multiply-adds of one compiled training call (samples x parameters x epochs): fit returns to
+# Python between calls, where Ctrl-C (KeyboardInterrupt) is seen -- about every 0.1-0.5 s here.
+_MAX_CALL_WORK = 2_000_000_000
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -278,7 +281,7 @@ class NeuralNetwork:
             batch_size = min(check_count(batch_size, "batch_size", 1), len(X))
         random = self._random if seed is None else _random_source(seed)
         history = {"loss": [], "accuracy": []}
-        chunk = self._chunk_epochs(epochs, len(X), batch_size, verbose)
+        chunk = self._chunk_epochs(epochs, len(X), self._params.flat.size, batch_size, verbose)
         restorable = False
         with Progress(epochs, verbose) as progress:
             for start in range(0, epochs, chunk):
@@ -299,13 +302,16 @@ class NeuralNetwork:
         return history
 
     @staticmethod
-    def _chunk_epochs(epochs, n_samples, batch_size, verbose):
+    def _chunk_epochs(epochs, n_samples, n_params, batch_size, verbose):
+        """Epochs per compiled call: a twentieth with progress shown, bounded by the memory of
+        the sample orders and by _MAX_CALL_WORK (so Ctrl-C stops a long fit within ~0.5 s, the
+        network left after the last finished call).  Chunking never changes the results."""
         chunk = max(epochs, 1)
         if verbose:
             chunk = max(1, epochs // 20)
         if batch_size is not None:
             chunk = min(chunk, max(1, _MAX_ORDER_ENTRIES // n_samples))
-        return chunk
+        return min(chunk, max(1, _MAX_CALL_WORK // (n_samples * n_params)))
 
     def _diverged(self, status, history, epoch, lr):
         what = "the loss" if status == LOSS_NOT_FINITE else "an update"

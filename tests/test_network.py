@@ -370,3 +370,45 @@ def test_compiled_workspaces_start_on_cache_lines():
     workspace = nn._engine._recorded
     for buffer in (workspace.x, workspace.y, workspace.z, workspace.a, workspace.d):
         assert buffer.ctypes.data % 64 == 0
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_fit_in_many_compiled_calls_trains_as_in_one(backend, monkeypatch, batch_size):
+    """fit splits long trainings into calls of _MAX_CALL_WORK (so Ctrl-C is seen between them);
+    the split never changes the results."""
+    import fastbp.network
+
+    X, y = small_problem(n_samples=60, sizes=(3, 8, 1), seed=2)
+    engine = type(fastbp.NeuralNetwork([3, 8, 1], backend=backend)._engine)
+    method = "train_full_batch" if batch_size is None else "train_minibatch"
+    original, calls = getattr(engine, method), []
+    monkeypatch.setattr(engine, method, lambda self, *a: calls.append(1) or original(self, *a))
+    results = []
+    for max_work in (10**12, 60 * 41 * 7):  # one call; calls of 7 epochs (41 parameters)
+        monkeypatch.setattr(fastbp.network, "_MAX_CALL_WORK", max_work)
+        calls.clear()
+        nn = fastbp.NeuralNetwork([3, 8, 1], backend=backend, seed=5)
+        history = nn.fit(X, y, epochs=30, lr=0.2, batch_size=batch_size, seed=7)
+        results.append((len(calls), history, nn._params.flat.copy()))
+    (one_call, h1, p1), (many_calls, h2, p2) = results
+    assert one_call == 1 and many_calls == 5
+    assert h1 == h2
+    np.testing.assert_array_equal(p1, p2)
+
+
+def test_ctrl_c_stops_a_long_fit_between_compiled_calls():
+    import _thread
+    import threading
+    import time
+
+    X, y = fastbp.datasets.make_circle()
+    nn = fastbp.NeuralNetwork([2, 16, 8, 1], seed=0)
+    nn.fit(X, y, epochs=2, lr=0.1)  # compiled before the clock starts
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        nn.fit(X, y, epochs=10**7, lr=0.1)  # minutes of training
+    assert time.perf_counter() - start < 30
+    assert np.all(np.isfinite(nn._params.flat))
+    assert np.isfinite(nn.loss(X, y))
