@@ -6,8 +6,8 @@ Numba's ``np.dot`` inside compiled code calls.  fastbp's kernels call NumPy's wh
 Limiting only one pool would leave the other spinning on a core: :func:`set_num_threads` sets
 Numba's thread count (``numba.set_num_threads``, its run-time API) and, through threadpoolctl,
 every loaded BLAS pool, loading the kernels' first so that it is covered too.  It never assigns
-``numba.config``.  The same count caps the workers of
-fastbp's data-parallel training loops (:func:`run_workers`, chosen by the engine).
+``numba.config``.  The same count caps the workers of fastbp's data-parallel training loops
+(:func:`run_workers`, chosen by the engine).
 """
 import contextlib
 import ctypes
@@ -44,10 +44,10 @@ def _from_any_thread(set_limits):
 
     threadpoolctl (from 3.8) lets one "controlling" thread at a time change the process-wide pool
     of an OpenBLAS without OpenMP and silently ignores the others; a thread that set a limit
-    outside a ``with`` block keeps that role while it lives.  So a fit in a second thread could not put the pools
-    on one thread for its workers (measured: three concurrent fits of the spirals in threads,
-    each worker calling 2-thread BLAS, took 1.5-10 s instead of 0.16 s).  Here the calling
-    thread takes the role for the call and gives it up afterwards.
+    outside a ``with`` block keeps that role while it lives.  So a fit in a second thread could
+    not put the pools on one thread for its workers (measured: three concurrent fits of the
+    spirals in threads, each worker calling 2-thread BLAS, took 1.5-10 s instead of 0.16 s).
+    Here the calling thread takes the role for the call and gives it up afterwards.
     """
     release = getattr(threadpoolctl.OpenBLASController, "clear_controlling_thread", None)
     if release is not None:
