@@ -9,6 +9,8 @@ Both read and write the network's :class:`~fastbp.parameters.Parameters` buffer,
 the network's dtype and C-contiguous.  ``ENGINES`` is the table that tests, benchmarks and the
 comparison command iterate over.
 """
+import contextlib
+
 import numpy as np
 
 from . import kernels, parallel, reference
@@ -49,6 +51,10 @@ class NumpyEngine:
         activations, pre_activations = self.forward(X, record=False)
         return (reference.loss(pre_activations[-1], activations[-1], Y, self.tutorial),
                 reference.accuracy(activations[-1], Y))
+
+    def fitting(self, epochs):
+        """The training calls of one fit (nothing to share between them here)."""
+        return contextlib.nullcontext()
 
     def update(self, lr):
         """SGD step with the stored gradients; False (nothing changed) if it would not be finite."""
@@ -164,8 +170,9 @@ class NumbaEngine:
         self._recorded = None  # workspace of the last recorded forward (what backward reads)
         self._scratch = None   # workspace for gradients/loss/predict, so they leave it untouched
         self._last_team = None  # buffers of the last training call's workers
-        self.workers_used = []  # worker counts of the last training call: [2], or [2, 1] when
-                                # its workers were too slow and one worker finished the training
+        self.workers_used = []  # worker counts of the last fit (or training call): [2], or [2, 1]
+                                # when its workers were too slow and one worker finished it
+        self._fit = None  # (planned epochs, [fell back]) while a fit's training calls run
         self._has_blas_layers = any(kernels.use_blas(n_in, n_out)
                                     for n_in, n_out in params.layer_shapes)
         self._widest_layer = max(n_in * n_out for n_in, n_out in params.layer_shapes)
@@ -251,31 +258,57 @@ class NumbaEngine:
             raise
         return results[0]
 
+    @contextlib.contextmanager
+    def fitting(self, epochs):
+        """The training calls of one fit of ``epochs`` epochs (fit splits long ones): each chooses
+        its workers for the whole fit's work, once a team has handed over to one worker the
+        remaining calls keep one, and ``workers_used`` covers the whole fit -- so how fit splits
+        its epochs never changes the workers, nor the results."""
+        self.workers_used = []
+        self._fit = (epochs, [False])
+        try:
+            yield
+        finally:
+            self._fit = None
+
+    def _workers_for(self, batch, samples_per_epoch, epochs):
+        if self._fit is None:
+            self.workers_used = []
+            return self.worker_count(batch, samples_per_epoch * epochs)
+        planned, fell_back = self._fit
+        return 1 if fell_back[0] else self.worker_count(batch, samples_per_epoch * planned)
+
     def train_full_batch(self, X, Y, epochs, lr, restorable):
-        n_workers = self.worker_count(len(X), len(X) * epochs)
+        n_workers = self._workers_for(len(X), len(X), epochs)
         return self._until_done(epochs, restorable, n_workers, lambda done, restorable, n_workers:
                                 self._full_batch(X, Y, epochs - done, lr, restorable, n_workers))
 
     def train_minibatch(self, X, Y, order, batch_size, lr, restorable):
-        n_workers = self.worker_count(batch_size, order.size)
+        n_workers = self._workers_for(batch_size, order.shape[1], len(order))
         return self._until_done(len(order), restorable, n_workers, lambda done, restorable, n_workers:
                                 self._minibatch(X, Y, order[done:], batch_size, lr, restorable,
                                                 n_workers))
 
     def _until_done(self, epochs, restorable, n_workers, train):
         """Run ``train`` (a compiled loop over the remaining epochs); when its workers stopped as
-        TOO_SLOW (they kept waiting for a worker without a core), continue on one worker."""
+        TOO_SLOW (they kept waiting for a worker without a core), continue on one worker -- and,
+        within a fit, keep one worker for its remaining calls."""
         losses, accuracies = [], []
-        self.workers_used = []
-        while True:
+        if not self.workers_used or self.workers_used[-1] != n_workers:
             self.workers_used.append(n_workers)
+        while True:
             more_losses, more_accuracies, status = train(len(losses), restorable, n_workers)
             losses += more_losses
             accuracies += more_accuracies
-            if status != kernels.train.TOO_SLOW or len(losses) == epochs:
-                return losses, accuracies, (kernels.train.FINISHED
-                                            if status == kernels.train.TOO_SLOW else status)
-            n_workers, restorable = 1, True
+            if status == kernels.train.TOO_SLOW:
+                if self._fit is not None:
+                    self._fit[1][0] = True
+                status = kernels.train.FINISHED
+                if len(losses) < epochs:
+                    n_workers, restorable = 1, True
+                    self.workers_used.append(1)
+                    continue
+            return losses, accuracies, status
 
     def _full_batch(self, X, Y, epochs, lr, restorable, n_workers):
         shares = [sample_share(len(X), w, n_workers) for w in range(n_workers)]

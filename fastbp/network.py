@@ -283,7 +283,7 @@ class NeuralNetwork:
         history = {"loss": [], "accuracy": []}
         chunk = self._chunk_epochs(epochs, len(X), self._params.flat.size, batch_size, verbose)
         restorable = False
-        with Progress(epochs, verbose) as progress:
+        with Progress(epochs, verbose) as progress, self._engine.fitting(epochs):
             for start in range(0, epochs, chunk):
                 count = min(chunk, epochs - start)
                 if batch_size is None:
@@ -304,8 +304,9 @@ class NeuralNetwork:
     @staticmethod
     def _chunk_epochs(epochs, n_samples, n_params, batch_size, verbose):
         """Epochs per compiled call: a twentieth with progress shown, bounded by the memory of
-        the sample orders and by _MAX_CALL_WORK (so Ctrl-C stops a long fit within ~0.5 s, the
-        network left after the last finished call).  Chunking never changes the results."""
+        the sample orders and by _MAX_CALL_WORK (so Ctrl-C stops a long fit within ~0.5 s, or one
+        epoch, the network left after the last finished call).  The calls choose their workers
+        as one fit (engine.fitting), so chunking never changes the results."""
         chunk = max(epochs, 1)
         if verbose:
             chunk = max(1, epochs // 20)

@@ -50,13 +50,17 @@ def _from_any_thread(set_limits):
     Here the calling thread takes the role for the call and gives it up afterwards.
     """
     release = getattr(threadpoolctl.OpenBLASController, "clear_controlling_thread", None)
-    if release is not None:
-        release(force=True)
-    try:
-        return set_limits()
-    finally:
+    with _LIMITS_LOCK:  # one thread at a time takes the role, sets, and gives it up
         if release is not None:
-            release()
+            release(force=True)
+        try:
+            return set_limits()
+        finally:
+            if release is not None:
+                release()
+
+
+_LIMITS_LOCK = threading.RLock()
 
 
 def set_num_threads(n):
@@ -76,13 +80,13 @@ def threads(n):
     """``with fastbp.threads(1): ...`` -- set_num_threads(n) inside the block, restored after."""
     _load_kernel_blas()
     previous = numba.get_num_threads()
-    blas = threadpool_limits(limits=None)  # remembers the current limits of every pool
+    restore_blas = _one_blas_thread.user_limits()  # not a running fit's temporary limit
     try:
         set_num_threads(n)
         yield
     finally:
         numba.set_num_threads(previous)
-        _from_any_thread(blas.restore_original_limits)
+        _one_blas_thread.restore_user_limits(restore_blas)
 
 
 def thread_report():
@@ -125,6 +129,21 @@ class _OneBlasThread:
                 _from_any_thread(self._limiter.restore_original_limits)
                 self._limiter = None
 
+    def user_limits(self):
+        """A function restoring the pools' limits as users set them: while training calls hold
+        the pools at one thread, the limits from before the first of them."""
+        with self._lock:
+            limiter = (self._limiter if self._users
+                       else _from_any_thread(lambda: threadpool_limits(limits=None)))
+            return limiter.restore_original_limits
+
+    def restore_user_limits(self, restore):
+        """Call ``restore`` (from user_limits) now, or leave it to the training calls running,
+        which restore the pools when the last of them ends."""
+        with self._lock:
+            if self._users == 0:
+                _from_any_thread(restore)
+
 
 _one_blas_thread = _OneBlasThread()
 
@@ -147,8 +166,9 @@ def _current_cpu():
 
 def worker_cpus(n_workers):
     """A CPU for each worker: worker 0 (the calling thread) keeps the one it is on now, the
-    others take the rest of the CPUs this thread may use, in turn -- or None where that is
-    unknown (no sched_setaffinity / sched_getcpu).
+    others take the next CPUs this thread may use after it, in turn (so teams started from
+    different CPUs -- other processes, other fits -- spread out rather than all taking the
+    lowest numbers) -- or None where that is unknown (no sched_setaffinity / sched_getcpu).
 
     Unbound, Linux often started a helper on the caller's CPU, or woke the caller on the
     helper's, when the other CPU had been idle (measured: after 0.3 s idle, 4 fits in 5 of the
@@ -162,8 +182,25 @@ def worker_cpus(n_workers):
     allowed = sorted(os.sched_getaffinity(0))
     if current is None or current not in allowed or len(allowed) < 2:
         return None
-    others = [cpu for cpu in allowed if cpu != current]
+    at = allowed.index(current)
+    others = allowed[at + 1:] + allowed[:at]
     return [current] + [others[w % len(others)] for w in range(n_workers - 1)]
+
+
+def _join_all(helpers, abort):
+    """Join every helper even if Ctrl-C interrupts a join (the others are told to stop), so no
+    worker still writes to the network after the call; the interrupt is raised after."""
+    interrupted = None
+    for helper in helpers:
+        while True:
+            try:
+                helper.join()
+                break
+            except BaseException as error:  # noqa: B902 -- KeyboardInterrupt while waiting
+                interrupted = interrupted or error
+                abort()
+    if interrupted is not None:
+        raise interrupted
 
 
 @contextlib.contextmanager
@@ -198,16 +235,13 @@ def run_workers(body, n_workers, abort, one_blas_thread):
     results = [None] * n_workers
     errors = []
 
-    def guarded(worker):
+    def guarded(worker, cpu=None):
         try:
-            results[worker] = body(worker)
+            with _bound_to(cpu):
+                results[worker] = body(worker)
         except BaseException as error:  # noqa: B902 -- re-raised in the calling thread
             errors.append(error)
             abort()
-
-    def helper_main(worker):
-        with _bound_to(cpus[worker]):
-            guarded(worker)
 
     with limits:
         if n_workers == 1:
@@ -218,8 +252,8 @@ def run_workers(body, n_workers, abort, one_blas_thread):
         with _bound_to(cpus[0]):
             try:
                 for worker in range(1, n_workers):
-                    helper = threading.Thread(target=helper_main, args=(worker,), daemon=True,
-                                              name=f"fastbp-worker-{worker}")
+                    helper = threading.Thread(target=guarded, args=(worker, cpus[worker]),
+                                              daemon=True, name=f"fastbp-worker-{worker}")
                     helper.start()
                     helpers.append(helper)
                 guarded(0)
@@ -227,8 +261,7 @@ def run_workers(body, n_workers, abort, one_blas_thread):
                 abort()
                 raise
             finally:
-                for helper in helpers:
-                    helper.join()
+                _join_all(helpers, abort)
     if errors:
         raise errors[0]
     return results

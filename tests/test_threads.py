@@ -115,3 +115,25 @@ def test_concurrent_fits_in_threads_train_correctly_and_leave_the_pools_as_they_
     for nn in nets:
         np.testing.assert_allclose(nn._params.flat, alone._params.flat, rtol=0, atol=1e-12)
     assert blas_threads() == before
+
+
+@pytest.mark.skipif(fastbp.max_threads() < 2, reason="needs two threads to tell limits apart")
+def test_a_threads_block_overlapping_a_fit_restores_the_users_limits():
+    """A training call in another thread holds the pools at one thread; a `threads` block that
+    starts inside it and ends after it must not restore that temporary limit."""
+    before = blas_threads()
+    limit = parallel._one_blas_thread
+    entered, release = threading.Event(), threading.Event()
+
+    def training_call():
+        with limit:
+            entered.set()
+            release.wait()
+
+    call = threading.Thread(target=training_call)
+    call.start()
+    entered.wait()
+    with fastbp.threads(2):
+        release.set()
+        call.join()  # the training call ends inside the block
+    assert blas_threads() == before

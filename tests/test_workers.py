@@ -269,3 +269,46 @@ def test_a_worker_that_cannot_start_releases_the_started_ones(monkeypatch):
 @numba.njit(nogil=True)
 def _first_of_three(board, worker):
     return barrier(board, worker, 3, 1)
+
+
+@pytest.mark.skipif(fastbp.max_threads() < 2, reason="needs two workers")
+def test_a_fit_split_into_calls_keeps_its_workers_and_results(monkeypatch):
+    """fit runs long trainings as several compiled calls: each must choose the workers the
+    whole fit would (a short last call alone would get one worker and other rounding)."""
+    import fastbp.network
+
+    X, y = fastbp.datasets.make_circle()
+    results = []
+    for max_work in (10**15, 500 * 193 * 210):  # one call; calls of 210 + 20 epochs
+        monkeypatch.setattr(fastbp.network, "_MAX_CALL_WORK", max_work)
+        nn = fastbp.NeuralNetwork([2, 16, 8, 1], seed=0)
+        history = nn.fit(X, y, epochs=230, lr=0.1)  # 3.5 ms: shorter than a fallback window
+        results.append((nn._engine.workers_used, history, nn._params.flat.copy()))
+    (workers1, h1, p1), (workers2, h2, p2) = results
+    assert workers1 == workers2 == [2]
+    assert h1 == h2
+    np.testing.assert_array_equal(p1, p2)
+
+
+def test_after_a_fallback_the_rest_of_the_fit_keeps_one_worker(workers, monkeypatch):
+    """Far more workers than cores hand over to one worker; the fit's later calls start on one."""
+    import fastbp.network
+
+    X, y = small_problem(n_samples=400, sizes=(3, 12, 6, 1))
+    crowd = 4 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 8
+    if crowd > 96:
+        pytest.skip("too many cores to crowd with 400 samples")
+    workers(crowd)
+    monkeypatch.setattr(fastbp.network, "_MAX_CALL_WORK", 400 * 133 * 100)  # calls of 100 epochs
+    calls = []
+    original = engines.NumbaEngine._until_done
+    monkeypatch.setattr(engines.NumbaEngine, "_until_done",
+                        lambda self, epochs, restorable, n, train:
+                        calls.append(n) or original(self, epochs, restorable, n, train))
+    nn = fastbp.NeuralNetwork([3, 12, 6, 1], seed=4)
+    history = nn.fit(X, y, epochs=600, lr=0.2)
+    assert len(history["loss"]) == 600
+    assert calls[0] == crowd and calls[-1] == 1
+    first_one = calls.index(1)
+    assert all(n == 1 for n in calls[first_one:])
+    assert nn._engine.workers_used == [crowd, 1]
