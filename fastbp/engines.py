@@ -343,15 +343,15 @@ class NumbaEngine:
                                      (float(lr), self.tutorial, restorable, losses, accuracies))
         return losses[:recorded].tolist(), accuracies[:recorded].tolist(), status
 
-    def worker_count(self, batch, samples_per_call):
-        """Threads for one training call: batches of ``batch`` samples, ``samples_per_call``
+    def worker_count(self, batch, sample_passes):
+        """Threads for a training (a whole fit) of batches of ``batch`` samples, ``sample_passes``
         sample passes in all.  Up to ``fastbp.get_num_threads()``, as long as each worker's
         share of a step is worth a barrier (share x parameters >= MIN_WORKER_STEP_WORK) and the
-        call as a whole is worth waking the other threads (>= MIN_PARALLEL_WORK multiply-adds);
+        training as a whole is worth waking the other threads (>= MIN_PARALLEL_WORK multiply-adds);
         one when a layer has more than MAX_WORKER_LAYER_WEIGHTS weights: its BLAS products use
         every core by themselves (measured on 2 cores, see the README)."""
         n_params = self.params.flat.size
-        if (samples_per_call * n_params < MIN_PARALLEL_WORK
+        if (sample_passes * n_params < MIN_PARALLEL_WORK
                 or self._widest_layer > MAX_WORKER_LAYER_WEIGHTS):
             return 1
         n_workers = parallel.get_num_threads()
