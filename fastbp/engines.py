@@ -172,7 +172,8 @@ class NumbaEngine:
         self._last_team = None  # buffers of the last training call's workers
         self.workers_used = []  # worker counts of the last fit (or training call): [2], or [2, 1]
                                 # when its workers were too slow and one worker finished it
-        self._fit = None  # (planned epochs, [fell back]) while a fit's training calls run
+        self._fit_epochs = None  # the epochs of the fit whose training calls are running
+        self._fit_fell_back = False  # a team of that fit handed over to one worker
         self._has_blas_layers = any(kernels.use_blas(n_in, n_out)
                                     for n_in, n_out in params.layer_shapes)
         self._widest_layer = max(n_in * n_out for n_in, n_out in params.layer_shapes)
@@ -265,18 +266,19 @@ class NumbaEngine:
         remaining calls keep one, and ``workers_used`` covers the whole fit -- so how fit splits
         its epochs never changes the workers, nor the results."""
         self.workers_used = []
-        self._fit = (epochs, [False])
+        self._fit_epochs, self._fit_fell_back = epochs, False
         try:
             yield
         finally:
-            self._fit = None
+            self._fit_epochs = None
 
     def _workers_for(self, batch, samples_per_epoch, epochs):
-        if self._fit is None:
+        if self._fit_epochs is None:  # a training call on its own
             self.workers_used = []
             return self.worker_count(batch, samples_per_epoch * epochs)
-        planned, fell_back = self._fit
-        return 1 if fell_back[0] else self.worker_count(batch, samples_per_epoch * planned)
+        if self._fit_fell_back:
+            return 1
+        return self.worker_count(batch, samples_per_epoch * self._fit_epochs)
 
     def train_full_batch(self, X, Y, epochs, lr, restorable):
         n_workers = self._workers_for(len(X), len(X), epochs)
@@ -301,8 +303,7 @@ class NumbaEngine:
             losses += more_losses
             accuracies += more_accuracies
             if status == kernels.train.TOO_SLOW:
-                if self._fit is not None:
-                    self._fit[1][0] = True
+                self._fit_fell_back = True  # (read only within a fit)
                 status = kernels.train.FINISHED
                 if len(losses) < epochs:
                     n_workers, restorable = 1, True
