@@ -1,3 +1,9 @@
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -39,3 +45,18 @@ def make_pair(sizes, dtype=np.float64, tutorial_compat=False, seed=0):
     """The same network on both engines (identical initial weights)."""
     return {b: fastbp.NeuralNetwork(sizes, backend=b, dtype=dtype, tutorial_compat=tutorial_compat,
                                     seed=seed) for b in BACKENDS}
+
+
+def run_python(code, **env):
+    """``code`` run in a fresh interpreter outside the source tree (so it imports the install),
+    with ``env`` added to the environment: the CompletedProcess (text output)."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env={**os.environ, **env},
+                          cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=600)
+
+
+def crowd_of_workers():
+    """Four workers per CPU this process may use (skips the test where that would be > 96)."""
+    crowd = 4 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 8
+    if crowd > 96:
+        pytest.skip("too many cores to crowd with 400 samples")
+    return crowd

@@ -1,31 +1,20 @@
 """Which BLAS the kernels call: NumPy's OpenBLAS when it has 64-bit-integer CBLAS symbols, SciPy's
 otherwise or with FASTBP_BLAS=scipy -- both correct, and never mixed up through the disk cache."""
 import os
-import subprocess
-import sys
-import tempfile
-import textwrap
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
+from conftest import run_python
 from fastbp.kernels import blas, config
-
-NUMPY_DIR = os.path.dirname(os.path.dirname(np.__file__))
-
-
-def run(code, **env):
-    """Run ``code`` in a fresh interpreter; its stdout, or the failed result."""
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                            env={**os.environ, **env}, cwd=tempfile.gettempdir(),
-                            capture_output=True, text=True, timeout=600)
-    return result
 
 
 def numpy_has_bundled_openblas():
-    return any(info["internal_api"] == "openblas" and info["filepath"].startswith(NUMPY_DIR)
-               and "numpy" in os.path.relpath(info["filepath"], NUMPY_DIR)
+    """An OpenBLAS inside NumPy's package (macOS) or its wheel's numpy.libs (Linux, Windows)."""
+    numpy_dir = os.path.dirname(np.__file__)
+    return any(info["internal_api"] == "openblas"
+               and info["filepath"].startswith((numpy_dir + os.sep, numpy_dir + ".libs"))
                for info in threadpool_info())
 
 
@@ -55,7 +44,7 @@ print(blas.LIBRARY, config.SOURCES_STAMP)
 
 
 def test_scipy_blas_on_request_trains_like_the_reference(tmp_path):
-    result = run(CHECK_LIBRARY, FASTBP_BLAS="scipy", NUMBA_CACHE_DIR=str(tmp_path))
+    result = run_python(CHECK_LIBRARY, FASTBP_BLAS="scipy", NUMBA_CACHE_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
     library, stamp = result.stdout.split()
     assert library == "scipy"
@@ -64,6 +53,6 @@ def test_scipy_blas_on_request_trains_like_the_reference(tmp_path):
 
 
 def test_unknown_blas_setting_is_refused_by_name():
-    result = run("import fastbp", FASTBP_BLAS="mkl")
+    result = run_python("import fastbp", FASTBP_BLAS="mkl")
     assert result.returncode != 0
     assert "FASTBP_BLAS must be 'numpy' or 'scipy', got 'mkl'" in result.stderr

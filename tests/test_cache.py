@@ -1,10 +1,9 @@
 """The on-disk compile cache: on by default, NUMBA_CACHE_DIR honoured, FASTBP_CACHE=0 turns it off,
 and no writable location means no cache -- silently, never an import error."""
 import os
-import subprocess
-import sys
-import tempfile
 import textwrap
+
+from conftest import run_python
 
 FIT_ONCE = """
 import fastbp
@@ -18,10 +17,8 @@ print(type(kernels.train_full_batch._cache).__name__, int(bool(stats.cache_hits)
 
 
 def run(code, **env):
-    """Run ``code`` in a fresh interpreter outside the source tree (so it imports the install)."""
-    environment = {**os.environ, **env}
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=environment,
-                            cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=600)
+    """stdout of ``code`` in a fresh interpreter (see conftest.run_python), split; it must succeed."""
+    result = run_python(code, **env)
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 

@@ -9,7 +9,7 @@ import pytest
 import fastbp
 from fastbp import engines, parallel
 from fastbp.kernels.sync import SLOT, barrier, monotonic_ns
-from conftest import assert_close, small_problem
+from conftest import assert_close, crowd_of_workers, small_problem
 
 
 @pytest.fixture
@@ -191,9 +191,7 @@ def test_workers_without_cores_hand_over_to_one(workers):
     options = dict(sizes=[3, 12, 6, 1], epochs=300, lr=0.2)
     one = train(X, y, 1, workers, **dict(options))
     assert one[0]._engine.workers_used == [1]
-    crowd = 4 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 8
-    if crowd > 96:
-        pytest.skip("too many cores to crowd with 400 samples")
+    crowd = crowd_of_workers()
     workers(crowd)
     nn = fastbp.NeuralNetwork([3, 12, 6, 1], seed=4)
     history = nn.fit(X, y, **{k: v for k, v in options.items() if k != "sizes"})
@@ -295,9 +293,7 @@ def test_after_a_fallback_the_rest_of_the_fit_keeps_one_worker(workers, monkeypa
     import fastbp.network
 
     X, y = small_problem(n_samples=400, sizes=(3, 12, 6, 1))
-    crowd = 4 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 8
-    if crowd > 96:
-        pytest.skip("too many cores to crowd with 400 samples")
+    crowd = crowd_of_workers()
     workers(crowd)
     monkeypatch.setattr(fastbp.network, "_MAX_CALL_WORK", 400 * 133 * 100)  # calls of 100 epochs
     calls = []
