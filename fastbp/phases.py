@@ -6,8 +6,13 @@ pass, loss, gradient pass, SGD update --, the whole compiled step (``train_full_
 worker), and the step's products alone (every layer's forward, weight-gradient and delta
 ``gemm`` (BLAS) into the same buffers, whatever the layer's kernel: what BLAS alone would take), each
 repeated inside one compiled loop so that no Python dispatch is counted; medians of repeats.
-All on one worker, BLAS on the current thread count.  Unlike the bench this uses fastbp's
-internals (the kernels and the engine's workspace), so it describes this commit only.
+All on one worker, BLAS on the current thread count.  Two more columns bound what splitting
+the work could gain: ``share`` is the same compiled step on half the batch with one BLAS thread
+-- what each of two workers computes per step, so a team of two cannot step faster than that;
+``gather`` (mini-batch workloads) copies one batch of randomly ordered samples out of the whole
+data set into the batch buffers, as every mini-batch step does before its products.  Unlike the
+bench this uses fastbp's internals (the kernels and the engine's workspace), so it describes
+this commit only.
 """
 import statistics
 import time
@@ -15,7 +20,7 @@ import time
 import numpy as np
 
 from . import kernels
-from .bench import initial_state, select
+from .bench import SHUFFLE_SEED, initial_state, select
 from .kernels.backward import output_loss
 from .kernels.blas import gemm
 from .kernels.config import kernel
@@ -29,6 +34,7 @@ from .kernels.train import (
     sample_block,
 )
 from .network import NeuralNetwork
+from .parallel import threads
 
 
 @kernel
@@ -79,6 +85,13 @@ def _products_loop(params, grads, sizes, xbuf, zbuf, abuf, dbuf, n, reps):
                 gemm(W, D, layer_block(dbuf, sizes, l - 1, n))
 
 
+@kernel
+def _gather_loop(X, Y, order, n, sample_major, xbuf, ybuf, reps):
+    for r in range(reps):
+        kernels.train.gather_batch(X, Y, order, (r * n) % (order.size - n + 1), n, sample_major,
+                                   xbuf, ybuf)
+
+
 def _median_seconds(run, reps, repeats):
     run(1)  # compile, touch memory
     times = []
@@ -91,17 +104,33 @@ def _median_seconds(run, reps, repeats):
 
 def phase_times(w, reps=None, repeats=7):
     """{phase: seconds per step} for workload ``w`` on the compiled engine (exact mode, lr 0):
-    full batch, or the first batch of a mini-batch workload."""
-    X, y, init = initial_state(w, w.size(False).samples)
-    if w.kind == "minibatch":
-        X, y = X[:w.batch_size], y[:w.batch_size]
+    full batch, or the first batch of a mini-batch workload (see the module's docstring)."""
+    X_all, y_all, init = initial_state(w, w.size(False).samples)
+    n = w.batch_size if w.kind == "minibatch" else len(X_all)
     nn = NeuralNetwork(list(w.sizes), dtype=w.dtype, seed=0)
     nn.weights = [W for W, _ in init]
     nn.biases = [b for _, b in init]
+    p = nn._params
+    reps = reps or max(1, int(2e7 // max(1, sum(a * b for a, b in zip(w.sizes, w.sizes[1:])) * n)))
+    times = _step_phases(nn, X_all[:n], y_all[:n], reps, repeats)
+    with threads(1):
+        times["share"] = _step_phases(nn, X_all[:n // 2], y_all[:n // 2], 2 * reps, repeats,
+                                      only="step")["step"]
+    if w.kind == "minibatch":
+        ws = nn._engine._workspace(None, n)
+        order = np.random.default_rng(SHUFFLE_SEED).permutation(len(X_all))
+        Y_all = y_all.reshape(len(y_all), -1)
+        times["gather"] = _median_seconds(
+            lambda r: _gather_loop(X_all, Y_all, order, n, ws.inputs_sample_major, ws.x, ws.y, r),
+            reps, repeats)
+    return times
+
+
+def _step_phases(nn, X, y, reps, repeats, only=None):
+    """{phase: seconds} of one full-batch step of ``nn`` on X, y (``only``: that phase alone)."""
     p, n = nn._params, len(X)
     ws = nn._engine._workspace(None, n)
-    ws.load(X, y)
-    reps = reps or max(1, int(2e7 // max(1, sum(a * b for a, b in zip(w.sizes, w.sizes[1:])) * n)))
+    ws.load(X, y.reshape(n, -1))
     losses, accuracies = np.empty(reps), np.empty(reps)
     # one worker: the whole epoch in this thread (its barriers return at once)
     board, shared = np.zeros(2 * kernels.SLOT, np.int64), np.zeros(kernels.SLOT)
@@ -119,17 +148,20 @@ def phase_times(w, reps=None, repeats=7):
                                                     ws.z, ws.a, ws.d, n, n, 0.0, False, False,
                                                     losses[:r], accuracies[:r]),
     }
-    return {name: _median_seconds(run, reps, repeats) for name, run in phases.items()}
+    return {name: _median_seconds(run, reps, repeats) for name, run in phases.items()
+            if only in (None, name)}
 
 
 def run_phases(workloads="W1,W2,W3", out=print):
     """Print the phase table for the selected workloads."""
     out("phases of one compiled full-batch step on one worker (exact mode; each phase looped in "
-        "compiled code, median of 7; products: the step's BLAS products alone)")
-    names = ["forward", "loss", "gradient", "update", "step", "products"]
+        "compiled code, median of 7; products: the step's BLAS products alone; share: the step "
+        "on half the batch, one BLAS thread; gather: one shuffled batch copied in)")
+    names = ["forward", "loss", "gradient", "update", "step", "products", "share", "gather"]
     out(f"{'workload':<40}" + "".join(f"{name:>12}" for name in names))
     for w in select(workloads):
         times = phase_times(w)
         n = w.batch_size if w.kind == "minibatch" else w.size(False).samples
         label = f"{w.key} {n}x{list(w.sizes)} {w.dtype}"
-        out(f"{label:<40}" + "".join(f"{times[name] * 1e6:>10.1f}us" for name in names))
+        out(f"{label:<40}" + "".join(f"{times[name] * 1e6:>10.1f}us" if name in times
+                                     else f"{'-':>12}" for name in names))

@@ -94,8 +94,20 @@ def test_phases_of_a_compiled_step():
 
     w1 = next(w for w in bench.WORKLOADS if w.key == "W1")
     times = phases.phase_times(w1, reps=3, repeats=1)
-    assert set(times) == {"forward", "loss", "gradient", "update", "step", "products"}
+    assert set(times) == {"forward", "loss", "gradient", "update", "step", "products", "share"}
     assert all(math.isfinite(t) and t > 0 for t in times.values())
     lines = []
     phases.run_phases("W1", out=lines.append)
-    assert lines[-1].startswith("W1 500x[2, 16, 8, 1] float64") and lines[-1].count("us") == 6
+    assert lines[-1].startswith("W1 500x[2, 16, 8, 1] float64") and lines[-1].count("us") == 7
+    assert lines[-1].split()[-1] == "-"  # no gather in a full-batch workload
+
+
+def test_phases_of_a_mini_batch_step_include_the_gather():
+    from fastbp import phases
+
+    w5 = next(w for w in bench.WORKLOADS if w.key == "W5")
+    small = replace(w5, full=bench.Size(512, 1, 1, 1), batch_size=64)
+    times = phases.phase_times(small, reps=2, repeats=1)
+    assert set(times) == {"forward", "loss", "gradient", "update", "step", "products", "share",
+                          "gather"}
+    assert all(math.isfinite(t) and t > 0 for t in times.values())
