@@ -32,9 +32,11 @@ class TrainingDivergedError(FloatingPointError):
 class ParameterList(Sequence):
     """A network's per-layer weight (or bias) arrays: writable views into its parameter buffer.
 
-    Item assignment copies the new values in (shape and finiteness checked first), so
-    ``nn.weights[i] = W`` and ``nn.weights[i] -= lr * dW`` work with either engine.  The number of
-    layers is fixed.
+    Item assignment ``nn.weights[i] = W`` checks W (shape; finite once converted to the network's
+    dtype) before anything is copied in.  The items themselves are writable views, seen by either
+    engine: in-place edits (``nn.weights[i] -= lr * dW``, ``nn.weights[i][0, 0] = v``) write
+    straight into the network, before any check can run -- the assignment that ends an augmented
+    assignment then reports NaN/inf it wrote, after the fact.  The number of layers is fixed.
     """
 
     def __init__(self, views, kind):
@@ -53,7 +55,16 @@ class ParameterList(Sequence):
         if not isinstance(index, numbers.Integral):
             raise TypeError(f"{self._kind} can be replaced one layer at a time (integer index)")
         target = self._views[index]
-        np.copyto(target, self._checked(target, value, f"{self._kind}[{index}]"))
+        name = f"{self._kind}[{index}]"
+        if _same_memory(value, target):
+            # ``nn.weights[i] -= dW``: NumPy already wrote the result through the view.
+            if not np.all(np.isfinite(value)):
+                raise ValueError(
+                    f"{name} now holds NaN or infinite values: the in-place operation wrote them "
+                    f"into the network before they could be checked (assign a new array, "
+                    f"{name} = {name} - ..., to have it checked first)")
+            return
+        np.copyto(target, self._checked(target, value, name))
 
     def assign_all(self, values):
         """Replace every layer's values at once (all checked before any is written)."""
@@ -74,7 +85,12 @@ class ParameterList(Sequence):
             raise ValueError(f"{name} must have shape {target.shape}, got {array.shape}")
         if not np.all(np.isfinite(array)):
             raise ValueError(f"{name} contains NaN or infinite values")
-        return array
+        with np.errstate(over="ignore"):
+            converted = array.astype(target.dtype)
+        if not np.all(np.isfinite(converted)):
+            raise ValueError(f"{name} has values beyond the range of {target.dtype} (they would "
+                             "become infinite)")
+        return converted
 
     def __add__(self, other):
         """``nn.weights + nn.biases`` -> a plain list of the views, as with the tutorial's lists."""
@@ -88,6 +104,14 @@ class ParameterList(Sequence):
 
     def __repr__(self):
         return repr(list(self._views))
+
+
+def _same_memory(value, target):
+    """True when ``value`` is an array over exactly ``target``'s elements (``target`` itself, or
+    the result of an in-place operation on it)."""
+    return (isinstance(value, np.ndarray) and value.dtype == target.dtype
+            and value.shape == target.shape and value.strides == target.strides
+            and value.__array_interface__["data"][0] == target.__array_interface__["data"][0])
 
 
 def _resolve_backend(backend):

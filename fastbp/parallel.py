@@ -7,7 +7,9 @@ Limiting only one pool would leave the other spinning on a core: :func:`set_num_
 Numba's thread count (``numba.set_num_threads``, its run-time API) and, through threadpoolctl,
 every loaded BLAS pool, loading the kernels' first so that it is covered too.  It never assigns
 ``numba.config``.  The same count caps the workers of fastbp's data-parallel training loops
-(:func:`run_workers`, chosen by the engine).
+(:func:`run_workers`, chosen by the engine).  Like the BLAS pools' limits, the count is
+process-wide: a fit in any Python thread obeys the last :func:`set_num_threads` (Numba's own
+count is per thread; fastbp keeps the process's).
 """
 import contextlib
 import ctypes
@@ -34,8 +36,12 @@ def max_threads():
 
 
 def get_num_threads():
-    """Numba's current thread count (the BLAS pools are kept equal to it by set_num_threads)."""
-    return numba.get_num_threads()
+    """The thread count set by :func:`set_num_threads` (or the innermost :func:`threads` block),
+    in whichever Python thread asks; before any, Numba's default (NUMBA_NUM_THREADS)."""
+    return _process_threads if _process_threads is not None else numba.get_num_threads()
+
+
+_process_threads = None  # the count set_num_threads last set, for every Python thread
 
 
 def _from_any_thread(set_limits):
@@ -70,22 +76,26 @@ def set_num_threads(n):
     if not 1 <= n <= max_threads():
         raise ValueError(f"the number of threads must be between 1 and {max_threads()} "
                          f"(NUMBA_NUM_THREADS), got {n}")
+    global _process_threads
     _load_kernel_blas()
     numba.set_num_threads(n)
-    _from_any_thread(lambda: threadpool_limits(limits=n, user_api="blas"))
+    _process_threads = n
+    _one_blas_thread.set_user_limits(n)
 
 
 @contextlib.contextmanager
 def threads(n):
     """``with fastbp.threads(1): ...`` -- set_num_threads(n) inside the block, restored after."""
+    global _process_threads
     _load_kernel_blas()
-    previous = numba.get_num_threads()
+    previous, previous_numba = _process_threads, numba.get_num_threads()
     restore_blas = _one_blas_thread.user_limits()  # not a running fit's temporary limit
     try:
         set_num_threads(n)
         yield
     finally:
-        numba.set_num_threads(previous)
+        numba.set_num_threads(previous_numba)
+        _process_threads = previous
         _one_blas_thread.restore_user_limits(restore_blas)
 
 
@@ -103,7 +113,9 @@ class _OneBlasThread:
     The pools' thread counts are process-wide, and fits may run in several Python threads at
     once: the first to enter limits every pool to one thread and the last to leave restores
     what was there before, so overlapping calls neither undo each other's limit nor leave the
-    pools limited (each restoring the limit it found set by another would).
+    pools limited (each restoring the limit it found set by another would).  Limits the user
+    sets meanwhile (set_num_threads, the end of a ``threads`` block) take effect when the last
+    call leaves, after the restore -- so they are neither lost nor lift a running call's limit.
     """
 
     def __init__(self):
@@ -111,6 +123,7 @@ class _OneBlasThread:
         self._controller = None  # threadpoolctl's view of the BLAS pools, made once
         self._limiter = None
         self._users = 0
+        self._pending = None  # the user's limits set while calls ran: applied after the last
 
     def __enter__(self):
         with self._lock:
@@ -128,6 +141,9 @@ class _OneBlasThread:
             if self._users == 0:
                 _from_any_thread(self._limiter.restore_original_limits)
                 self._limiter = None
+                if self._pending is not None:
+                    _from_any_thread(self._pending)
+                    self._pending = None
 
     def user_limits(self):
         """A function restoring the pools' limits as users set them: while training calls hold
@@ -138,11 +154,20 @@ class _OneBlasThread:
             return limiter.restore_original_limits
 
     def restore_user_limits(self, restore):
-        """Call ``restore`` (from user_limits) now, or leave it to the training calls running,
-        which restore the pools when the last of them ends."""
+        """Call ``restore`` (from user_limits) now, or -- while training calls run -- when the
+        last of them ends."""
+        self._apply_user_limits(restore)
+
+    def set_user_limits(self, n):
+        """Every BLAS pool to ``n`` threads, now or when the last running training call ends."""
+        self._apply_user_limits(lambda: threadpool_limits(limits=n, user_api="blas"))
+
+    def _apply_user_limits(self, set_limits):
         with self._lock:
             if self._users == 0:
-                _from_any_thread(restore)
+                _from_any_thread(set_limits)
+            else:
+                self._pending = set_limits
 
 
 _one_blas_thread = _OneBlasThread()

@@ -140,6 +140,32 @@ def test_bad_parameter_assignment(backend):
     np.testing.assert_array_equal(snapshot(nn), before)
 
 
+def test_values_beyond_float32_are_rejected_before_conversion(backend):
+    nn = fastbp.NeuralNetwork([3, 5, 1], backend=backend, dtype="float32", seed=0)
+    before = snapshot(nn)
+    with pytest.raises(ValueError, match=r"weights\[0\] has values beyond the range of float32"):
+        nn.weights[0] = np.full((3, 5), 1e300)
+    with pytest.raises(ValueError, match=r"biases\[0\] has values beyond the range of float32"):
+        nn.biases = [np.full(5, -1e39), np.zeros(1)]
+    np.testing.assert_array_equal(snapshot(nn), before)
+    nn.weights[0] = np.full((3, 5), 1e30)  # within float32's range: accepted
+    assert np.all(nn.weights[0] == np.float32(1e30))
+
+
+def test_in_place_edits_write_through_and_report_nan_after_the_fact(backend):
+    nn = fastbp.NeuralNetwork([3, 5, 1], backend=backend, seed=0)
+    before = nn.weights[0].copy()
+    nn.weights[0] *= 0.5  # the tutorial's in-place idiom reaches the network
+    np.testing.assert_array_equal(nn.weights[0], before * 0.5)
+    with pytest.raises(ValueError, match=r"weights\[0\] now holds NaN or infinite values: the "
+                                         r"in-place operation wrote them"):
+        nn.weights[0] -= np.full((3, 5), np.inf)
+    assert np.all(np.isinf(nn.weights[0]))  # documented: in-place writes are not undone
+    nn.weights[0] = before
+    nn.weights[0] = nn.weights[0].T.T  # the same elements through another view: a plain copy
+    np.testing.assert_array_equal(nn.weights[0], before)
+
+
 @pytest.mark.parametrize("batch_size", [None, 4])
 def test_divergence_stops_with_clear_error_at_last_finite_state(backend, batch_size):
     X = np.random.default_rng(0).standard_normal((12, 3)) * 50

@@ -137,3 +137,44 @@ def test_a_threads_block_overlapping_a_fit_restores_the_users_limits():
         release.set()
         call.join()  # the training call ends inside the block
     assert blas_threads() == before
+
+
+@pytest.mark.skipif(fastbp.max_threads() < 2, reason="needs two threads to tell limits apart")
+def test_the_thread_count_is_process_wide():
+    """Numba's count is per Python thread; fastbp's cap holds in every thread, fits included."""
+    X, y = fastbp.datasets.make_spirals(n_per_class=100)
+    nn = fastbp.NeuralNetwork([2, 64, 32, 16, 1], seed=0)
+    with fastbp.threads(1):
+        assert in_thread(fastbp.get_num_threads) == 1
+        in_thread(lambda: nn.fit(X, y, epochs=200, lr=0.05))
+        assert nn._engine.workers_used == [1]
+    assert in_thread(fastbp.get_num_threads) == fastbp.get_num_threads()
+
+
+@pytest.mark.skipif(fastbp.max_threads() < 2, reason="needs two threads to tell limits apart")
+def test_set_num_threads_during_a_training_call_takes_effect_when_it_ends():
+    """The user's count is neither lost when a running call restores the pools, nor lifts the
+    call's one-thread limit while it runs."""
+    before = fastbp.get_num_threads()
+    limit = parallel._one_blas_thread
+    seen = []
+    try:
+        for n in (1, 2):
+            entered, release = threading.Event(), threading.Event()
+
+            def training_call():
+                with limit:
+                    entered.set()
+                    release.wait()
+
+            call = threading.Thread(target=training_call)
+            call.start()
+            entered.wait()
+            fastbp.set_num_threads(n)
+            seen.append(set(blas_threads().values()))  # still the call's limit
+            release.set()
+            call.join()
+            seen.append(set(blas_threads().values()))  # the user's, now
+        assert seen == [{1}, {1}, {1}, {2}]
+    finally:
+        fastbp.set_num_threads(before)
