@@ -28,7 +28,11 @@ class NumpyEngine:
         self._recorded = None  # (activations, pre_activations) of the last recorded forward
 
     def forward(self, X, record=True):
-        """Returns (activations, pre_activations), sample-major lists as the tutorial keeps them."""
+        """Returns (activations, pre_activations), sample-major lists as the tutorial keeps them.
+        A recorded pass keeps its own copy of X (as the compiled engine's workspace does), so
+        the caller changing X before ``backward`` changes neither engine's step."""
+        if record:
+            X = X.copy()
         result = reference.forward(self.params.weights, self.params.biases, X)
         if record:
             self._recorded = result
@@ -193,7 +197,12 @@ class NumbaEngine:
             self._recorded = ws = self._workspace(self._recorded, len(X))
         else:
             self._scratch = ws = self._workspace(self._scratch, len(X))
-        self._run_forward(ws, X)
+        try:
+            self._run_forward(ws, X)
+        except BaseException:  # e.g. Ctrl-C during the first compilation: no pass to step from
+            if record:
+                self._recorded = None
+            raise
         activations, pre_activations = ws.layer_views()
         return [X] + activations, list(pre_activations)
 

@@ -68,7 +68,9 @@ def relative_error(analytical, numerical):
 def gradient_check(nn, X, y, eps=1e-5, *, verbose=False):
     """Compare ``nn.gradients(X, y)`` with central differences of ``nn.loss`` for every parameter.
 
-    In tutorial mode the biases fail: the tutorial's bias step is the gradient divided by N.
+    In tutorial mode the biases fail (the tutorial's bias step is the gradient divided by N), and
+    with K > 1 outputs the weights too: the tutorial's loss averages over all N x K outputs, but
+    its step divides by N only -- K times the gradient.
     A float32 network's gradients are compared with differences taken in float64 on a copy.
     The network is left exactly as it was.  ``verbose=True`` prints the table.
     """

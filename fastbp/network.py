@@ -20,7 +20,8 @@ _MAX_CALL_WORK = 2_000_000_000
 class TrainingDivergedError(FloatingPointError):
     """Training produced a NaN/inf loss or parameter; the network was restored to its last finite state.
 
-    ``history`` holds the epochs recorded before the failure, ``epoch`` the epoch that failed.
+    ``history`` holds the epochs recorded before the failure (full batch: with an update that
+    failed, its epoch's loss too); ``epoch`` is the index (from 0) of the epoch that failed.
     """
 
     def __init__(self, message, history, epoch):
@@ -320,7 +321,9 @@ class NeuralNetwork:
                 history["loss"].extend(losses)
                 history["accuracy"].extend(accuracies)
                 if status != FINISHED:
-                    self._diverged(status, history, start + len(losses), lr)
+                    # full batch: an update that failed comes after its epoch's loss was recorded
+                    failed = start + len(losses) - (batch_size is None and status != LOSS_NOT_FINITE)
+                    self._diverged(status, history, failed, lr)
                 restorable = True
                 progress.update(count, history)
         return history
@@ -341,9 +344,10 @@ class NeuralNetwork:
     def _diverged(self, status, history, epoch, lr):
         what = "the loss" if status == LOSS_NOT_FINITE else "an update"
         raise TrainingDivergedError(
-            f"training diverged: {what} became NaN or infinite in epoch {epoch} (lr={lr} may be too "
-            f"large); the network was restored to its last state with a finite loss, and the "
-            f"history of the {len(history['loss'])} epochs recorded is in this error's .history",
+            f"training diverged: {what} became NaN or infinite in epoch {epoch + 1} (lr={lr} may be "
+            f"too large); the network was restored to its last state with a finite loss (left "
+            f"unchanged if the first loss was not finite), and the history of the "
+            f"{len(history['loss'])} epochs recorded is in this error's .history",
             history=history, epoch=epoch)
 
     def _check_data(self, X, y):

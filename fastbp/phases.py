@@ -110,7 +110,6 @@ def phase_times(w, reps=None, repeats=7):
     nn = NeuralNetwork(list(w.sizes), dtype=w.dtype, seed=0)
     nn.weights = [W for W, _ in init]
     nn.biases = [b for _, b in init]
-    p = nn._params
     reps = reps or max(1, int(2e7 // max(1, sum(a * b for a, b in zip(w.sizes, w.sizes[1:])) * n)))
     times = _step_phases(nn, X_all[:n], y_all[:n], reps, repeats)
     with threads(1):

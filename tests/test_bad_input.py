@@ -191,3 +191,37 @@ def test_divergence_leaves_same_state_on_both_engines():
         states[backend] = (snapshot(nn), caught.value.epoch, len(caught.value.history["loss"]))
     np.testing.assert_allclose(states["numpy"][0], states["numba"][0], rtol=1e-9)
     assert states["numpy"][1:] == states["numba"][1:]
+
+
+@pytest.mark.parametrize("batch_size", [None, 4])
+def test_a_failed_first_update_is_reported_as_the_first_epoch(backend, batch_size):
+    X = np.random.default_rng(0).standard_normal((12, 3)) * 50
+    y = (X[:, :1] > 0).astype(float)
+    nn = fastbp.NeuralNetwork([3, 5, 4, 1], backend=backend, seed=0)
+    before = snapshot(nn)
+    with pytest.raises(fastbp.TrainingDivergedError, match="an update became NaN or infinite "
+                                                           "in epoch 1 ") as caught:
+        nn.fit(X, y, epochs=5, lr=1.7e308, batch_size=batch_size)
+    assert caught.value.epoch == 0
+    # full batch records the failed epoch's loss (taken before its update); mini-batch epochs
+    # are recorded once complete
+    assert len(caught.value.history["loss"]) == (1 if batch_size is None else 0)
+    np.testing.assert_array_equal(snapshot(nn), before)
+
+
+def test_an_interrupted_forward_leaves_no_pass_to_step_from(monkeypatch):
+    from fastbp import kernels
+
+    nn = fastbp.NeuralNetwork([3, 5, 4, 1], seed=0)
+    nn.forward(X_GOOD)
+    before = snapshot(nn)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kernels, "forward_pass", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        nn.forward(X_GOOD)
+    with pytest.raises(RuntimeError, match="needs a forward"):
+        nn.backward(Y_GOOD)
+    np.testing.assert_array_equal(snapshot(nn), before)

@@ -220,6 +220,24 @@ def test_forward_result_is_not_overwritten(backend):
     assert nn.activations[1].shape == (40, 5) and nn.pre_activations[2].shape == (40, 1)
 
 
+def test_changing_X_between_forward_and_backward_changes_no_engine_step():
+    """backward steps from the recorded forward pass, whatever the caller does to X after it."""
+    X, y = small_problem()
+    weights = {}
+    for backend in ("numpy", "numba"):
+        nn = fastbp.NeuralNetwork([3, 5, 4, 1], backend=backend, seed=0)
+        X_mine = X.copy()
+        nn.forward(X_mine)
+        X_mine *= 10
+        nn.backward(y, lr=1.0)
+        weights[backend] = nn.weights[0].copy()
+    reference = fastbp.NeuralNetwork([3, 5, 4, 1], backend="numpy", seed=0)
+    reference.forward(X)
+    reference.backward(y, lr=1.0)
+    np.testing.assert_allclose(weights["numpy"], reference.weights[0], rtol=0, atol=0)
+    np.testing.assert_allclose(weights["numba"], reference.weights[0], rtol=1e-12, atol=1e-14)
+
+
 def test_predict_and_predict_proba(backend):
     X, y = fastbp.datasets.make_circle()
     nn = fastbp.NeuralNetwork([2, 16, 8, 1], backend=backend, seed=0)
