@@ -761,15 +761,42 @@ def _columns(header, lines):
     return "\n".join([fmt(header), rule] + [fmt(line) for line in lines])
 
 
-def select(workloads):
+def select(workloads, cold=True):
+    """The workloads named in "W1,W3" (all if empty); ``cold``: "COLD" (the cold-start rows) is
+    a name too.  Unknown names end the program with a message."""
     if not workloads:
         return list(WORKLOADS)
     keys = {key.strip().upper() for key in workloads.split(",") if key.strip()}
-    known = {w.key for w in WORKLOADS} | {"COLD"}
+    known = {w.key for w in WORKLOADS} | ({"COLD"} if cold else set())
     unknown = keys - known
     if unknown:
         raise SystemExit(f"unknown workload(s) {sorted(unknown)}; choose from {sorted(known)}")
     return [w for w in WORKLOADS if w.key in keys]
+
+
+FOOTNOTES = """
+time/unit: median per epoch (per step for W3), compilation excluded (each engine trains once before
+  the timed repeats).  Each engine runs all workloads in a fresh process of its own, one engine
+  after the other, 1 s idle between them: importing PyTorch or JAX speeds up NumPy code in the
+  same process (allocator thresholds), and spinning thread pools slow the next library down.
+  GFLOP/s counts GEMM FLOPs only (forward and dW: 2*N*in*out per layer; delta: 2*N*in*out for
+  layers > 0).  %peak: of the
+  np.dot peak above (NumPy's BLAS; the line above says which BLAS fastbp's kernels call).
+  vs tutorial: the tutorial's class time / this time.
+compile: first call minus a warm call of the same size (fast engines only; ~0: below the noise).
+  In-process, so after the first workload of a dtype numba has little left to compile, and a warm
+  on-disk cache makes it a cache load -- see the cold-start lines for a fresh interpreter.
+/GEMMs (W4): time per epoch / time of the same step's GEMMs alone ("GEMMs only": 3 forward, 3 dW
+  and 2 delta np.dot calls into preallocated outputs, transposed views, no copies).
+max|dparam|: largest weight or bias difference from fastbp's numpy reference engine after the same
+  training (the tutorial's class against the reference in tutorial_compat=True, because it uses
+  the tutorial's update rule).  W3 trains with lr=0 (weights unchanged), so its difference is
+  after one extra step with lr=0.1.
+The tutorial's class runs on float32 inputs as a user would: its weights and relu_derivative are
+  float64, so most of its float32 arithmetic is float64.  Its full-batch loop is train_network's
+  (forward, loss, backward, accuracy) without printing.  PyTorch / JAX (if installed): exact-mode
+  math, manual backward; JAX compiles the whole full-batch loop (lax.fori_loop) and scans over
+  mini-batches (jit(scan)); they do not record loss/accuracy per epoch, fastbp's fit does."""
 
 
 def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, peak_size=None,
@@ -798,12 +825,13 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
     out(f"fastbp bench{' --quick' if quick else ''}: engines {', '.join(ran or [e.name for e in engines])}"
         f"; median of {repeats} repeats; numpy {np.__version__}, fastbp {fastbp.__version__}")
     out(f"BLAS pools: {blas_pools()}" + (f"; {thread_note}" if thread_note else ""))
-    out("GEMM peak (np.dot " + f"{peak_size}^3, this run): "
-        + ", ".join(f"{dtype} {peak:.1f} GFLOP/s" for dtype, peak in peaks.items()))
+    if peaks:
+        out("GEMM peak (np.dot " + f"{peak_size}^3, this run): "
+            + ", ".join(f"{dtype} {peak:.1f} GFLOP/s" for dtype, peak in peaks.items()))
     out("")
     if rows:
         out(format_table(rows, peaks))
-    out("")
+        out("")
     for w in selected:
         size = w.size(quick)
         desc = (f"{size.samples}x{w.sizes[0]} {list(w.sizes)}, "
@@ -819,29 +847,8 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
             desc += (f"batch {w.batch_size} ({steps} steps/epoch), lr {w.lr}, "
                      f"{size.units} shuffled epoch(s)")
         out(f"  {w.key} {w.dtype}: {desc}")
-    out("""
-time/unit: median per epoch (per step for W3), compilation excluded (each engine trains once before
-  the timed repeats).  Each engine runs all workloads in a fresh process of its own, one engine
-  after the other, 1 s idle between them: importing PyTorch or JAX speeds up NumPy code in the
-  same process (allocator thresholds), and spinning thread pools slow the next library down.
-  GFLOP/s counts GEMM FLOPs only (forward and dW: 2*N*in*out per layer; delta: 2*N*in*out for
-  layers > 0).  %peak: of the
-  np.dot peak above (NumPy's BLAS; the line above says which BLAS fastbp's kernels call).
-  vs tutorial: the tutorial's class time / this time.
-compile: first call minus a warm call of the same size (fast engines only; ~0: below the noise).
-  In-process, so after the first workload of a dtype numba has little left to compile, and a warm
-  on-disk cache makes it a cache load -- see the cold-start lines for a fresh interpreter.
-/GEMMs (W4): time per epoch / time of the same step's GEMMs alone ("GEMMs only": 3 forward, 3 dW
-  and 2 delta np.dot calls into preallocated outputs, transposed views, no copies).
-max|dparam|: largest weight or bias difference from fastbp's numpy reference engine after the same
-  training (the tutorial's class against the reference in tutorial_compat=True, because it uses
-  the tutorial's update rule).  W3 trains with lr=0 (weights unchanged), so its difference is
-  after one extra step with lr=0.1.
-The tutorial's class runs on float32 inputs as a user would: its weights and relu_derivative are
-  float64, so most of its float32 arithmetic is float64.  Its full-batch loop is train_network's
-  (forward, loss, backward, accuracy) without printing.  PyTorch / JAX (if installed): exact-mode
-  math, manual backward; JAX compiles the whole full-batch loop (lax.fori_loop) and scans over
-  mini-batches (jit(scan)); they do not record loss/accuracy per epoch, fastbp's fit does.""")
+    if rows:
+        out(FOOTNOTES)
     if cold_results:
         epochs, results = cold_results
         out("")

@@ -2,25 +2,43 @@
 import argparse
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="fastbp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="train the tutorial's networks on both engines")
     demo.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    demo.add_argument("--repeats", type=int, default=3, help="timed runs per engine (median)")
+    demo.add_argument("--repeats", type=_positive_int, default=3,
+                      help="timed runs per engine (median)")
     demo.add_argument("--plot", metavar="PNG", help="save loss curves and decision boundaries")
     bench = commands.add_parser("bench", help="time fastbp against the tutorial's NumPy class "
                                 "(and PyTorch / JAX if installed)")
     bench.add_argument("--quick", action="store_true", help="small sizes: well under a minute")
     bench.add_argument("--workloads", metavar="W1,W3",
                        help="comma-separated subset of W1..W5 (COLD: the cold-start rows)")
-    bench.add_argument("--threads", type=int, metavar="N",
-                       help="thread count (needs fastbp.set_num_threads; ignored otherwise)")
-    bench.add_argument("--repeats", type=int, default=3, help="timed repeats per engine (median)")
+    bench.add_argument("--threads", type=_positive_int, metavar="N",
+                       help="run every engine on N threads (fastbp.set_num_threads; PyTorch's too)")
+    bench.add_argument("--repeats", type=_positive_int, default=3,
+                       help="timed repeats per engine (median)")
     phases = commands.add_parser("phases", help="where a compiled full-batch epoch spends its time")
     phases.add_argument("--workloads", metavar="W1,W2", default="W1,W2,W3",
                         help="comma-separated subset of W1..W5")
     args = parser.parse_args(argv)
+    if args.command == "bench" and args.threads is not None:
+        from .parallel import max_threads
+
+        if args.threads > max_threads():
+            parser.error(f"--threads: at most {max_threads()} here (NUMBA_NUM_THREADS), "
+                         f"got {args.threads}")
     if args.command == "demo":
         from .demo import run_demo
 

@@ -7,6 +7,7 @@ tutorial's initial weights with the JIT engine and the NumPy reference and print
 final loss, time per epoch (median of repeats, compilation excluded and reported separately),
 the speedup, and the largest difference between the two engines' final weights.
 """
+import importlib.util
 import time
 from dataclasses import dataclass
 
@@ -79,6 +80,9 @@ def compile_seconds(dtype):
 def run_demo(dtype="float64", repeats=3, plot=None):
     from .kernels import CACHE_ENABLED
 
+    if plot and importlib.util.find_spec("matplotlib") is None:  # before a minute of training
+        raise SystemExit("--plot needs matplotlib: pip install 'fastbp[plot]'")
+
     dtype = np.dtype(dtype)
     print(f"fastbp demo: the tutorial's networks, JIT engine (numba) vs NumPy reference, {dtype}")
     print(f"compile + first calls (numba): {compile_seconds(dtype):.2f} s "
@@ -114,14 +118,10 @@ def run_demo(dtype="float64", repeats=3, plot=None):
 
 def save_plot(results, path):
     """Loss curves of both modes and the exact-mode decision boundary of each network (matplotlib)."""
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("\n--plot needs matplotlib: pip install 'fastbp[plot]'")
-        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     fig, axes = plt.subplots(2, len(WORKLOADS), figsize=(5 * len(WORKLOADS), 9))
     for column, (name, make_data, sizes, epochs, lr) in enumerate(WORKLOADS):
         ax = axes[0, column]

@@ -1,4 +1,6 @@
 """Numerical gradient check of every weight *and* bias (the tutorial's check skips the biases)."""
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,6 +76,10 @@ def gradient_check(nn, X, y, eps=1e-5, *, verbose=False):
     A float32 network's gradients are compared with differences taken in float64 on a copy.
     The network is left exactly as it was.  ``verbose=True`` prints the table.
     """
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a real number, got {eps!r}")
+    if not 0 < eps < math.inf:
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
     dWs, dbs = nn.gradients(X, y)
     probe = nn if nn.dtype == np.float64 else _float64_copy(nn)
     X, Y = probe._check_data(X, y)

@@ -153,12 +153,13 @@ def _step_phases(nn, X, y, reps, repeats, only=None):
 
 def run_phases(workloads="W1,W2,W3", out=print):
     """Print the phase table for the selected workloads."""
+    selected = select(workloads, cold=False)
     out("phases of one compiled full-batch step on one worker (exact mode; each phase looped in "
         "compiled code, median of 7; products: the step's BLAS products alone; share: the step "
         "on half the batch, one BLAS thread; gather: one shuffled batch copied in)")
     names = ["forward", "loss", "gradient", "update", "step", "products", "share", "gather"]
     out(f"{'workload':<40}" + "".join(f"{name:>12}" for name in names))
-    for w in select(workloads):
+    for w in selected:
         times = phase_times(w)
         n = w.batch_size if w.kind == "minibatch" else w.size(False).samples
         label = f"{w.key} {n}x{list(w.sizes)} {w.dtype}"

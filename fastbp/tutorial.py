@@ -9,8 +9,17 @@ import numpy as np
 from ._validation import check_count
 
 
+def _same_shapes(y_true, y_pred):
+    """The tutorial's helpers broadcast y_true against y_pred: (N,) against (N, 1) silently
+    compares every sample with every other (an N x N mean).  Refuse that instead."""
+    if np.shape(y_true) != np.shape(y_pred):
+        raise ValueError(f"y_true and y_pred must have the same shape, got {np.shape(y_true)} and "
+                         f"{np.shape(y_pred)} (reshape y_true, e.g. y_true.reshape(-1, 1))")
+
+
 def binary_cross_entropy(y_true, y_pred):
-    """Binary cross-entropy loss, clipped at 1e-15 as in the tutorial."""
+    """Binary cross-entropy loss, clipped at 1e-15 as in the tutorial (same-shape arguments)."""
+    _same_shapes(y_true, y_pred)
     eps = 1e-15
     y_pred = np.clip(y_pred, eps, 1 - eps)
     return -np.mean(y_true * np.log(y_pred) + (1 - y_true) * np.log(1 - y_pred))
@@ -18,6 +27,7 @@ def binary_cross_entropy(y_true, y_pred):
 
 def bce_derivative(y_true, y_pred):
     """dL/d(y_pred) of the clipped BCE, divided by len(y_true) as in the tutorial."""
+    _same_shapes(y_true, y_pred)
     eps = 1e-15
     y_pred = np.clip(y_pred, eps, 1 - eps)
     return -(y_true / y_pred - (1 - y_true) / (1 - y_pred)) / len(y_true)

@@ -89,6 +89,41 @@ def test_cli_has_bench(monkeypatch):
     assert called == {"quick": True, "workloads": "W1", "threads": None, "repeats": 1}
 
 
+@pytest.mark.parametrize("argv", [
+    ["bench", "--repeats", "0"], ["bench", "--threads", "0"], ["bench", "--threads", "10000"],
+    ["bench", "--repeats", "two"], ["demo", "--repeats", "-1"]])
+def test_cli_rejects_bad_counts_before_running(monkeypatch, capsys, argv):
+    monkeypatch.setattr(bench, "run_bench", lambda **options: pytest.fail("ran"))
+    from fastbp import demo
+    from fastbp.cli import main
+
+    monkeypatch.setattr(demo, "run_demo", lambda **options: pytest.fail("ran"))
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert argv[1] in capsys.readouterr().err
+
+
+def test_demo_plot_without_matplotlib_stops_before_training(monkeypatch):
+    from fastbp import demo
+
+    monkeypatch.setattr(demo.importlib.util, "find_spec",
+                        lambda name: None if name == "matplotlib" else object())
+    monkeypatch.setattr(demo, "compile_seconds", lambda dtype: pytest.fail("trained"))
+    with pytest.raises(SystemExit, match="--plot needs matplotlib"):
+        demo.run_demo(plot="demo.png")
+
+
+@pytest.mark.parametrize("workloads", ["COLD", "W1,W9"])
+def test_phases_rejects_what_it_cannot_time_before_printing(workloads):
+    from fastbp import phases
+
+    lines = []
+    with pytest.raises(SystemExit, match="unknown workload"):
+        phases.run_phases(workloads, out=lines.append)
+    assert lines == []
+
+
 def test_phases_of_a_compiled_step():
     from fastbp import phases
 

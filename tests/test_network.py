@@ -73,6 +73,18 @@ def test_gradient_check_detects_a_wrong_gradient(monkeypatch):
     assert not result.ok and result.per_parameter["W1"] > 1e-3 and result.per_parameter["b1"] < 1e-5
 
 
+@pytest.mark.parametrize("eps, error", [(0.0, ValueError), (-1e-5, ValueError),
+                                        (float("nan"), ValueError), (float("inf"), ValueError),
+                                        (True, TypeError), ("1e-5", TypeError)])
+def test_gradient_check_rejects_bad_eps(eps, error):
+    X, y = small_problem()
+    nn = fastbp.NeuralNetwork([3, 5, 4, 1], seed=0)
+    before = nn._params.flat.copy()
+    with pytest.raises(error, match="eps must be a"):
+        fastbp.gradient_check(nn, X, y, eps=eps)
+    np.testing.assert_array_equal(nn._params.flat, before)
+
+
 def test_gradient_check_prints_table(capsys):
     X, y = small_problem(n_samples=10)
     fastbp.gradient_check(fastbp.NeuralNetwork([3, 5, 4, 1], seed=0), X, y, verbose=True)

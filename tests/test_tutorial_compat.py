@@ -169,6 +169,15 @@ def test_loss_functions_match_oracle(shape):
                     oracle.bce_derivative(y_soft, y_pred), rtol=1e-12)
 
 
+@pytest.mark.parametrize("helper", ["binary_cross_entropy", "bce_derivative"])
+def test_loss_helpers_refuse_shapes_that_would_broadcast(helper):
+    """(N,) labels against (N, 1) predictions: the tutorial's helpers silently average an N x N
+    matrix (1.31 instead of 0.19 on the circle); fastbp's name the problem instead."""
+    y = np.array([0.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"same shape, got \(3,\) and \(3, 1\)"):
+        getattr(fastbp, helper)(y, np.full((3, 1), 0.5))
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 def test_activation_functions_match_oracle(shape):
     rng = _rng(shape)
