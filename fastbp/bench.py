@@ -828,8 +828,8 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
     if peaks:
         out("GEMM peak (np.dot " + f"{peak_size}^3, this run): "
             + ", ".join(f"{dtype} {peak:.1f} GFLOP/s" for dtype, peak in peaks.items()))
-    out("")
     if rows:
+        out("")
         out(format_table(rows, peaks))
         out("")
     for w in selected:
