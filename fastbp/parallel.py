@@ -8,8 +8,9 @@ Numba's thread count (``numba.set_num_threads``, its run-time API) and, through 
 every loaded BLAS pool, loading the kernels' first so that it is covered too.  It never assigns
 ``numba.config``.  The same count caps the workers of fastbp's data-parallel training loops
 (:func:`run_workers`, chosen by the engine).  Like the BLAS pools' limits, the count is
-process-wide: a fit in any Python thread obeys the last :func:`set_num_threads` (Numba's own
-count is per thread; fastbp keeps the process's).
+process-wide: a fit in any Python thread obeys the newest open :func:`threads` block, else the
+last :func:`set_num_threads` (Numba's own count is per thread; fastbp keeps the process's, see
+``_ThreadCount``).
 """
 import contextlib
 import ctypes
@@ -36,12 +37,11 @@ def max_threads():
 
 
 def get_num_threads():
-    """The thread count set by :func:`set_num_threads` (or the innermost :func:`threads` block),
-    in whichever Python thread asks; before any, Numba's default (NUMBA_NUM_THREADS)."""
-    return _process_threads if _process_threads is not None else numba.get_num_threads()
-
-
-_process_threads = None  # the count set_num_threads last set, for every Python thread
+    """fastbp's thread count, the same in every Python thread: that of the newest ``threads``
+    block still open (in any thread), else the last :func:`set_num_threads`; before any,
+    Numba's default (NUMBA_NUM_THREADS)."""
+    n = _thread_count.current()
+    return n if n is not None else numba.get_num_threads()
 
 
 def _from_any_thread(set_limits):
@@ -70,33 +70,84 @@ _LIMITS_LOCK = threading.RLock()
 
 
 def set_num_threads(n):
-    """Use ``n`` threads in Numba's parallel kernels and in every loaded BLAS pool."""
+    """Use ``n`` threads in Numba's parallel kernels and in every loaded BLAS pool (inside a
+    ``threads`` block: until the newest open block ends)."""
+    _check_count(n)
+    _load_kernel_blas()
+    numba.set_num_threads(n)
+    _thread_count.set(n)
+
+
+@contextlib.contextmanager
+def threads(n):
+    """``with fastbp.threads(1): ...`` -- n threads inside the block; after it, the count of the
+    newest block still open, else the count from before any block (blocks may overlap in
+    several Python threads: each one's end removes its own count only)."""
+    _check_count(n)
+    _load_kernel_blas()
+    previous_numba = numba.get_num_threads()  # Numba's count is this thread's own
+    numba.set_num_threads(n)
+    block = _thread_count.open(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous_numba)
+        _thread_count.close(block)
+
+
+def _check_count(n):
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"the number of threads must be an int, got {n!r}")
     if not 1 <= n <= max_threads():
         raise ValueError(f"the number of threads must be between 1 and {max_threads()} "
                          f"(NUMBA_NUM_THREADS), got {n}")
-    global _process_threads
-    _load_kernel_blas()
-    numba.set_num_threads(n)
-    _process_threads = n
-    _one_blas_thread.set_user_limits(n)
 
 
-@contextlib.contextmanager
-def threads(n):
-    """``with fastbp.threads(1): ...`` -- set_num_threads(n) inside the block, restored after."""
-    global _process_threads
-    _load_kernel_blas()
-    previous, previous_numba = _process_threads, numba.get_num_threads()
-    restore_blas = _one_blas_thread.user_limits()  # not a running fit's temporary limit
-    try:
-        set_num_threads(n)
-        yield
-    finally:
-        numba.set_num_threads(previous_numba)
-        _process_threads = previous
-        _one_blas_thread.restore_user_limits(restore_blas)
+class _ThreadCount:
+    """The process-wide count behind set_num_threads / threads, kept in step with the BLAS pools.
+
+    A stack of counts: at the bottom the last set_num_threads (None: never called), above it one
+    entry per open ``threads`` block, oldest first, whichever Python thread opened it.  The top
+    entry is the count in effect; set_num_threads replaces it; a block's end removes its own
+    entry, wherever it is -- so blocks that overlap in several threads (A opens, B opens, A
+    ends) leave the count of the one still open, and the last to end restores the one below.
+    """
+
+    class _Block:
+        def __init__(self, n):
+            self.n = n
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._entries = [self._Block(None)]
+        self._restore_blas = None  # the pools' limits from before the first count was set
+
+    def current(self):
+        return self._entries[-1].n
+
+    def set(self, n):
+        with self._lock:
+            self._entries[-1].n = n
+            _one_blas_thread.set_user_limits(n)
+
+    def open(self, n):
+        with self._lock:
+            if self.current() is None:  # no count set yet: remember the pools as they are
+                self._restore_blas = _one_blas_thread.user_limits()  # not a running fit's limit
+            block = self._Block(n)
+            self._entries.append(block)
+            _one_blas_thread.set_user_limits(n)
+            return block
+
+    def close(self, block):
+        with self._lock:
+            self._entries.remove(block)  # identity: _Block has no __eq__
+            n = self.current()
+            if n is not None:
+                _one_blas_thread.set_user_limits(n)
+            else:  # back to no count at all: the pools as they were before the first
+                _one_blas_thread.restore_user_limits(self._restore_blas)
+                self._restore_blas = None
 
 
 def thread_report():
@@ -149,9 +200,9 @@ class _OneBlasThread:
         """A function restoring the pools' limits as users set them: while training calls hold
         the pools at one thread, the limits from before the first of them."""
         with self._lock:
-            limiter = (self._limiter if self._users
-                       else _from_any_thread(lambda: threadpool_limits(limits=None)))
-            return limiter.restore_original_limits
+            if self._users:  # what the last call to leave will set
+                return self._pending or self._limiter.restore_original_limits
+            return _from_any_thread(lambda: threadpool_limits(limits=None)).restore_original_limits
 
     def restore_user_limits(self, restore):
         """Call ``restore`` (from user_limits) now, or -- while training calls run -- when the
@@ -171,6 +222,7 @@ class _OneBlasThread:
 
 
 _one_blas_thread = _OneBlasThread()
+_thread_count = _ThreadCount()
 
 
 @functools.lru_cache(maxsize=None)

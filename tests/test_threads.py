@@ -157,6 +157,7 @@ def test_set_num_threads_during_a_training_call_takes_effect_when_it_ends():
     call's one-thread limit while it runs."""
     before = fastbp.get_num_threads()
     limit = parallel._one_blas_thread
+    limit._controller = None  # made anew with every pool loaded by now (it is made once)
     seen = []
     try:
         for n in (1, 2):
@@ -176,5 +177,55 @@ def test_set_num_threads_during_a_training_call_takes_effect_when_it_ends():
             call.join()
             seen.append(set(blas_threads().values()))  # the user's, now
         assert seen == [{1}, {1}, {1}, {2}]
+    finally:
+        fastbp.set_num_threads(before)
+
+
+def _hold(context):
+    """Enter ``context`` in a new thread; returns (release, thread): set release to leave."""
+    entered, release = threading.Event(), threading.Event()
+
+    def body():
+        with context:
+            entered.set()
+            release.wait()
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    entered.wait()
+    return release, thread
+
+
+@pytest.mark.skipif(fastbp.max_threads() < 2, reason="needs two threads to tell limits apart")
+def test_threads_blocks_overlapping_in_two_threads_end_with_their_own_count():
+    """A opens threads(1), B opens threads(2), A ends: B's 2 holds; B ends: as before both."""
+    before, before_blas = fastbp.get_num_threads(), blas_threads()
+    release_a, a = _hold(fastbp.threads(1))
+    assert fastbp.get_num_threads() == 1
+    with fastbp.threads(2):
+        release_a.set()
+        a.join()
+        assert fastbp.get_num_threads() == 2 and in_thread(fastbp.get_num_threads) == 2
+        assert set(blas_threads().values()) == {2}
+    assert fastbp.get_num_threads() == before
+    assert blas_threads() == before_blas
+
+
+@pytest.mark.skipif(fastbp.max_threads() < 2, reason="needs two threads to tell limits apart")
+def test_a_threads_block_after_a_deferred_count_restores_that_count():
+    """During a training call: set_num_threads(1) (deferred), then a threads(2) block; when the
+    call ends the pools follow the count, 1."""
+    before = fastbp.get_num_threads()
+    limit = parallel._one_blas_thread
+    limit._controller = None
+    try:
+        release, call = _hold(limit)
+        fastbp.set_num_threads(1)
+        with fastbp.threads(2):
+            assert fastbp.get_num_threads() == 2
+        assert fastbp.get_num_threads() == 1
+        release.set()
+        call.join()
+        assert set(blas_threads().values()) == {1}
     finally:
         fastbp.set_num_threads(before)
