@@ -15,6 +15,7 @@ last :func:`set_num_threads` (Numba's own count is per thread; fastbp keeps the 
 import contextlib
 import ctypes
 import functools
+import importlib.util
 import os
 import threading
 
@@ -28,6 +29,14 @@ from .kernels.blas import LIBRARY as KERNEL_BLAS
 def _load_kernel_blas():
     """Load the BLAS the kernels call (NumPy's is loaded with NumPy; SciPy's on first use)."""
     if KERNEL_BLAS == "scipy":
+        import scipy.linalg.cython_blas  # noqa: F401
+
+
+def _load_every_blas():
+    """Load the kernels' BLAS and, where SciPy is installed, SciPy's -- which Numba's first
+    dispatch imports anyway (scipy.linalg) -- so that a view of the pools made now covers both."""
+    _load_kernel_blas()
+    if importlib.util.find_spec("scipy") is not None:
         import scipy.linalg.cython_blas  # noqa: F401
 
 
@@ -171,7 +180,7 @@ class _OneBlasThread:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._controller = None  # threadpoolctl's view of the BLAS pools, made once
+        self._controller = None  # threadpoolctl's view of the BLAS pools, made once (every pool)
         self._limiter = None
         self._users = 0
         self._pending = None  # the user's limits set while calls ran: applied after the last
@@ -180,7 +189,7 @@ class _OneBlasThread:
         with self._lock:
             if self._users == 0:
                 if self._controller is None:
-                    _load_kernel_blas()
+                    _load_every_blas()  # else SciPy's pool, loaded later, would stay unlimited
                     self._controller = ThreadpoolController()
                 self._limiter = _from_any_thread(
                     lambda: self._controller.limit(limits=1, user_api="blas"))
