@@ -63,6 +63,21 @@ def in_thread(function):
     return results[0]
 
 
+def _hold(context):
+    """Enter ``context`` in a new thread; returns (release, thread): set release to leave."""
+    entered, release = threading.Event(), threading.Event()
+
+    def body():
+        with context:
+            entered.set()
+            release.wait()
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    entered.wait()
+    return release, thread
+
+
 @pytest.mark.skipif(fastbp.max_threads() < 2, reason="needs two threads to tell limits apart")
 def test_limits_set_from_any_python_thread_take_effect():
     """threadpoolctl lets one "controlling" thread change an OpenBLAS pool and ignores others;
@@ -129,17 +144,7 @@ def test_a_threads_block_overlapping_a_fit_restores_the_users_limits():
     """A training call in another thread holds the pools at one thread; a `threads` block that
     starts inside it and ends after it must not restore that temporary limit."""
     before = blas_threads()
-    limit = parallel._one_blas_thread
-    entered, release = threading.Event(), threading.Event()
-
-    def training_call():
-        with limit:
-            entered.set()
-            release.wait()
-
-    call = threading.Thread(target=training_call)
-    call.start()
-    entered.wait()
+    release, call = _hold(parallel._one_blas_thread)
     with fastbp.threads(2):
         release.set()
         call.join()  # the training call ends inside the block
@@ -163,20 +168,10 @@ def test_set_num_threads_during_a_training_call_takes_effect_when_it_ends():
     """The user's count is neither lost when a running call restores the pools, nor lifts the
     call's one-thread limit while it runs."""
     before = fastbp.get_num_threads()
-    limit = parallel._one_blas_thread
     seen = []
     try:
         for n in (1, 2):
-            entered, release = threading.Event(), threading.Event()
-
-            def training_call():
-                with limit:
-                    entered.set()
-                    release.wait()
-
-            call = threading.Thread(target=training_call)
-            call.start()
-            entered.wait()
+            release, call = _hold(parallel._one_blas_thread)
             fastbp.set_num_threads(n)
             seen.append(set(blas_threads().values()))  # still the call's limit
             release.set()
@@ -185,21 +180,6 @@ def test_set_num_threads_during_a_training_call_takes_effect_when_it_ends():
         assert seen == [{1}, {1}, {1}, {2}]
     finally:
         fastbp.set_num_threads(before)
-
-
-def _hold(context):
-    """Enter ``context`` in a new thread; returns (release, thread): set release to leave."""
-    entered, release = threading.Event(), threading.Event()
-
-    def body():
-        with context:
-            entered.set()
-            release.wait()
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    entered.wait()
-    return release, thread
 
 
 @pytest.mark.skipif(fastbp.max_threads() < 2, reason="needs two threads to tell limits apart")
@@ -222,9 +202,8 @@ def test_a_threads_block_after_a_deferred_count_restores_that_count():
     """During a training call: set_num_threads(1) (deferred), then a threads(2) block; when the
     call ends the pools follow the count, 1."""
     before = fastbp.get_num_threads()
-    limit = parallel._one_blas_thread
     try:
-        release, call = _hold(limit)
+        release, call = _hold(parallel._one_blas_thread)
         fastbp.set_num_threads(1)
         with fastbp.threads(2):
             assert fastbp.get_num_threads() == 2
