@@ -2,6 +2,7 @@
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from fastbp import bench
@@ -109,7 +110,7 @@ def test_demo_plot_without_matplotlib_stops_before_training(monkeypatch):
 
     monkeypatch.setattr(demo.importlib.util, "find_spec",
                         lambda name: None if name == "matplotlib" else object())
-    monkeypatch.setattr(demo, "compile_seconds", lambda dtype: pytest.fail("trained"))
+    monkeypatch.setattr(demo, "compile_seconds", lambda *args, **kw: pytest.fail("trained"))
     with pytest.raises(SystemExit, match="--plot needs matplotlib"):
         demo.run_demo(plot="demo.png")
 
@@ -146,3 +147,35 @@ def test_phases_of_a_mini_batch_step_include_the_gather():
     assert set(times) == {"forward", "loss", "gradient", "update", "step", "products", "share",
                           "gather"}
     assert all(math.isfinite(t) and t > 0 for t in times.values())
+
+
+@pytest.fixture
+def tiny_demo(monkeypatch):
+    """The demo's workloads cut to a few epochs (same code path as the main job)."""
+    from fastbp import demo
+
+    monkeypatch.setattr(demo, "WORKLOADS", [(name, make, sizes, 5, lr)
+                                            for name, make, sizes, _, lr in demo.WORKLOADS])
+    monkeypatch.setattr(demo, "SETTLE_SECONDS", 0.0)
+    return demo
+
+
+def test_demo_trains_both_networks_in_both_modes_on_both_engines(tiny_demo, capsys):
+    results = tiny_demo.run_demo(repeats=1)
+    out = capsys.readouterr().out
+    assert set(results) == {(name, mode) for name in ("circle", "spirals")
+                            for mode in ("exact", "tutorial")}
+    for runs in results.values():
+        assert set(runs) == {"numba", "numpy"}
+        np.testing.assert_allclose(runs["numba"].params, runs["numpy"].params, atol=1e-12)
+        assert len(runs["numba"].history["loss"]) == 5
+    assert out.count(" numba ") == 4 and out.count(" numpy ") == 4
+    assert "compile + first calls (numba)" in out
+
+
+def test_demo_plot_is_written(tiny_demo, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "demo.png"
+    tiny_demo.run_demo(repeats=1, plot=str(path))
+    assert path.stat().st_size > 10_000
+    assert f"plot saved to {path}" in capsys.readouterr().out
