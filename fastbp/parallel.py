@@ -207,7 +207,8 @@ class _OneBlasThread:
 
     def user_limits(self):
         """A function restoring the pools' limits as users set them: while training calls hold
-        the pools at one thread, the limits from before the first of them."""
+        the pools at one thread, the limits a user set meanwhile, else those from before the
+        first of the calls."""
         with self._lock:
             if self._users:  # what the last call to leave will set
                 return self._pending or self._limiter.restore_original_limits
