@@ -57,8 +57,9 @@ class ParameterList(Sequence):
             raise TypeError(f"{self._kind} can be replaced one layer at a time (integer index)")
         target = self._views[index]
         name = f"{self._kind}[{index}]"
-        if _same_memory(value, target):
-            # ``nn.weights[i] -= dW``: NumPy already wrote the result through the view.
+        if value is target:
+            # ``nn.weights[i] -= dW``: NumPy already wrote the result through the view that
+            # __getitem__ returned, and hands that same view back here.
             if not np.all(np.isfinite(value)):
                 raise ValueError(
                     f"{name} now holds NaN or infinite values: the in-place operation wrote them "
@@ -105,14 +106,6 @@ class ParameterList(Sequence):
 
     def __repr__(self):
         return repr(list(self._views))
-
-
-def _same_memory(value, target):
-    """True when ``value`` is an array over exactly ``target``'s elements (``target`` itself, or
-    the result of an in-place operation on it)."""
-    return (isinstance(value, np.ndarray) and value.dtype == target.dtype
-            and value.shape == target.shape and value.strides == target.strides
-            and value.__array_interface__["data"][0] == target.__array_interface__["data"][0])
 
 
 def _resolve_backend(backend):
