@@ -34,7 +34,7 @@ def main(argv=None):
                         help="comma-separated subset of W1..W5")
     args = parser.parse_args(argv)
     if args.command == "bench" and args.threads is not None:
-        from .parallel import max_threads
+        from .threadctl import max_threads
 
         if args.threads > max_threads():
             parser.error(f"--threads: at most {max_threads()} here (NUMBA_NUM_THREADS), "

@@ -1,4 +1,5 @@
 """Numerical gradient check of every weight *and* bias (the tutorial's check skips the biases)."""
+import copy
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -81,21 +82,23 @@ def gradient_check(nn, X, y, eps=1e-5, *, verbose=False):
     if not 0 < eps < math.inf:
         raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
     dWs, dbs = nn.gradients(X, y)
-    probe = nn if nn.dtype == np.float64 else _float64_copy(nn)
-    X, Y = probe._check_data(X, y)
+    probe = _float64_copy(nn)  # differences on a copy: nn stays untouched, other threads may use it
     analytical = {}
     for i, (dW, db) in enumerate(zip(dWs, dbs)):
         analytical[f"W{i}"], analytical[f"b{i}"] = dW, db
+    parameters = {}
+    for i, (W, b) in enumerate(zip(probe.weights, probe.biases)):
+        parameters[f"W{i}"], parameters[f"b{i}"] = W, b
     details = {}
-    for name, values in probe._params.named(probe._params.flat).items():
+    for name, values in parameters.items():
         numerical = np.empty(values.shape, dtype=np.float64)
         for index in np.ndindex(values.shape):
             original = values[index]
             try:
                 values[index] = original + eps
-                loss_plus = probe._engine.loss(X, Y)[0]
+                loss_plus = probe.loss(X, y)
                 values[index] = original - eps
-                loss_minus = probe._engine.loss(X, Y)[0]
+                loss_minus = probe.loss(X, y)
             finally:
                 values[index] = original
             numerical[index] = (loss_plus - loss_minus) / (2 * eps)
@@ -113,9 +116,12 @@ def gradient_check(nn, X, y, eps=1e-5, *, verbose=False):
 
 
 def _float64_copy(nn):
+    """A float64 network with nn's settings and parameters (a consistent snapshot of them)."""
     from .network import NeuralNetwork
 
-    copy = NeuralNetwork(nn.layer_sizes, backend=nn.backend, dtype=np.float64,
-                         tutorial_compat=nn.tutorial_compat, seed=0)
-    copy._params.flat[...] = nn._params.flat
-    return copy
+    snapshot = copy.copy(nn)  # taken under nn's lock (NeuralNetwork.__getstate__)
+    probe = NeuralNetwork(nn.layer_sizes, backend=nn.backend, dtype=np.float64,
+                          tutorial_compat=nn.tutorial_compat, seed=0)
+    probe.weights = list(snapshot.weights)
+    probe.biases = list(snapshot.biases)
+    return probe

@@ -4,17 +4,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from . import threadctl
 from ._validation import check_count, check_dtype, check_layer_sizes, check_lr, check_X, check_y
-from .engines import ENGINE_ALIASES, ENGINES
-from .kernels.train import FINISHED, LOSS_NOT_FINITE
+from .engines import BACKEND_ALIASES, ENGINES
+from .kernels.train import FINISHED, LOSS_NOT_FINITE, TOO_SLOW
 from .parameters import Parameters
+from .policy import Policy, plan_fit
 from .progress import Progress
-
-# Epochs of shuffled sample orders prepared at once for mini-batch training (bounds their memory).
-_MAX_ORDER_ENTRIES = 1 << 20
-# Multiply-adds of one compiled training call (samples x parameters x epochs): fit returns to
-# Python between calls, where Ctrl-C (KeyboardInterrupt) is seen -- about every 0.1-0.5 s here.
-_MAX_CALL_WORK = 2_000_000_000
+from .rwlock import ReadWriteLock
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -40,9 +37,10 @@ class ParameterList(Sequence):
     assignment then reports NaN/inf it wrote, after the fact.  The number of layers is fixed.
     """
 
-    def __init__(self, views, kind):
+    def __init__(self, views, kind, lock):
         self._views = views
         self._kind = kind
+        self._lock = lock  # the network's: assignments wait for running fits and predictions
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -66,7 +64,9 @@ class ParameterList(Sequence):
                     f"into the network before they could be checked (assign a new array, "
                     f"{name} = {name} - ..., to have it checked first)")
             return
-        np.copyto(target, self._checked(target, value, name))
+        checked = self._checked(target, value, name)
+        with self._lock.write():
+            np.copyto(target, checked)
 
     def assign_all(self, values):
         """Replace every layer's values at once (all checked before any is written)."""
@@ -75,8 +75,9 @@ class ParameterList(Sequence):
             raise ValueError(f"expected {len(self._views)} {self._kind} arrays, got {len(values)}")
         checked = [self._checked(t, v, f"{self._kind}[{i}]")
                    for i, (t, v) in enumerate(zip(self._views, values))]
-        for target, value in zip(self._views, checked):
-            np.copyto(target, value)
+        with self._lock.write():
+            for target, value in zip(self._views, checked):
+                np.copyto(target, value)
 
     @staticmethod
     def _checked(target, value, name):
@@ -111,7 +112,7 @@ class ParameterList(Sequence):
 def _resolve_backend(backend):
     if not isinstance(backend, str):
         raise TypeError(f"backend must be a string, one of {sorted(ENGINES)}; got {backend!r}")
-    name = ENGINE_ALIASES.get(backend, backend)
+    name = BACKEND_ALIASES.get(backend, backend)
     if name not in ENGINES:
         raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(ENGINES)}")
     return name
@@ -153,6 +154,19 @@ class NeuralNetwork:
     seed : None draws the initial weights from NumPy's global random state in the tutorial's order;
         an int, ``np.random.Generator`` or ``np.random.RandomState`` gives an independent stream
         (also used to shuffle mini-batches).
+
+    Attributes
+    ----------
+    policy : fastbp.policy.Policy
+        How fits are run (blocks, workers, calls); replace it with ``dataclasses.replace``.
+    workers_used : list of int
+        The worker threads of the last fit: ``[2]``, or ``[2, 1]`` when its team handed over to
+        one worker (the results are the same either way).
+
+    Inference (``predict``, ``predict_proba``, ``loss``, ``score``, ``gradients``,
+    ``forward(X, record=False)``) may run in many threads at once on one network; calls that
+    change it (``fit``, ``backward``, ``forward`` recording its pass, weight assignment) run one
+    at a time, and inference waits for a running change to finish.
     """
 
     def __init__(self, layer_sizes, *, backend="numba", dtype=np.float64, tutorial_compat=False,
@@ -165,19 +179,24 @@ class NeuralNetwork:
         self.dtype = dtype
         self.backend = backend
         self.tutorial_compat = bool(tutorial_compat)
+        self.policy = Policy()
+        self.workers_used = []
+        self._lock = ReadWriteLock()
         self._params = Parameters(sizes, dtype)
         for W in self._params.weights:
             W[...] = _initial_weights(self._random, *W.shape)
-        self._weights = ParameterList(self._params.weights, "weights")
-        self._biases = ParameterList(self._params.biases, "biases")
+        self._weights = ParameterList(self._params.weights, "weights", self._lock)
+        self._biases = ParameterList(self._params.biases, "biases", self._lock)
         self._engine = ENGINES[backend](self._params, self.tutorial_compat)
         self.activations = []
         self.pre_activations = []
 
     def __getstate__(self):
         """Copies and pickles keep the parameters and the random source (not the last forward)."""
+        with self._lock.read():
+            params = self._params.flat.copy()
         return {"layer_sizes": self.layer_sizes, "backend": self.backend, "dtype": self.dtype.str,
-                "tutorial_compat": self.tutorial_compat, "params": self._params.flat.copy(),
+                "tutorial_compat": self.tutorial_compat, "params": params, "policy": self.policy,
                 "random": None if self._random is np.random else self._random}
 
     def __setstate__(self, state):
@@ -186,6 +205,7 @@ class NeuralNetwork:
                       tutorial_compat=state["tutorial_compat"], seed=0)
         self._params.flat[...] = state["params"]
         self._random = np.random if state["random"] is None else state["random"]
+        self.policy = state.get("policy", self.policy)
 
     def __repr__(self):
         options = f"backend={self.backend!r}, dtype={self.dtype.name}"
@@ -217,29 +237,35 @@ class NeuralNetwork:
         return self.layer_sizes[-1]
 
     # -- the tutorial's API -------------------------------------------------------------------
-    def forward(self, X):
-        """(N, n_outputs) probabilities; records activations (L+1) and pre_activations (L).
+    def forward(self, X, *, record=True):
+        """(N, n_outputs) probabilities, a new array.
 
-        The returned array is the caller's: later calls do not overwrite it.  ``nn.activations``
-        and ``nn.pre_activations`` describe the last forward pass only (on the numba engine they
-        are views into its workspace, reused by the next ``forward``: copy them to keep them).
+        ``record=True`` (the tutorial's call) also records ``activations`` (L+1) and
+        ``pre_activations`` (L) for ``backward``: on the numba engine they are views into its
+        workspace, reused by the next recording ``forward`` (copy them to keep them).
+        ``record=False`` records nothing and may run in many threads at once.
         """
         X = check_X(X, self.layer_sizes[0], self.dtype)
-        self.activations, self.pre_activations = self._engine.forward(X, record=True)
-        return np.array(self.activations[-1], order="C")
+        if not record:
+            with self._lock.read():
+                return self._engine.output(X)
+        with self._lock.write():
+            self.activations, self.pre_activations = self._engine.record(X)
+            return np.array(self.activations[-1], order="C")
 
     def backward(self, y_true, lr=0.01):
         """Step from the last ``forward``: gradients (of the mode) and an SGD update in place."""
-        n_samples = self._engine.recorded_samples()
-        if n_samples is None:
-            raise RuntimeError("backward() needs a forward(X) pass first")
-        Y = check_y(y_true, n_samples, self.n_outputs, self.dtype)
-        lr = check_lr(lr)
-        self._engine.step_from_recorded(Y)
-        if not self._engine.update(lr):
-            raise TrainingDivergedError(
-                f"the update with lr={lr} would make parameters NaN or infinite; the network is "
-                "unchanged", history=None, epoch=None)
+        with self._lock.write():
+            n_samples = self._engine.recorded_samples()
+            if n_samples is None:
+                raise RuntimeError("backward() needs a forward(X) pass first")
+            Y = check_y(y_true, n_samples, self.n_outputs, self.dtype)
+            lr = check_lr(lr)
+            self._engine.step_from_recorded(Y)
+            if not self._engine.update(lr):
+                raise TrainingDivergedError(
+                    f"the update with lr={lr} would make parameters NaN or infinite; the network "
+                    "is unchanged", history=None, epoch=None)
 
     # -- gradients and evaluation -------------------------------------------------------------
     def gradients(self, X, y):
@@ -248,33 +274,32 @@ class NeuralNetwork:
         The exact gradient of the mean loss by default; the tutorial's step with tutorial_compat.
         """
         X, Y = self._check_data(X, y)
-        self._engine.gradients(X, Y)
-        return ([dW.copy() for dW in self._params.grad_weights],
-                [db.copy() for db in self._params.grad_biases])
+        with self._lock.read():
+            flat = self._engine.gradients(X, Y)
+        weights, biases = self._params.views(flat)
+        return list(weights), list(biases)
 
     def loss(self, X, y):
         """Mean binary cross-entropy (stable, from the logits; the tutorial's clipped BCE in
         tutorial mode)."""
         X, Y = self._check_data(X, y)
-        return self._engine.loss(X, Y)[0]
+        with self._lock.read():
+            return self._engine.loss(X, Y)[0]
 
     def score(self, X, y):
         """Accuracy: the fraction of outputs where (probability > 0.5) equals the label."""
         X, Y = self._check_data(X, y)
-        return self._engine.loss(X, Y)[1]
+        with self._lock.read():
+            return self._engine.loss(X, Y)[1]
 
     def predict_proba(self, X):
         """Probabilities, scikit-learn style: (N, 2) [P(0), P(1)] for one output, else (N, K)."""
-        X = check_X(X, self.layer_sizes[0], self.dtype)
-        activations, _ = self._engine.forward(X, record=False)
-        p = np.array(activations[-1], order="C")
+        p = self.forward(X, record=False)
         return np.hstack([1 - p, p]) if self.n_outputs == 1 else p
 
     def predict(self, X):
         """Labels 0/1: (N,) for one output, (N, K) for several."""
-        X = check_X(X, self.layer_sizes[0], self.dtype)
-        activations, _ = self._engine.forward(X, record=False)
-        labels = (activations[-1] > 0.5).astype(np.int64)
+        labels = (self.forward(X, record=False) > 0.5).astype(np.int64)
         return labels.ravel() if self.n_outputs == 1 else labels
 
     # -- training -----------------------------------------------------------------------------
@@ -286,9 +311,11 @@ class NeuralNetwork:
         (as the tutorial's loop).  An integer: shuffled mini-batches, one step per batch on its
         mean gradient; the history records per epoch the mean of the batch losses and the accuracy
         over those batches.  The order is reshuffled every epoch from ``seed`` if given, else from
-        the network's own random source.  The whole loop runs inside one compiled call per chunk
-        of epochs.  ``verbose=1`` shows progress (tqdm if installed).
+        the network's own random source.  The loop runs inside compiled calls of many epochs each
+        (Ctrl-C stops the fit between two calls, the network left as the last one made it).
+        ``verbose=1`` shows progress (tqdm if installed).
 
+        A seeded fit gives the same bits whatever the number of threads (see fastbp.policy).
         If the loss or an update becomes NaN/inf, raises TrainingDivergedError and leaves the
         network at its last state with a finite loss.
         """
@@ -298,41 +325,41 @@ class NeuralNetwork:
         if batch_size is not None:
             batch_size = min(check_count(batch_size, "batch_size", 1), len(X))
         random = self._random if seed is None else _random_source(seed)
+        with self._lock.write():
+            return self._fit(X, Y, epochs, lr, batch_size, shuffle, random, verbose)
+
+    def _fit(self, X, Y, epochs, lr, batch_size, shuffle, random, verbose):
+        plan = plan_fit(self.policy, self.layer_sizes, len(X), batch_size, epochs,
+                        threads=threadctl.get_num_threads(), progress=bool(verbose))
         history = {"loss": [], "accuracy": []}
-        chunk = self._chunk_epochs(epochs, len(X), self._params.flat.size, batch_size, verbose)
+        self.workers_used = [plan.n_workers]
         restorable = False
-        with Progress(epochs, verbose) as progress, self._engine.fitting(epochs):
-            for start in range(0, epochs, chunk):
-                count = min(chunk, epochs - start)
-                if batch_size is None:
-                    losses, accuracies, status = self._engine.train_full_batch(
-                        X, Y, count, lr, restorable)
-                else:
-                    order = _sample_orders(random, count, len(X), shuffle)
-                    losses, accuracies, status = self._engine.train_minibatch(
-                        X, Y, order, batch_size, lr, restorable)
-                history["loss"].extend(losses)
-                history["accuracy"].extend(accuracies)
-                if status != FINISHED:
-                    # full batch: an update that failed comes after its epoch's loss was recorded
-                    failed = start + len(losses) - (batch_size is None and status != LOSS_NOT_FINITE)
-                    self._diverged(status, history, failed, lr)
-                restorable = True
+        with Progress(epochs, verbose) as progress:
+            for start in range(0, epochs, plan.epochs_per_call):
+                count = min(plan.epochs_per_call, epochs - start)
+                order = None if batch_size is None else _sample_orders(random, count, len(X),
+                                                                       shuffle)
+                done = 0
+                while done < count:  # one call, or more after a fallback to one worker
+                    if batch_size is None:
+                        losses, accuracies, status = self._engine.train_full_batch(
+                            X, Y, count - done, lr, restorable, plan)
+                    else:
+                        losses, accuracies, status = self._engine.train_minibatch(
+                            X, Y, order[done:], batch_size, lr, restorable, plan)
+                    history["loss"].extend(losses)
+                    history["accuracy"].extend(accuracies)
+                    done += len(losses)
+                    restorable = restorable or bool(losses)
+                    if status == TOO_SLOW:  # the team waited for a worker without a core
+                        plan = plan.after_fallback()
+                        self.workers_used.append(1)
+                    elif status != FINISHED:
+                        # full batch: an update that failed comes after its epoch's loss
+                        failed = start + done - (batch_size is None and status != LOSS_NOT_FINITE)
+                        self._diverged(status, history, failed, lr)
                 progress.update(count, history)
         return history
-
-    @staticmethod
-    def _chunk_epochs(epochs, n_samples, n_params, batch_size, verbose):
-        """Epochs per compiled call: a twentieth with progress shown, bounded by the memory of
-        the sample orders and by _MAX_CALL_WORK (so Ctrl-C stops a long fit within ~0.5 s, or one
-        epoch, the network left after the last finished call).  The calls choose their workers
-        as one fit (engine.fitting), so chunking never changes the results."""
-        chunk = max(epochs, 1)
-        if verbose:
-            chunk = max(1, epochs // 20)
-        if batch_size is not None:
-            chunk = min(chunk, max(1, _MAX_ORDER_ENTRIES // n_samples))
-        return min(chunk, max(1, _MAX_CALL_WORK // (n_samples * n_params)))
 
     def _diverged(self, status, history, epoch, lr):
         what = "the loss" if status == LOSS_NOT_FINITE else "an update"
@@ -353,10 +380,3 @@ def _sample_orders(random, epochs, n_samples, shuffle):
     if not shuffle:
         return np.broadcast_to(np.arange(n_samples, dtype=np.int64), (epochs, n_samples)).copy()
     return np.stack([random.permutation(n_samples) for _ in range(epochs)]).astype(np.int64, copy=False)
-
-
-class ReferenceNeuralNetwork(NeuralNetwork):
-    """NeuralNetwork on the pure-NumPy reference engine (``fastbp.reference.NeuralNetwork``)."""
-
-    def __init__(self, layer_sizes, *, backend="numpy", **options):
-        super().__init__(layer_sizes, backend=backend, **options)

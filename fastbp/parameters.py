@@ -16,13 +16,13 @@ class Parameters:
         self.sizes = np.asarray(layer_sizes, dtype=np.int64)
         self.dtype = np.dtype(dtype)
         n_layers = len(layer_sizes) - 1
-        self.activations = np.array([RELU] * (n_layers - 1) + [SIGMOID], dtype=np.int64)
+        self.codes = np.array([RELU] * (n_layers - 1) + [SIGMOID], dtype=np.int64)  # activations
         total = sum(n_in * n_out + n_out for n_in, n_out in self.layer_shapes)
         self.flat = aligned_zeros(total, self.dtype)
         self.grads = aligned_zeros(total, self.dtype)
         self.backup = aligned_zeros(total, self.dtype)
-        self.weights, self.biases = self._views(self.flat)
-        self.grad_weights, self.grad_biases = self._views(self.grads)
+        self.weights, self.biases = self.views(self.flat)
+        self.grad_weights, self.grad_biases = self.views(self.grads)
 
     @property
     def layer_shapes(self):
@@ -36,10 +36,11 @@ class Parameters:
 
     def named(self, buffer):
         """{'W0': view, 'b0': view, ...} over ``buffer`` (``flat``, ``grads`` or a copy of them)."""
-        weights, biases = self._views(buffer)
+        weights, biases = self.views(buffer)
         return {name: view for name, view in zip(self.names, _interleave(weights, biases))}
 
-    def _views(self, buffer):
+    def views(self, buffer):
+        """(weights, biases): per-layer views into ``buffer`` (any array in the parameter layout)."""
         weights, biases, offset = [], [], 0
         for n_in, n_out in self.layer_shapes:
             weights.append(buffer[offset:offset + n_in * n_out].reshape(n_in, n_out))

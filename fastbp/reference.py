@@ -12,7 +12,8 @@ Two modes, as in :class:`fastbp.NeuralNetwork`:
   ``bce_derivative(y, a) * sigmoid_derivative(z)`` and bias gradient ``delta.mean(axis=0)`` -- and
   its clipped loss.
 
-``fastbp.reference.NeuralNetwork`` is the full network API running on this module.
+``fastbp.NeuralNetwork(..., backend="numpy")`` is the full network API running on this module;
+this module imports nothing from fastbp (it judges the rest).
 """
 import numpy as np
 
@@ -112,11 +113,3 @@ def sgd_update(params, grads, lr):
     params[...] = updated
     return True
 
-
-def __getattr__(name):
-    # fastbp.reference.NeuralNetwork: the network API on this engine (defined with the API layer).
-    if name == "NeuralNetwork":
-        from .network import ReferenceNeuralNetwork
-
-        return ReferenceNeuralNetwork
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

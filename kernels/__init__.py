@@ -22,6 +22,10 @@ from .backward import (
 )
 from .update import sgd_step
 from .train import (
+    Blocks,
+    Net,
+    Settings,
+    Team,
     forward_pass,
     gradient_pass,
     inputs_sample_major,
@@ -34,5 +38,5 @@ __all__ = [
     "CACHE_ENABLED", "FAST_FLOATS", "SLOT", "use_blas", "RELU", "SIGMOID", "finite_and_within",
     "dense_forward", "bias_gradient", "output_delta", "output_delta_tutorial", "output_loss", "propagate_delta", "weight_gradient",
     "sgd_step", "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",
-    "train_full_batch", "train_minibatch",
+    "train_full_batch", "train_minibatch", "Net", "Blocks", "Team", "Settings",
 ]

@@ -1,25 +1,37 @@
 """Whole-network passes and whole training loops, each one compiled call.
 
-Buffers (all 1-D, one dtype, allocated once by the caller and reused every step):
+Buffers (all one dtype, allocated once by the caller and reused every step):
 * ``params`` / ``grads`` / ``backup``: [W0 (n0*n1, row-major), b0 (n1), W1, b1, ...];
-* ``xbuf`` (n0 * n): the batch's inputs, feature-major (n0, n) -- or sample-major (n, n0) when
+* ``xbuf`` (n0 * n): a batch's inputs, feature-major (n0, n) -- or sample-major (n, n0) when
   the first layer is a BLAS product (``inputs_sample_major``): BLAS reads the transposed view
-  for free, and a mini-batch gather then copies whole rows instead of transposing them (the
-  60000x784 mini-batch epoch: 40 vs 132 us per 128-sample batch);
+  for free, and a mini-batch gather then copies whole rows instead of transposing them;
 * ``ybuf`` (K * n): the batch's targets, feature-major;
 * ``zbuf`` / ``abuf`` / ``dbuf``: every layer's pre-activations, activations and deltas, layer l
   occupying a (sizes[l+1], n) block.
-``sizes`` (L+1,) and ``activations`` (L,) are int64 arrays describing the network.
+``sizes`` (L+1,) and ``codes`` (L,, the activation codes) are int64 arrays describing the network.
+
+The training loops take three records (named tuples, so the loops keep short signatures):
+* ``Net(params, backup, sizes, codes)`` -- the network;
+* ``Blocks(x, y, z, a, d, grads)`` -- the fixed partition of every batch into ``n_blocks`` blocks
+  (``policy.reduction_blocks``): row b of each (n_blocks, ...) array is block b's workspace, and
+  ``grads[b]`` its share of the gradient;
+* ``Team(board, shared, n_workers)`` -- the barrier board and the shared loss/flag slots of the
+  ``n_workers`` threads that run the loop together (``fastbp.team``); and
+* ``Settings(lr, tutorial, wait_window_ns, wait_limit)`` -- the step's constants.
+
+Reproducibility: every step sums the blocks' losses and gradients in block order, whichever
+worker computed a block, so a fit gives the same bits with one worker or several, and when the
+team hands over to one worker mid-fit.  Worker w computes blocks ``share(n_blocks, w, n_workers)``
+and updates its share of the parameters; the workers meet at spin barriers (``sync.barrier``)
+twice per step -- so the whole loop stays one compiled call per thread.
+
 Status codes returned by the loops: 0 finished, 1 the loss became NaN/inf, 2 an update did,
 3 aborted (another worker failed), 4 too slow (the workers stopped after a complete epoch
 because they spent much of their time waiting for a worker without a core; the caller
 continues on one).
-
-The training loops are data-parallel: each of n_workers threads (run by the engine) calls the
-same loop on its own share of every batch and its own workspace; they meet at spin barriers
-(``sync.barrier``) inside the compiled loop, twice per step -- so the whole loop stays one
-compiled call per thread, with no Python between steps.
 """
+from collections import namedtuple
+
 import numpy as np
 
 from .backward import (
@@ -35,7 +47,12 @@ from .blas import gemm
 from .config import kernel, use_blas
 from .dense import bias_activation, dense_forward
 from .sync import SLOT, barrier, monotonic_ns
-from .update import restore_range, sgd_step_shared
+from .update import restore_range, sgd_step_blocks
+
+Net = namedtuple("Net", "params backup sizes codes")
+Blocks = namedtuple("Blocks", "x y z a d grads")
+Team = namedtuple("Team", "board shared n_workers")
+Settings = namedtuple("Settings", "lr tutorial wait_window_ns wait_limit")
 
 FINISHED = 0
 LOSS_NOT_FINITE = 1
@@ -43,19 +60,14 @@ UPDATE_NOT_FINITE = 2
 ABORTED = 3  # another worker failed outside compiled code
 TOO_SLOW = 4  # the workers spent much of their time waiting: continue on one worker
 
-# Fields of a worker's slot on the shared float64 board.
+# Fields of the slots on the shared float64 board: block b's loss and correct count in slot b,
+# worker w's flags and waiting times in slot w.
 LOSS = 0
 CORRECT = 1
 FINITE = 2
 WAITED = 3   # nanoseconds the worker waited at barriers in the current window
 ELAPSED = 4  # nanoseconds since the current window started, for that worker
 
-# The workers judge their waiting over windows of at least WAIT_WINDOW_NS: when in one window
-# some worker waited at barriers for more than WAIT_LIMIT of it, another worker had no core
-# (a busy process on it; more workers than cores), and one worker does better than the team
-# (two workers reach ~1.6x one worker on the circle: waiting 40% of the time is about even).
-WAIT_WINDOW_NS = 5_000_000
-WAIT_LIMIT = 0.4
 
 
 @kernel(python=False)
@@ -99,19 +111,19 @@ def sample_block(buf, n, width):
 
 
 @kernel(inline=True)
-def forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n):
+def forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n):
     """Forward through every layer for a batch of n samples (inputs already in xbuf)."""
     for l in range(sizes.size - 1):
         W, b = layer_params(params, sizes, l)
         Z = layer_block(zbuf, sizes, l, n)
         A_out = layer_block(abuf, sizes, l, n)
         if l > 0:
-            dense_forward(W, b, layer_block(abuf, sizes, l - 1, n), Z, A_out, activations[l])
+            dense_forward(W, b, layer_block(abuf, sizes, l - 1, n), Z, A_out, codes[l])
         elif inputs_sample_major(sizes):  # dense_forward's BLAS path on the transposed batch
             gemm(W.T, sample_block(xbuf, n, sizes[0]).T, Z)
-            bias_activation(Z, b, A_out, activations[0])
+            bias_activation(Z, b, A_out, codes[0])
         else:
-            dense_forward(W, b, input_block(xbuf, sizes[0], n), Z, A_out, activations[0])
+            dense_forward(W, b, input_block(xbuf, sizes[0], n), Z, A_out, codes[0])
 
 
 @kernel(inline=True)
@@ -149,118 +161,134 @@ def gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_mean,
 
 
 @kernel
-def network_loss(params, sizes, activations, xbuf, ybuf, zbuf, abuf, n, tutorial):
+def network_loss(params, sizes, codes, xbuf, ybuf, zbuf, abuf, n, tutorial):
     """Forward pass, then (mean loss, number of correct predictions)."""
-    forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
+    forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n)
     last = sizes.size - 2
     return output_loss(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
                        input_block(ybuf, sizes[last + 1], n), tutorial)
 
 
 @kernel(inline=True)
-def share(count, worker, n_workers, multiple):
-    """[start, stop) of worker's share of range(count): contiguous, inner bounds multiples of
-    ``multiple`` (1 for samples; 16 for parameters, so no two workers write one cache line)."""
-    start = (count * worker // n_workers) // multiple * multiple
-    stop = count if worker == n_workers - 1 else (count * (worker + 1) // n_workers) // multiple * multiple
+def share(count, part, n_parts, multiple):
+    """[start, stop) of ``part``'s share of range(count) split in ``n_parts``: contiguous, inner
+    bounds multiples of ``multiple`` (1 for samples and blocks; 16 for parameters, so no two
+    workers write one cache line)."""
+    start = (count * part // n_parts) // multiple * multiple
+    stop = count if part == n_parts - 1 else (count * (part + 1) // n_parts) // multiple * multiple
     return start, stop
 
 
 @kernel(inline=True)
-def combine(shared, n_workers, field):
-    """Sum of every worker's ``field`` entry on the shared board (in worker order)."""
+def combine(shared, n_slots, field):
+    """Sum of ``field`` over the first ``n_slots`` slots of the shared board, in slot order."""
     total = 0.0
-    for w in range(n_workers):
-        total += shared[w * SLOT + field]
+    for s in range(n_slots):
+        total += shared[s * SLOT + field]
     return total
 
 
 @kernel(inline=True)
-def finish_step(worker, board, shared, params, grads, others, backup, lr, restorable, steps,
-                loss_sum, correct, n_values, window_start, waited):
-    """The end of one training step for one worker, after its forward pass (``loss_sum``,
-    ``correct`` of its samples) and its share of the gradient: publish them, barrier, combine
-    everybody's into the step's mean loss (over ``n_values`` outputs) and correct count; if the
-    loss is finite, update this worker's share of the parameters (sgd_step_shared), barrier.
-    ``steps``: the steps this worker finished before (two barriers each); ``window_start`` and
-    ``waited``: the start of its current waiting window (monotonic_ns) and its barrier waits
-    in it, in nanoseconds.
+def block_step(net, blocks, b, n, n_mean, tutorial, shared):
+    """Forward, loss and gradient of block b's n samples (already in its buffers), the gradient
+    as this block's share of the mean over ``n_mean`` samples; the block's loss sum and correct
+    count published in its slot."""
+    sizes = net.sizes
+    if n == 0:  # a last batch smaller than the number of blocks
+        blocks.grads[b][:] = 0
+        shared[b * SLOT + LOSS] = 0.0
+        shared[b * SLOT + CORRECT] = 0.0
+        return
+    x, y, z, a, d = blocks.x[b], blocks.y[b], blocks.z[b], blocks.a[b], blocks.d[b]
+    forward_pass(net.params, sizes, net.codes, x, z, a, n)
+    last = sizes.size - 2
+    loss_sum, correct = output_loss_sum(layer_block(z, sizes, last, n), layer_block(a, sizes, last, n),
+                                        input_block(y, sizes[last + 1], n), tutorial)
+    gradient_pass(net.params, blocks.grads[b], sizes, x, y, z, a, d, n, n_mean, tutorial)
+    shared[b * SLOT + LOSS] = loss_sum
+    shared[b * SLOT + CORRECT] = correct
+
+
+@kernel(inline=True)
+def finish_step(worker, net, blocks, team, settings, restorable, steps, n_values, window_start,
+                waited):
+    """The end of one training step for one worker, after it computed its blocks (block_step):
+    barrier, combine every block's loss (over ``n_values`` outputs) and correct count in block
+    order; if the loss is finite, update this worker's share of the parameters with the blocks'
+    gradients summed in block order (sgd_step_blocks), barrier.  ``steps``: the steps this
+    worker finished before (two barriers each); ``window_start`` and ``waited``: the start of its
+    current waiting window (monotonic_ns) and its barrier waits in it, in nanoseconds.
 
     Returns (status, loss, correct, window_start, waited): FINISHED; TOO_SLOW (finished, but in
-    the window that just closed some worker waited more than WAIT_LIMIT of the time: the rest
-    should run on one worker); LOSS_NOT_FINITE (nothing updated; the worker's share restored
+    the window that just closed some worker waited more than ``wait_limit`` of the time: the
+    rest should run on one worker); LOSS_NOT_FINITE (nothing updated; the worker's share restored
     from ``backup`` if ``restorable``); UPDATE_NOT_FINITE (some share of the update was not
     finite: every worker restored its share); ABORTED.
     """
-    n_workers = others.shape[0] + 1
+    n_workers = team.n_workers
+    shared = team.shared
+    params = net.params
     slot = worker * SLOT
-    shared[slot + LOSS] = loss_sum
-    shared[slot + CORRECT] = correct
-    wait = barrier(board, worker, n_workers, 2 * steps + 1)
+    n_blocks = blocks.grads.shape[0]
+    wait = barrier(team.board, worker, n_workers, 2 * steps + 1)
     if wait < 0:
         return ABORTED, 0.0, 0.0, window_start, waited
     waited += wait
-    loss = combine(shared, n_workers, LOSS) / n_values
-    correct_total = combine(shared, n_workers, CORRECT)
+    loss = combine(shared, n_blocks, LOSS) / n_values
+    correct_total = combine(shared, n_blocks, CORRECT)
     first, stop = share(params.size, worker, n_workers, 16)
     if not np.isfinite(loss):
         if restorable:
-            restore_range(params, backup, first, stop)
+            restore_range(params, net.backup, first, stop)
         return LOSS_NOT_FINITE, loss, correct_total, window_start, waited
-    finite = sgd_step_shared(params, grads, others, lr, backup, first, stop)
+    finite = sgd_step_blocks(params, blocks.grads, settings.lr, net.backup, first, stop)
     now = monotonic_ns() if n_workers > 1 else 0
     shared[slot + FINITE] = 1.0 if finite else 0.0
     shared[slot + WAITED] = waited
     shared[slot + ELAPSED] = now - window_start
-    wait = barrier(board, worker, n_workers, 2 * steps + 2)
+    wait = barrier(team.board, worker, n_workers, 2 * steps + 2)
     if wait < 0:
         return ABORTED, loss, correct_total, window_start, waited
     if combine(shared, n_workers, FINITE) < n_workers:
-        restore_range(params, backup, first, stop)
+        restore_range(params, net.backup, first, stop)
         return UPDATE_NOT_FINITE, loss, correct_total, window_start, waited + wait
+    if n_workers == 1:
+        return FINISHED, loss, correct_total, window_start, waited
     # Every worker reads the same published values here, so all decide alike.
-    if shared[ELAPSED] < WAIT_WINDOW_NS:  # worker 0's window is still open
+    if shared[ELAPSED] < settings.wait_window_ns:  # worker 0's window is still open
         return FINISHED, loss, correct_total, window_start, waited + wait
     for w in range(n_workers):
-        if shared[w * SLOT + WAITED] > WAIT_LIMIT * shared[w * SLOT + ELAPSED]:
+        if shared[w * SLOT + WAITED] > settings.wait_limit * shared[w * SLOT + ELAPSED]:
             return TOO_SLOW, loss, correct_total, now, wait
     return FINISHED, loss, correct_total, now, wait
 
 
 @kernel
-def train_full_batch(worker, board, shared, params, grads, others, backup, sizes, activations,
-                     xbuf, ybuf, zbuf, abuf, dbuf, n, n_total, lr, tutorial, restorable, losses,
-                     accuracies):
+def train_full_batch(worker, net, blocks, team, settings, n_total, restorable, losses, accuracies):
     """Full-batch gradient descent for ``losses.size`` epochs; one worker's part of it.
 
-    ``others.shape[0] + 1`` workers (threads) each run this on their own n of the n_total
-    samples (their own xbuf/ybuf/zbuf/abuf/dbuf) into their own share of the gradient: worker 0
-    into ``grads``, worker w into ``others[w - 1]`` (n_workers - 1, P).  They share ``params``,
-    ``grads``, ``backup``, the loss and flag slots of ``shared`` (float64, n_workers * SLOT) and
-    the barrier ``board`` (int64, zeros, (n_workers + 1) * SLOT).  Each epoch: forward and
-    gradient of the own samples, then finish_step: barrier, each worker updates its share of the
-    parameters from the sum of the shares of the gradient, barrier.  With one worker (``others``
-    empty) the barriers cost nothing.  Worker 0 records each epoch's loss and accuracy (before its update).
+    Block b holds samples share(n_total, b, n_blocks) in its buffers (loaded by the caller).
+    Each epoch every worker computes its blocks, then finish_step: barrier, each worker updates
+    its share of the parameters from the blocks' gradients, barrier.  With one worker the
+    barriers cost nothing.  Worker 0 records each epoch's loss and accuracy (before its update).
 
     Returns (epochs recorded, status); on a non-finite loss or update the parameters are restored
     to the last state whose loss was finite (``restorable``: ``backup`` already holds the state
     before the latest update).
     """
+    sizes = net.sizes
     n_outputs = sizes[sizes.size - 1]
-    last = sizes.size - 2
-    Z = layer_block(zbuf, sizes, last, n)
-    A = layer_block(abuf, sizes, last, n)
-    Y = input_block(ybuf, n_outputs, n)
-    own = grads if worker == 0 else others[worker - 1]
-    window_start = monotonic_ns() if others.shape[0] > 0 else 0
+    n_blocks = blocks.grads.shape[0]
+    first_block, end_block = share(n_blocks, worker, team.n_workers, 1)
+    window_start = monotonic_ns() if team.n_workers > 1 else 0
     waited = 0
     for epoch in range(losses.size):
-        forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
-        loss_sum, correct = output_loss_sum(Z, A, Y, tutorial)
-        gradient_pass(params, own, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_total, tutorial)
+        for b in range(first_block, end_block):
+            start, stop = share(n_total, b, n_blocks, 1)
+            block_step(net, blocks, b, stop - start, n_total, settings.tutorial, team.shared)
         status, loss, correct, window_start, waited = finish_step(
-            worker, board, shared, params, grads, others, backup, lr, restorable, epoch,
-            loss_sum, correct, n_total * n_outputs, window_start, waited)
+            worker, net, blocks, team, settings, restorable, epoch, n_total * n_outputs,
+            window_start, waited)
         if status == LOSS_NOT_FINITE or status == ABORTED:
             return epoch, status
         if worker == 0:
@@ -307,26 +335,24 @@ def gather_batch(X, Y, order, start, n, sample_major, xbuf, ybuf):
 
 
 @kernel
-def train_minibatch(worker, board, shared, params, grads, others, backup, sizes, activations,
-                    X, Y, order, batch_size, xbuf, ybuf, zbuf, abuf, dbuf, lr, tutorial,
-                    restorable, losses, accuracies):
+def train_minibatch(worker, net, blocks, team, settings, X, Y, order, batch_size, restorable,
+                    losses, accuracies):
     """Mini-batch SGD, one epoch per row of ``order`` (epochs, N): each batch steps on its mean
     gradient; one worker's part of it.
 
-    X: (N, n0), Y: (N, K) sample-major, shared.  Every batch is split between the workers as
-    train_full_batch splits the samples (each worker gathers its share into its own buffers,
-    which hold ceil(batch_size / n_workers) samples), with the same two barriers per step.  Worker 0 records per
-    epoch the mean of the batch losses (each before its batch's update) and the accuracy over
-    those batches.  Returns (epochs recorded, status).
+    X: (N, n0), Y: (N, K) sample-major, shared.  Every batch is split into the blocks as
+    train_full_batch splits the samples (each block's share gathered into its buffers, which
+    hold ceil(batch_size / n_blocks) samples), with the same two barriers per step.  Worker 0
+    records per epoch the mean of the batch losses (each before its batch's update) and the
+    accuracy over those batches.  Returns (epochs recorded, status).
     """
     N = X.shape[0]
-    n_workers = others.shape[0] + 1
+    n_blocks = blocks.grads.shape[0]
     n_outputs = Y.shape[1]
-    last = sizes.size - 2
-    sample_major = inputs_sample_major(sizes)
-    own = grads if worker == 0 else others[worker - 1]
+    sample_major = inputs_sample_major(net.sizes)
+    first_block, end_block = share(n_blocks, worker, team.n_workers, 1)
     steps = 0
-    window_start = monotonic_ns() if n_workers > 1 else 0
+    window_start = monotonic_ns() if team.n_workers > 1 else 0
     waited = 0
     too_slow = False
     for epoch in range(order.shape[0]):
@@ -336,22 +362,15 @@ def train_minibatch(worker, board, shared, params, grads, others, backup, sizes,
         epoch_order = order[epoch]
         for start in range(0, N, batch_size):
             n_batch = min(batch_size, N - start)
-            begin, end = share(n_batch, worker, n_workers, 1)
-            n = end - begin
-            if n > 0:
-                gather_batch(X, Y, epoch_order, start + begin, n, sample_major, xbuf, ybuf)
-                forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
-                batch_loss, batch_correct = output_loss_sum(
-                    layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
-                    input_block(ybuf, n_outputs, n), tutorial)
-                gradient_pass(params, own, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_batch,
-                              tutorial)
-            else:  # a last batch smaller than the number of workers
-                batch_loss, batch_correct = 0.0, 0
-                own[:] = 0
+            for b in range(first_block, end_block):
+                begin, end = share(n_batch, b, n_blocks, 1)
+                if end > begin:
+                    gather_batch(X, Y, epoch_order, start + begin, end - begin, sample_major,
+                                 blocks.x[b], blocks.y[b])
+                block_step(net, blocks, b, end - begin, n_batch, settings.tutorial, team.shared)
             status, loss, correct, window_start, waited = finish_step(
-                worker, board, shared, params, grads, others, backup, lr, restorable, steps,
-                batch_loss, batch_correct, n_batch * n_outputs, window_start, waited)
+                worker, net, blocks, team, settings, restorable, steps, n_batch * n_outputs,
+                window_start, waited)
             steps += 1
             if status == TOO_SLOW:  # all workers see it at the same step: finish the epoch
                 too_slow = True

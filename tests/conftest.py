@@ -34,6 +34,12 @@ def assert_close(actual, desired, dtype, scale=None):
     np.testing.assert_allclose(actual, desired, rtol=0, atol=RTOL[np.dtype(dtype)] * scale)
 
 
+def parameters_of(nn):
+    """Every weight and bias of ``nn`` in one float64 array (W0, b0, W1, b1, ...)."""
+    return np.concatenate([np.ravel(p).astype(np.float64)
+                           for W, b in zip(nn.weights, nn.biases) for p in (W, b)])
+
+
 def small_problem(n_samples=40, sizes=(3, 5, 4, 1), seed=0, dtype=np.float64):
     random = np.random.default_rng(seed)
     X = random.standard_normal((n_samples, sizes[0]))

@@ -1,4 +1,6 @@
 """NeuralNetwork API on both engines: gradients, engine agreement, fit semantics, parameter views."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -283,10 +285,9 @@ def test_seeds_give_independent_reproducible_streams():
     np.testing.assert_array_equal(np.random.get_state()[1], state)
 
 
-def test_reference_module_network_is_the_numpy_engine():
-    nn = fastbp.reference.NeuralNetwork([2, 3, 1], seed=0)
-    assert isinstance(nn, fastbp.NeuralNetwork) and nn.backend == "numpy"
+def test_reference_backend_aliases():
     assert fastbp.NeuralNetwork([2, 3, 1], backend="reference").backend == "numpy"
+    assert fastbp.NeuralNetwork([2, 3, 1], backend="jit").backend == "numba"
 
 
 def test_float32_stays_float32_end_to_end(backend):
@@ -400,14 +401,17 @@ def test_compiled_workspaces_start_on_cache_lines():
     workspace = nn._engine._recorded
     for buffer in (workspace.x, workspace.y, workspace.z, workspace.a, workspace.d):
         assert buffer.ctypes.data % 64 == 0
+    X, y = fastbp.datasets.make_circle()
+    nn.fit(X, y, epochs=1, lr=0.1)
+    blocks = nn._engine._blocks.record
+    for rows in blocks:  # every block's row of every training buffer
+        assert all(row.ctypes.data % 64 == 0 for row in rows)
 
 
 @pytest.mark.parametrize("batch_size", [None, 16])
 def test_fit_in_many_compiled_calls_trains_as_in_one(backend, monkeypatch, batch_size):
-    """fit splits long trainings into calls of _MAX_CALL_WORK (so Ctrl-C is seen between them);
-    the split never changes the results."""
-    import fastbp.network
-
+    """fit splits long trainings into calls of policy.max_call_work (so Ctrl-C is seen between
+    them); the split never changes the results."""
     X, y = small_problem(n_samples=60, sizes=(3, 8, 1), seed=2)
     engine = type(fastbp.NeuralNetwork([3, 8, 1], backend=backend)._engine)
     method = "train_full_batch" if batch_size is None else "train_minibatch"
@@ -415,9 +419,9 @@ def test_fit_in_many_compiled_calls_trains_as_in_one(backend, monkeypatch, batch
     monkeypatch.setattr(engine, method, lambda self, *a: calls.append(1) or original(self, *a))
     results = []
     for max_work in (10**12, 60 * 41 * 7):  # one call; calls of 7 epochs (41 parameters)
-        monkeypatch.setattr(fastbp.network, "_MAX_CALL_WORK", max_work)
         calls.clear()
         nn = fastbp.NeuralNetwork([3, 8, 1], backend=backend, seed=5)
+        nn.policy = dataclasses.replace(nn.policy, max_call_work=max_work)
         history = nn.fit(X, y, epochs=30, lr=0.2, batch_size=batch_size, seed=7)
         results.append((len(calls), history, nn._params.flat.copy()))
     (one_call, h1, p1), (many_calls, h2, p2) = results

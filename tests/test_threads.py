@@ -5,14 +5,15 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp import parallel
+from fastbp import threadctl
+from conftest import parameters_of
 
 
 @pytest.fixture(autouse=True)
 def every_pool_loaded():
     """Training calls load SciPy's pool (if installed) when they first limit the pools: load it
     before any test compares the pools before and after."""
-    parallel._load_every_blas()
+    threadctl.load_every_blas()
 
 
 def blas_threads():
@@ -43,7 +44,7 @@ def test_results_do_not_depend_on_thread_count():
             nn.fit(X, y, epochs=5, lr=0.1)
             weights.append(nn.weights[0].copy())
     for w in weights[1:]:
-        np.testing.assert_allclose(w, weights[0], rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(w, weights[0])  # the same bits (fixed reduction blocks)
 
 
 @pytest.mark.parametrize("n, error", [(0, ValueError), (10_000, ValueError), (1.5, TypeError)])
@@ -99,7 +100,7 @@ def test_overlapping_training_calls_keep_blas_on_one_thread_and_restore_it():
     """Fits in several threads at once: BLAS stays on one thread until the last one leaves, then
     the pools are back as they were -- whichever thread entered or left first."""
     before = blas_threads()
-    limit = parallel._one_blas_thread
+    limit = threadctl.one_blas_thread()
     entered, release = threading.Event(), threading.Event()
     seen = {}
 
@@ -135,7 +136,7 @@ def test_concurrent_fits_in_threads_train_correctly_and_leave_the_pools_as_they_
     for fit in fits:
         fit.join()
     for nn in nets:
-        np.testing.assert_allclose(nn._params.flat, alone._params.flat, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(parameters_of(nn), parameters_of(alone))
     assert blas_threads() == before
 
 
@@ -144,7 +145,7 @@ def test_a_threads_block_overlapping_a_fit_restores_the_users_limits():
     """A training call in another thread holds the pools at one thread; a `threads` block that
     starts inside it and ends after it must not restore that temporary limit."""
     before = blas_threads()
-    release, call = _hold(parallel._one_blas_thread)
+    release, call = _hold(threadctl.one_blas_thread())
     with fastbp.threads(2):
         release.set()
         call.join()  # the training call ends inside the block
@@ -159,7 +160,7 @@ def test_the_thread_count_is_process_wide():
     with fastbp.threads(1):
         assert in_thread(fastbp.get_num_threads) == 1
         in_thread(lambda: nn.fit(X, y, epochs=200, lr=0.05))
-        assert nn._engine.workers_used == [1]
+        assert nn.workers_used == [1]
     assert in_thread(fastbp.get_num_threads) == fastbp.get_num_threads()
 
 
@@ -171,7 +172,7 @@ def test_set_num_threads_during_a_training_call_takes_effect_when_it_ends():
     seen = []
     try:
         for n in (1, 2):
-            release, call = _hold(parallel._one_blas_thread)
+            release, call = _hold(threadctl.one_blas_thread())
             fastbp.set_num_threads(n)
             seen.append(set(blas_threads().values()))  # still the call's limit
             release.set()
@@ -203,7 +204,7 @@ def test_a_threads_block_after_a_deferred_count_restores_that_count():
     call ends the pools follow the count, 1."""
     before = fastbp.get_num_threads()
     try:
-        release, call = _hold(parallel._one_blas_thread)
+        release, call = _hold(threadctl.one_blas_thread())
         fastbp.set_num_threads(1)
         with fastbp.threads(2):
             assert fastbp.get_num_threads() == 2

@@ -1,4 +1,4 @@
-"""Thread control: one switch for Numba's worker threads and every BLAS pool the kernels use.
+"""Thread control: one switch for Numba's threads, fastbp's training workers and every BLAS pool.
 
 A typical install has two OpenBLAS copies with two thread pools -- NumPy's, and SciPy's, which
 Numba's ``np.dot`` inside compiled code calls.  fastbp's kernels call NumPy's where they can
@@ -7,16 +7,13 @@ Limiting only one pool would leave the other spinning on a core: :func:`set_num_
 Numba's thread count (``numba.set_num_threads``, its run-time API) and, through threadpoolctl,
 every loaded BLAS pool, loading the kernels' first so that it is covered too.  It never assigns
 ``numba.config``.  The same count caps the workers of fastbp's data-parallel training loops
-(:func:`run_workers`, chosen by the engine).  Like the BLAS pools' limits, the count is
+(``fastbp.team``; how many a fit uses is its plan's choice, ``fastbp.policy``).  Like the BLAS pools' limits, the count is
 process-wide: a fit in any Python thread obeys the newest open :func:`threads` block, else the
 last :func:`set_num_threads` (Numba's own count is per thread; fastbp keeps the process's, see
 ``_ThreadCount``).
 """
 import contextlib
-import ctypes
-import functools
 import importlib.util
-import os
 import threading
 
 import numba
@@ -32,7 +29,7 @@ def _load_kernel_blas():
         import scipy.linalg.cython_blas  # noqa: F401
 
 
-def _load_every_blas():
+def load_every_blas():
     """Load the kernels' BLAS and, where SciPy is installed, SciPy's -- which Numba's first
     dispatch imports anyway (scipy.linalg) -- so that a view of the pools made now covers both."""
     _load_kernel_blas()
@@ -189,7 +186,7 @@ class _OneBlasThread:
         with self._lock:
             if self._users == 0:
                 if self._controller is None:
-                    _load_every_blas()  # else SciPy's pool, loaded later, would stay unlimited
+                    load_every_blas()  # else SciPy's pool, loaded later, would stay unlimited
                     self._controller = ThreadpoolController()
                 self._limiter = _from_any_thread(
                     lambda: self._controller.limit(limits=1, user_api="blas"))
@@ -235,120 +232,7 @@ _one_blas_thread = _OneBlasThread()
 _thread_count = _ThreadCount()
 
 
-@functools.lru_cache(maxsize=None)
-def _sched_getcpu():
-    """The C library's ``sched_getcpu`` (Linux: glibc, musl), or None."""
-    try:
-        return ctypes.CDLL(None, use_errno=True).sched_getcpu
-    except (AttributeError, OSError, TypeError):
-        return None
-
-
-def _current_cpu():
-    """The CPU this thread runs on, or None where that is unknown."""
-    getcpu = _sched_getcpu()
-    cpu = getcpu() if getcpu is not None else -1
-    return cpu if cpu >= 0 else None
-
-
-def worker_cpus(n_workers):
-    """A CPU for each worker: worker 0 (the calling thread) keeps the one it is on now, the
-    others take the next CPUs this thread may use after it, in turn (so teams started from
-    different CPUs -- other processes, other fits -- spread out rather than all taking the
-    lowest numbers) -- or None where that is unknown (no sched_setaffinity / sched_getcpu).
-
-    Unbound, Linux often started a helper on the caller's CPU, or woke the caller on the
-    helper's, when the other CPU had been idle (measured: after 0.3 s idle, 4 fits in 5 of the
-    circle ran their two workers on one core, each step waiting for the other, until the
-    fallback to one worker) and separated them only at its next load balancing, milliseconds
-    later.
-    """
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    current = _current_cpu()
-    allowed = sorted(os.sched_getaffinity(0))
-    if current is None or current not in allowed or len(allowed) < 2:
-        return None
-    at = allowed.index(current)
-    others = allowed[at + 1:] + allowed[:at]
-    return [current] + [others[w % len(others)] for w in range(n_workers - 1)]
-
-
-def _join_all(helpers, abort):
-    """Join every helper even if Ctrl-C interrupts a join (the others are told to stop), so no
-    worker still writes to the network after the call; the interrupt is raised after."""
-    interrupted = None
-    for helper in helpers:
-        while True:
-            try:
-                helper.join()
-                break
-            except BaseException as error:  # noqa: B902 -- KeyboardInterrupt while waiting
-                interrupted = interrupted or error
-                abort()
-    if interrupted is not None:
-        raise interrupted
-
-
-@contextlib.contextmanager
-def _bound_to(cpu):
-    """This thread runs on ``cpu`` only inside the block (nothing if cpu is None or refused)."""
-    previous = None
-    if cpu is not None:
-        with contextlib.suppress(OSError):  # e.g. the CPU left the process's cpuset
-            previous = os.sched_getaffinity(0)
-            os.sched_setaffinity(0, {cpu})
-    try:
-        yield
-    finally:
-        if previous is not None:
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(0, previous)
-
-
-def run_workers(body, n_workers, abort, one_blas_thread):
-    """[body(0), ..., body(n_workers - 1)], each in its own thread (body(0) in this one).
-
-    ``body`` runs a compiled loop whose workers wait for each other at barriers, so all of them
-    must run at once: each call starts its own threads (~0.15 ms; a shared pool could leave a
-    worker queued behind another call's), and each worker is bound to a CPU of its own for the
-    call (:func:`worker_cpus`; the calling thread's own affinity is restored after).  If one raises,
-    ``abort()`` makes the others stop waiting, and the first exception is re-raised here.
-    ``one_blas_thread``: the BLAS pools run single-threaded meanwhile (each worker already owns
-    a core; OpenBLAS threads inside the workers would fight over them) -- also for one worker
-    that took over from a team.
-    """
-    limits = _one_blas_thread if one_blas_thread else contextlib.nullcontext()
-    results = [None] * n_workers
-    errors = []
-
-    def guarded(worker, cpu=None):
-        try:
-            with _bound_to(cpu):
-                results[worker] = body(worker)
-        except BaseException as error:  # noqa: B902 -- re-raised in the calling thread
-            errors.append(error)
-            abort()
-
-    with limits:
-        if n_workers == 1:
-            return [body(0)]
-        cpus = worker_cpus(n_workers) or [None] * n_workers
-        helpers = []
-        # bound before the helpers start: waiting for a thread to start may move this one
-        with _bound_to(cpus[0]):
-            try:
-                for worker in range(1, n_workers):
-                    helper = threading.Thread(target=guarded, args=(worker, cpus[worker]),
-                                              daemon=True, name=f"fastbp-worker-{worker}")
-                    helper.start()
-                    helpers.append(helper)
-                guarded(0)
-            except BaseException:  # a thread that could not start, Ctrl-C while starting one
-                abort()
-                raise
-            finally:
-                _join_all(helpers, abort)
-    if errors:
-        raise errors[0]
-    return results
+def one_blas_thread():
+    """Context manager: every BLAS pool on one thread inside it (overlapping uses from several
+    Python threads share the limit; the last to leave restores the pools)."""
+    return _one_blas_thread

@@ -1,0 +1,145 @@
+"""How a fit is run: every tunable in one place, computed once per fit into a :class:`FitPlan`.
+
+A fit's *results* depend on one choice only, :func:`reduction_blocks`: every batch is split into
+a fixed number of blocks whose losses and gradients are summed in block order.  It depends on
+the batch size, the network and the machine's CPU count -- never on the thread setting, the
+machine's load or how the work is shared out -- so a seeded fit gives the same bits whether one
+worker or several compute the blocks, and when a team hands over to one worker mid-fit.  Every
+other choice here (workers, epochs per compiled call, the fallback's thresholds) changes only
+how fast a fit runs.
+
+Tests and users with unusual machines change a policy per network, never module globals::
+
+    nn.policy = dataclasses.replace(nn.policy, min_parallel_work=0)
+
+The defaults were measured on 2-core machines; the decisions log (docs/decisions.md) has the
+numbers behind each.
+"""
+import dataclasses
+import os
+
+from .kernels import use_blas
+
+
+def _machine_cpus():
+    """The machine's CPU count (not the process's affinity nor the thread setting)."""
+    return os.cpu_count() or 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """The tunables of how fits are run.
+
+    Attributes
+    ----------
+    min_block_work : int
+        Multiply-adds (samples x parameters) a reduction block must have: a batch is split into
+        more blocks only while each keeps this much work (a block is the unit a worker computes
+        between two barriers; smaller ones cost more in barriers than they save).
+    max_blocks : int
+        The most blocks a batch is split into (and so the most workers a fit can use); the
+        default is the machine's CPU count.
+    min_parallel_work : int
+        Multiply-adds of a whole fit below which it runs on one worker (waking threads and
+        binding them to CPUs costs ~0.15 ms per compiled call).
+    max_call_work : int
+        Multiply-adds of one compiled training call: fit returns to Python between calls,
+        where Ctrl-C is seen -- about every 0.1-0.5 s on 2-core machines.
+    max_order_entries : int
+        Sample indices of the shuffled orders prepared at once for mini-batch training (bounds
+        their memory).
+    workers : int or None
+        The workers of a fit that splits its batches (at most one per block); None: the thread
+        count (``fastbp.get_num_threads()``).  More workers than cores only wait for each other.
+    wait_window_ns, wait_limit : int, float
+        The team's fallback: over windows of at least ``wait_window_ns``, when some worker
+        waited at barriers for more than ``wait_limit`` of the window, another worker had no
+        core (a busy process on it; more workers than cores) and the rest of the fit runs on
+        one worker -- with the same results, since the blocks do not change.
+    """
+
+    min_block_work: int = 8192
+    max_blocks: int = dataclasses.field(default_factory=_machine_cpus)
+    min_parallel_work: int = 20_000_000
+    max_call_work: int = 2_000_000_000
+    max_order_entries: int = 1 << 20
+    workers: int = None
+    wait_window_ns: int = 5_000_000
+    wait_limit: float = 0.4
+
+    def __post_init__(self):
+        for name in ("min_block_work", "min_parallel_work", "max_call_work", "wait_window_ns"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"Policy.{name} must be an int >= 0, got {value!r}")
+        for name in ("max_blocks", "max_order_entries"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Policy.{name} must be an int >= 1, got {value!r}")
+        if self.workers is not None and (isinstance(self.workers, bool)
+                                         or not isinstance(self.workers, int) or self.workers < 1):
+            raise ValueError(f"Policy.workers must be None or an int >= 1, got {self.workers!r}")
+        if isinstance(self.wait_limit, bool) or not isinstance(self.wait_limit, (int, float)):
+            raise ValueError(f"Policy.wait_limit must be a number, got {self.wait_limit!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class FitPlan:
+    """How one fit runs, decided once before it starts.
+
+    ``n_blocks``: the batch's reduction blocks (the only choice that affects results);
+    ``n_workers``: threads computing them (<= n_blocks); ``epochs_per_call``: epochs of one
+    compiled call; ``one_blas_thread``: BLAS pools held at one thread during the calls (workers
+    each own a core, and a BLAS product's bits can depend on its thread count);
+    ``wait_window_ns``/``wait_limit``: the team's fallback thresholds (see :class:`Policy`).
+    """
+
+    n_blocks: int
+    n_workers: int
+    epochs_per_call: int
+    one_blas_thread: bool
+    wait_window_ns: int
+    wait_limit: float
+
+    def after_fallback(self):
+        """The plan for the rest of a fit whose team handed over to one worker."""
+        return dataclasses.replace(self, n_workers=1)
+
+
+def n_parameters(layer_sizes):
+    return sum(a * b + b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+
+
+def reduction_blocks(policy, layer_sizes, batch):
+    """Blocks a batch of ``batch`` samples is split into: the most, up to ``policy.max_blocks``,
+    that each keep ``policy.min_block_work`` multiply-adds."""
+    n_params = n_parameters(layer_sizes)
+    n_blocks = min(policy.max_blocks, max(batch, 1))
+    while n_blocks > 1 and (batch // n_blocks) * n_params < policy.min_block_work:
+        n_blocks -= 1
+    return n_blocks
+
+
+def has_blas_layers(layer_sizes):
+    return any(use_blas(a, b) for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+
+
+def plan_fit(policy, layer_sizes, n_samples, batch_size, epochs, *, threads, progress=False):
+    """The FitPlan of a fit of ``epochs`` epochs over ``n_samples`` samples in batches of
+    ``batch_size`` (None: full batch), with ``threads`` threads allowed (the thread setting); ``progress``: a
+    progress bar is shown (then about 20 calls, so it moves)."""
+    batch = n_samples if batch_size is None else batch_size
+    n_params = n_parameters(layer_sizes)
+    n_blocks = reduction_blocks(policy, layer_sizes, batch)
+    n_workers = min(threads if policy.workers is None else policy.workers, n_blocks)
+    if n_samples * n_params * epochs < policy.min_parallel_work:
+        n_workers = 1
+    per_call = max(epochs, 1)
+    if progress:
+        per_call = max(1, epochs // 20)
+    if batch_size is not None:
+        per_call = min(per_call, max(1, policy.max_order_entries // n_samples))
+    per_call = min(per_call, max(1, policy.max_call_work // (n_samples * n_params)))
+    return FitPlan(n_blocks=n_blocks, n_workers=n_workers, epochs_per_call=per_call,
+                   one_blas_thread=has_blas_layers(layer_sizes),
+                   wait_window_ns=policy.wait_window_ns, wait_limit=float(policy.wait_limit))
