@@ -1,11 +1,12 @@
-"""Every compiled kernel against the NumPy reference, through the one kernel table both use."""
+"""Every compiled kernel against the NumPy reference, through the one kernel table both use
+(``fastbp._testing``, which the asv suite times too)."""
 import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastbp import layer_kernels
+from fastbp import _testing as layer_kernels
 from fastbp.kernels.blas import gemm
 from conftest import assert_close
 
