@@ -22,8 +22,8 @@ from . import common
 _STMT = """
 import fastbp
 X, y = fastbp.datasets.make_circle()
-nn = fastbp.NeuralNetwork([2, 16, 8, 1], backend={backend!r}, dtype={dtype!r}, seed=0)
-nn.fit(X, y, epochs=1, lr=0.1)
+nn = fastbp.NeuralNetwork({sizes!r}, backend={backend!r}, dtype={dtype!r}, seed=0)
+nn.fit(X, y, epochs=1, lr={lr!r})
 """
 
 _ENV = """
@@ -35,7 +35,9 @@ os.environ["FASTBP_CACHE"] = {cache!r}
 
 def _code(engine, dtype, cache, cache_dir=None):
     """(stmt, setup) for a timeraw benchmark."""
-    stmt = _STMT.format(backend=common.ENGINE_NAMES[engine], dtype=dtype)
+    circle = common.WORKLOADS["circle"]
+    stmt = _STMT.format(backend=common.ENGINE_NAMES[engine], dtype=dtype, sizes=circle.sizes,
+                        lr=circle.lr)
     setup = _ENV.format(
         cache=cache,
         cache_dir=f'os.environ["NUMBA_CACHE_DIR"] = {cache_dir!r}' if cache_dir else "")

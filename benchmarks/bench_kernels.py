@@ -1,9 +1,10 @@
 """Per-layer kernels on both engines: dense forward, output delta, delta propagation, gradient
 reduction (weight gradient) and parameter update, at five layer sizes.
 
-Driven by the kernel table ``fastbp.layer_kernels``: ``make_case`` draws the seeded inputs and
+Driven by the kernel table ``fastbp._testing``: ``make_case`` draws the seeded inputs and
 ``prepare`` returns a warm callable (inputs already in the engine's layout, numba compiled), so
-the timed call is the kernel alone.  Skipped on commits without ``fastbp.layer_kernels``.
+the timed call is the kernel alone.  Older commits have the table as ``fastbp.layer_kernels``;
+skipped on commits without either.
 """
 from . import common
 

@@ -14,7 +14,7 @@
 * ``FinalMetrics``: loss and accuracy after the circle and spirals training -- results are part
   of the contract, so a change there is a regression too.
 
-With ASV_SKIP_SLOW=1 (or ``asv run --quick``) the timing workloads shrink -- mini-batch: 6000 rows,
+With ASV_SKIP_SLOW=1 the timing workloads shrink -- mini-batch: 6000 rows,
 not 60000; spirals: 300 epochs, not 3000 -- so do not record results with it.  FinalMetrics
 always trains in full.
 """

@@ -3,17 +3,20 @@
 asv imports every module under benchmarks/, this one too: nothing here is named like a benchmark
 (``time_*``, ``timeraw_*``, ``peakmem_*``, ``mem_*``, ``track_*``).
 
-The benchmarks use only fastbp's public API (``fastbp.NeuralNetwork``, ``fastbp.datasets``,
-``fastbp.layer_kernels``) so that ``asv run`` works on older commits as well; where a commit lacks
-a piece of that API, ``require_*`` raises NotImplementedError in ``setup``, which asv records as
-"skipped" (n/a) instead of "failed".
+The networks, sizes and learning rates come from fastbp's one table of workloads,
+``fastbp.workloads``, imported from the installed fastbp (the commit being measured); commits
+older than that table get the same numbers from the one fallback below.  Otherwise the benchmarks
+use only fastbp's public API (``fastbp.NeuralNetwork``, ``fastbp.datasets``) and the kernel table
+``fastbp._testing`` (``fastbp.layer_kernels`` on older commits), so that ``asv run`` works on older
+commits as well; where a commit lacks a piece of that API, ``require_*`` raises
+NotImplementedError in ``setup``, which asv records as "skipped" (n/a) instead of "failed".
 
 All data is drawn from fixed seeds, once per process (memoised), outside any timing.
 """
+import importlib
 import inspect
 import os
 import statistics
-import sys
 import time
 
 import numpy as np
@@ -23,7 +26,7 @@ import fastbp
 # Benchmark parameters.  "reference" is the pure-NumPy engine, "numba" the compiled kernels.
 ENGINES = ["reference", "numba"]
 DTYPES = ["float32", "float64"]
-# Engine names as fastbp.NeuralNetwork(backend=...) and fastbp.layer_kernels.prepare spell them
+# Engine names as fastbp.NeuralNetwork(backend=...) and the kernel table's prepare spell them
 # ("reference" is an alias of "numpy" there; the canonical name also works on older commits).
 ENGINE_NAMES = {"reference": "numpy", "numba": "numba"}
 
@@ -33,31 +36,14 @@ SEED = 0
 SKIP_SLOW_VARIABLE = "ASV_SKIP_SLOW"
 
 
-def asv_quick_mode():
-    """True when this benchmark process was started by ``asv run --quick`` (best effort).
-
-    asv does not tell a benchmark that it runs in quick mode; it only overrides its attributes
-    (number=1, repeat=1, warmup_time=0, rounds=1), which asv_runner's ``_run`` holds in its
-    ``extra_params`` local.  We look for that frame on the stack.  ``ASV_SKIP_SLOW`` is the
-    reliable switch; this is only a fallback.
-    """
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "_run":
-            extra = frame.f_locals.get("extra_params")
-            if isinstance(extra, dict):
-                return (extra.get("number") == 1 and extra.get("repeat") == 1
-                        and extra.get("warmup_time") == 0)
-        frame = frame.f_back
-    return False
-
-
 def slow_skipped():
-    """True when big workloads should use small samples: ASV_SKIP_SLOW set, or ``asv run --quick``."""
+    """True when big workloads should use small samples: ``ASV_SKIP_SLOW`` set (CI smoke runs).
+
+    asv does not tell a benchmark that it runs with ``--quick``, so the environment variable is
+    the switch: ``ASV_SKIP_SLOW=1 asv run --quick``.
+    """
     value = os.environ.get(SKIP_SLOW_VARIABLE, "").strip().lower()
-    if value not in ("", "0", "false", "no", "off"):
-        return True
-    return asv_quick_mode()
+    return value not in ("", "0", "false", "no", "off")
 
 
 # -- API checks (skip on commits that lack a feature) ---------------------------------------------
@@ -86,18 +72,28 @@ def require_method(name):
         raise NotImplementedError(f"fastbp.NeuralNetwork.{name} is missing on this commit")
 
 
+# The kernel table's module: fastbp._testing, named fastbp.layer_kernels before the house
+# reorganisation (asv history of the kernel benchmarks goes back to it).
+KERNEL_TABLE_MODULES = ("fastbp._testing", "fastbp.layer_kernels")
+
+
 def require_layer_kernels(kernel=None):
-    """The fastbp.layer_kernels module (and ``kernel`` in its table), or skip."""
-    try:
-        from fastbp import layer_kernels
-    except ImportError as error:
-        raise NotImplementedError(f"fastbp.layer_kernels is missing on this commit: {error}")
+    """The kernel table module (and ``kernel`` in its table), or skip."""
+    for module_name in KERNEL_TABLE_MODULES:
+        try:
+            table = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        break
+    else:
+        raise NotImplementedError(f"no kernel table ({' or '.join(KERNEL_TABLE_MODULES)}) on "
+                                  "this commit")
     for name in ("KERNELS", "make_case", "prepare"):
-        if not hasattr(layer_kernels, name):
-            raise NotImplementedError(f"fastbp.layer_kernels.{name} is missing on this commit")
-    if kernel is not None and kernel not in layer_kernels.KERNELS:
-        raise NotImplementedError(f"kernel {kernel!r} is not in fastbp.layer_kernels.KERNELS")
-    return layer_kernels
+        if not hasattr(table, name):
+            raise NotImplementedError(f"{module_name}.{name} is missing on this commit")
+    if kernel is not None and kernel not in table.KERNELS:
+        raise NotImplementedError(f"kernel {kernel!r} is not in {module_name}.KERNELS")
+    return table
 
 
 def make_network(sizes, engine, dtype):
@@ -143,8 +139,42 @@ def spirals_data(dtype):
 
 
 # -- training workloads -------------------------------------------------------------------------
-MINIBATCH_ROWS = 60000        # an MNIST-sized epoch
-MINIBATCH_ROWS_SMALL = 6000   # with ASV_SKIP_SLOW / --quick (timing only; tracked results train in full)
+def _workload_table():
+    """{asv workload: its numbers}, from fastbp's one table of workloads (fastbp.workloads).
+
+    circle and spirals are the tutorial's networks (the bench's W1, W2; spirals runs W2's quick
+    epochs with ASV_SKIP_SLOW), wide is W4 at its full size, minibatch W5 (one epoch; 6000 rows
+    with ASV_SKIP_SLOW), efficiency W3's network and batch.
+    """
+    try:
+        from fastbp import workloads as table
+    except ImportError:  # commits before fastbp.workloads: the same numbers, written out
+        return {
+            "circle": {"sizes": [2, 16, 8, 1], "epochs": 1000, "lr": 0.1},
+            "spirals": {"sizes": [2, 64, 32, 16, 1], "epochs": 3000, "lr": 0.05,
+                        "quick_epochs": 300},
+            "wide": {"sizes": [256, 1024, 1024, 1], "samples": 2048, "epochs": 3, "lr": 0.01},
+            "minibatch": {"sizes": [784, 256, 128, 1], "samples": 60000, "epochs": 1, "lr": 0.01,
+                          "batch_size": 128},
+            "efficiency": {"sizes": [20, 128, 64, 1], "samples": 100},
+        }
+    w2, w3, w4, w5 = (table.workload(key) for key in ("W2", "W3", "W4", "W5"))
+    return {
+        "circle": {"sizes": list(table.CIRCLE.sizes), "epochs": table.CIRCLE.epochs,
+                   "lr": table.CIRCLE.lr},
+        "spirals": {"sizes": list(table.SPIRALS.sizes), "epochs": table.SPIRALS.epochs,
+                    "lr": table.SPIRALS.lr, "quick_epochs": w2.quick.units},
+        "wide": {"sizes": list(w4.sizes), "samples": w4.full.samples, "epochs": w4.full.units,
+                 "lr": w4.lr},
+        "minibatch": {"sizes": list(w5.sizes), "samples": w5.full.samples,
+                      "epochs": w5.full.units, "lr": w5.lr, "batch_size": w5.batch_size},
+        "efficiency": {"sizes": list(w3.sizes), "samples": w3.full.samples},
+    }
+
+
+TABLE = _workload_table()
+MINIBATCH_ROWS = TABLE["minibatch"]["samples"]   # an MNIST-sized epoch
+MINIBATCH_ROWS_SMALL = 6000   # with ASV_SKIP_SLOW (timing only; tracked results train in full)
 
 
 class Workload:
@@ -167,8 +197,8 @@ class Workload:
     def fit_options(self, full=False):
         """fit() keyword arguments (mini-batch options only where used: older commits may lack them).
 
-        With ASV_SKIP_SLOW / --quick, timing runs use ``quick_epochs``; ``full=True`` (results
-        that are tracked) always trains the whole run.
+        With ASV_SKIP_SLOW, timing runs use ``quick_epochs``; ``full=True`` (results that are
+        tracked) always trains the whole run.
         """
         epochs = self.epochs if full or not slow_skipped() else self.quick_epochs
         options = {"epochs": epochs, "lr": self.lr}
@@ -197,27 +227,33 @@ class Workload:
 
 def _minibatch_data(dtype):
     rows = MINIBATCH_ROWS_SMALL if slow_skipped() else MINIBATCH_ROWS
-    return random_binary_data(rows, 784, dtype)
+    return random_binary_data(rows, TABLE["minibatch"]["sizes"][0], dtype)
+
+
+def _wide_data(dtype):
+    return random_binary_data(TABLE["wide"]["samples"], TABLE["wide"]["sizes"][0], dtype)
+
+
+def _workload(name, data, **options):
+    numbers = {key: value for key, value in TABLE[name].items() if key != "samples"}
+    return Workload(name, data=data, **numbers, **options)
 
 
 WORKLOADS = {
     # The tutorial's circle: [2, 16, 8, 1], 1000 full-batch epochs, lr 0.1.
-    "circle": Workload("circle", [2, 16, 8, 1], circle_data, epochs=1000, lr=0.1),
+    "circle": _workload("circle", circle_data),
     # The tutorial's spirals: [2, 64, 32, 16, 1], 3000 full-batch epochs, lr 0.05.
-    # (300 epochs with ASV_SKIP_SLOW / --quick.)
-    "spirals": Workload("spirals", [2, 64, 32, 16, 1], spirals_data, epochs=3000, lr=0.05,
-                        quick_epochs=300),
+    # (300 epochs with ASV_SKIP_SLOW.)
+    "spirals": _workload("spirals", spirals_data),
     # A wide network: [256, 1024, 1024, 1] on 2048 random samples, 3 full-batch epochs.
-    "wide": Workload("wide", [256, 1024, 1024, 1], lambda dtype: random_binary_data(2048, 256, dtype),
-                     epochs=3, lr=0.01),
+    "wide": _workload("wide", _wide_data),
     # Mini-batch SGD: 60000 x 784 random samples, [784, 256, 128, 1], batch 128, one shuffled epoch.
-    "minibatch": Workload("minibatch", [784, 256, 128, 1], _minibatch_data, epochs=1, lr=0.01,
-                          batch_size=128, shuffle=True),
+    "minibatch": _workload("minibatch", _minibatch_data, shuffle=True),
 }
 
 # The tutorial's efficiency demo: [20, 128, 64, 1] on one batch of 100 random samples.
-EFFICIENCY_SIZES = [20, 128, 64, 1]
-EFFICIENCY_BATCH = 100
+EFFICIENCY_SIZES = TABLE["efficiency"]["sizes"]
+EFFICIENCY_BATCH = TABLE["efficiency"]["samples"]
 
 
 def efficiency_network(engine, dtype):

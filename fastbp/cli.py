@@ -12,16 +12,22 @@ def _positive_int(text):
     return value
 
 
+def _describe(line):
+    """One line for both ``fastbp --help`` (the list of subcommands) and ``fastbp CMD --help``."""
+    return {"help": line, "description": line[0].upper() + line[1:] + "."}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="fastbp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="train the tutorial's networks on both engines")
+    demo = commands.add_parser("demo", **_describe(
+        "train the tutorial's networks on both engines"))
     demo.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     demo.add_argument("--repeats", type=_positive_int, default=3,
                       help="timed runs per engine (median)")
     demo.add_argument("--plot", metavar="PNG", help="save loss curves and decision boundaries")
-    bench = commands.add_parser("bench", help="time fastbp against the tutorial's NumPy class "
-                                "(and PyTorch / JAX if installed)")
+    bench = commands.add_parser("bench", **_describe(
+        "time fastbp against the tutorial's class (W1-W5)"))
     bench.add_argument("--quick", action="store_true", help="small sizes: well under a minute")
     bench.add_argument("--workloads", metavar="W1,W3",
                        help="comma-separated subset of W1..W5 (COLD: the cold-start rows)")
@@ -29,7 +35,10 @@ def main(argv=None):
                        help="run every engine on N threads (fastbp.set_num_threads; PyTorch's too)")
     bench.add_argument("--repeats", type=_positive_int, default=3,
                        help="timed repeats per engine (median)")
-    phases = commands.add_parser("phases", help="where a compiled full-batch epoch spends its time")
+    bench.add_argument("--markdown", metavar="PATH",
+                       help="also write the results as a Markdown page (e.g. docs/performance.md)")
+    phases = commands.add_parser("phases", **_describe(
+        "time each phase of one compiled training step"))
     phases.add_argument("--workloads", metavar="W1,W2", default="W1,W2,W3",
                         help="comma-separated subset of W1..W5")
     args = parser.parse_args(argv)
@@ -47,9 +56,9 @@ def main(argv=None):
         from .bench import run_bench
 
         run_bench(quick=args.quick, workloads=args.workloads, threads=args.threads,
-                  repeats=args.repeats)
+                  repeats=args.repeats, markdown=args.markdown)
     elif args.command == "phases":
-        from .phases import run_phases
+        from .bench.phases import run_phases
 
         run_phases(workloads=args.workloads)
 

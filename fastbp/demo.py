@@ -15,30 +15,36 @@ import numpy as np
 
 from . import datasets
 from .network import NeuralNetwork
-
-# name, data maker, layer sizes, epochs, lr -- as in the tutorial
-WORKLOADS = [
-    ("circle", datasets.make_circle, [2, 16, 8, 1], 1000, 0.1),
-    ("spirals", datasets.make_spirals, [2, 64, 32, 16, 1], 3000, 0.05),
-]
+from .workloads import DEMO_NETWORKS
 
 
 @dataclass
 class Run:
-    """One engine's training of one workload: final metrics, median seconds, final weights."""
+    """One engine's training of one network: final metrics, median seconds, final parameters."""
 
     accuracy: float
     loss: float
     seconds: float
-    params: np.ndarray
+    weights: list
+    biases: list
     history: dict
+
+    @property
+    def params(self):
+        """Every parameter in one 1-D array, W0, b0, W1, b1, ... (each flattened)."""
+        return np.concatenate([p.ravel() for W, b in zip(self.weights, self.biases)
+                               for p in (W, b)])
+
+
+def _copies(arrays):
+    return [np.array(a) for a in arrays]
 
 
 def tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat):
     """The tutorial's data and initial weights: one RandomState(42) drawn data-first, as its script."""
     random = np.random.RandomState(42)
     X, y = make_data(seed=random)
-    nn = NeuralNetwork(sizes, backend=backend, dtype=dtype, tutorial_compat=tutorial_compat,
+    nn = NeuralNetwork(list(sizes), backend=backend, dtype=dtype, tutorial_compat=tutorial_compat,
                        seed=random)
     return nn, X, y
 
@@ -52,16 +58,16 @@ SETTLE_SECONDS = 0.3
 def train(make_data, sizes, epochs, lr, backend, dtype, tutorial_compat, repeats):
     """Train ``repeats`` times from the same initial weights; median time, last run's results."""
     nn, X, y = tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat)
-    initial = nn._params.flat.copy()
+    weights, biases = _copies(nn.weights), _copies(nn.biases)
     time.sleep(SETTLE_SECONDS)
     times = []
     for _ in range(repeats):
-        nn._params.flat[...] = initial
+        nn.weights, nn.biases = weights, biases
         start = time.perf_counter()
         history = nn.fit(X, y, epochs=epochs, lr=lr, shuffle=False)
         times.append(time.perf_counter() - start)
     return Run(accuracy=nn.score(X, y), loss=nn.loss(X, y), seconds=float(np.median(times)),
-               params=nn._params.flat.copy(), history=history)
+               weights=_copies(nn.weights), biases=_copies(nn.biases), history=history)
 
 
 def compile_seconds(dtype, plot=False):
@@ -94,7 +100,7 @@ def run_demo(dtype="float64", repeats=3, plot=None):
     print(header)
     print("-" * len(header))
     results = {}
-    for name, make_data, sizes, epochs, lr in WORKLOADS:
+    for name, make_data, sizes, epochs, lr in DEMO_NETWORKS:
         for tutorial_compat in (False, True):
             mode = "tutorial" if tutorial_compat else "exact"
             runs = {backend: train(make_data, sizes, epochs, lr, backend, dtype, tutorial_compat,
@@ -105,7 +111,7 @@ def run_demo(dtype="float64", repeats=3, plot=None):
             diff = float(np.max(np.abs(jit.params - ref.params)))
             for backend, run in runs.items():
                 first = backend == "numba"
-                print(f"{name if first else '':8s} {str(sizes) if first else '':18s} "
+                print(f"{name if first else '':8s} {str(list(sizes)) if first else '':18s} "
                       f"{mode if first else '':9s} {epochs if first else '':>6}  {backend:6s} "
                       f"{run.accuracy:>8.1%} {run.loss:>8.4f} {1e3 * run.seconds / epochs:>9.4f} "
                       + (f"{ref.seconds / jit.seconds:>7.1f}x {diff:>9.1e}" if first else ""))
@@ -124,15 +130,16 @@ def save_plot(results, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(2, len(WORKLOADS), figsize=(5 * len(WORKLOADS), 9))
-    for column, (name, make_data, sizes, epochs, lr) in enumerate(WORKLOADS):
+    fig, axes = plt.subplots(2, len(DEMO_NETWORKS), figsize=(5 * len(DEMO_NETWORKS), 9))
+    for column, (name, make_data, sizes, epochs, lr) in enumerate(DEMO_NETWORKS):
         ax = axes[0, column]
         for mode in ("exact", "tutorial"):
             ax.plot(results[name, mode]["numba"].history["loss"], label=f"{mode} (numba)")
-        ax.set(title=f"{name} {sizes}: training loss", xlabel="epoch", ylabel="BCE", yscale="log")
+        ax.set(title=f"{name} {list(sizes)}: training loss", xlabel="epoch", ylabel="BCE", yscale="log")
         ax.legend()
         nn, X, y = tutorial_setup(make_data, sizes, "numba", np.float64, False)
-        nn._params.flat[...] = results[name, "exact"]["numba"].params
+        trained = results[name, "exact"]["numba"]
+        nn.weights, nn.biases = trained.weights, trained.biases
         grid = np.linspace(X.min() - 0.5, X.max() + 0.5, 300)
         gx, gy = np.meshgrid(grid, grid)
         p = nn.forward(np.column_stack([gx.ravel(), gy.ravel()]))[:, 0].reshape(gx.shape)

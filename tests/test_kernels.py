@@ -1,11 +1,12 @@
-"""Every compiled kernel against the NumPy reference, through the one kernel table both use."""
+"""Every compiled kernel against the NumPy reference, through the one kernel table both use
+(``fastbp._testing``, which the asv suite times too)."""
 import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastbp import layer_kernels
+from fastbp import _testing
 from fastbp.kernels.blas import gemm
 from conftest import assert_close
 
@@ -13,10 +14,10 @@ shapes = st.tuples(st.integers(1, 24), st.integers(1, 24), st.integers(1, 257))
 
 
 def run_both(kernel, shape, dtype, **options):
-    case = layer_kernels.make_case(kernel, *shape, dtype=dtype, **options)
+    case = _testing.make_case(kernel, *shape, dtype=dtype, **options)
     outputs = {}
     for engine in ("numpy", "numba"):
-        result = layer_kernels.prepare(engine, kernel, case)()
+        result = _testing.prepare(engine, kernel, case)()
         outputs[engine] = result if isinstance(result, tuple) else (result,)
     return outputs
 
@@ -28,7 +29,7 @@ def check_kernel(kernel, shape, dtype, **options):
         assert_close(compiled, ref, dtype)
 
 
-@pytest.mark.parametrize("kernel", layer_kernels.KERNELS)
+@pytest.mark.parametrize("kernel", _testing.KERNELS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @settings(max_examples=25, deadline=None)
 @given(shape=shapes, tutorial=st.booleans(), activation=st.sampled_from(["relu", "sigmoid"]))
@@ -36,7 +37,7 @@ def test_kernel_matches_reference_small_shapes(kernel, dtype, shape, tutorial, a
     check_kernel(kernel, shape, np.dtype(dtype), tutorial=tutorial, activation=activation)
 
 
-@pytest.mark.parametrize("kernel", layer_kernels.KERNELS)
+@pytest.mark.parametrize("kernel", _testing.KERNELS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (2, 16, 1), (1, 1, 500), (64, 64, 64),
                                    (256, 128, 100), (20, 128, 100)])

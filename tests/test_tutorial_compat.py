@@ -1,4 +1,5 @@
-"""fastbp against the tutorial's literal code (tests/tutorial_oracle.py).
+"""fastbp against the tutorial's literal code (tests/tutorial_oracle.py, whose class is
+fastbp/bench/tutorial_class.py: the one copy, which the bench times too).
 
 Everything here is compared with the oracle -- the tutorial's NumPy code
 copied verbatim -- never with numbers written down by hand:
@@ -542,14 +543,3 @@ def test_exact_mode_solves_spirals_numba(capsys):
     assert len(hist["loss"]) == 3000
     assert hist["loss"][-1] < hist["loss"][0]
 
-
-def test_the_bench_baseline_is_the_oracle_verbatim():
-    """fastbp.bench ships its own copy of the tutorial's class (tests are not installed): it must
-    stay the oracle's code line for line, or the bench would time something else."""
-    import inspect
-
-    from fastbp import bench
-
-    ours = inspect.getsource(bench.TutorialNetwork).splitlines()
-    theirs = inspect.getsource(oracle.NeuralNetwork).splitlines()
-    assert ours[1:] == theirs[1:] and ours[0].startswith("class TutorialNetwork")

@@ -13,83 +13,29 @@ the work could gain: ``share`` is the same compiled step on half the batch with 
 data set into the batch buffers, as every mini-batch step does before its products.  Unlike the
 bench this uses fastbp's internals (the kernels and the engine's workspace), so it describes
 this commit only.
+
+The compiled loops it times are in ``fastbp.kernels.profile``.
 """
 import statistics
 import time
 
 import numpy as np
 
-from . import kernels
-from .bench import SHUFFLE_SEED, initial_state, select
-from .kernels.backward import output_loss
-from .kernels.blas import gemm
-from .kernels.config import kernel
-from .kernels.train import (
-    forward_pass,
-    gradient_pass,
-    input_block,
-    inputs_sample_major,
-    layer_block,
-    layer_params,
-    sample_block,
-)
-from .network import NeuralNetwork
-from .parallel import threads
+from .. import kernels
+from ..kernels import profile
+from ..network import NeuralNetwork
+from ..parallel import threads
+from ..workloads import SHUFFLE_SEED, initial_state, select
 
 
-@kernel
-def _forward_loop(params, sizes, activations, xbuf, zbuf, abuf, n, reps):
-    for _ in range(reps):
-        forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
+def _engine_buffers(nn, n):
+    """(parameter buffers, workspace for ``n`` samples) of ``nn``'s compiled engine.
 
-
-@kernel
-def _loss_loop(sizes, ybuf, zbuf, abuf, n, reps):
-    last = sizes.size - 2
-    total = 0.0
-    for _ in range(reps):
-        total += output_loss(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
-                             input_block(ybuf, sizes[last + 1], n), False)[0]
-    return total
-
-
-@kernel
-def _gradient_loop(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, reps):
-    for _ in range(reps):
-        gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n, False)
-
-
-@kernel
-def _update_loop(params, grads, backup, reps):
-    for _ in range(reps):
-        kernels.sgd_step(params, grads, 0.0, backup)
-
-
-@kernel
-def _products_loop(params, grads, sizes, xbuf, zbuf, abuf, dbuf, n, reps):
-    for _ in range(reps):
-        for l in range(sizes.size - 1):
-            W, _ = layer_params(params, sizes, l)
-            dW, _ = layer_params(grads, sizes, l)
-            Z = layer_block(zbuf, sizes, l, n)
-            D = layer_block(dbuf, sizes, l, n)
-            if l == 0 and inputs_sample_major(sizes):
-                X = sample_block(xbuf, n, sizes[0])
-                gemm(W.T, X.T, Z)
-                gemm(X.T, D.T, dW)
-            else:
-                A = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
-                gemm(W.T, A, Z)
-                gemm(A, D.T, dW)
-            if l > 0:
-                gemm(W, D, layer_block(dbuf, sizes, l - 1, n))
-
-
-@kernel
-def _gather_loop(X, Y, order, n, sample_major, xbuf, ybuf, reps):
-    for r in range(reps):
-        kernels.train.gather_batch(X, Y, order, (r * n) % (order.size - n + 1), n, sample_major,
-                                   xbuf, ybuf)
+    The one place where this profiler reads the network's internals: fastbp has no public
+    handle on the engine's buffers (a profiler of the compiled step needs them, the bench does
+    not), so this follows the engine as it is in this commit.
+    """
+    return nn._params, nn._engine._workspace(None, n)
 
 
 def _median_seconds(run, reps, repeats):
@@ -116,32 +62,34 @@ def phase_times(w, reps=None, repeats=7):
         times["share"] = _step_phases(nn, X_all[:n // 2], y_all[:n // 2], 2 * reps, repeats,
                                       only="step")["step"]
     if w.kind == "minibatch":
-        ws = nn._engine._workspace(None, n)
+        _, ws = _engine_buffers(nn, n)
         order = np.random.default_rng(SHUFFLE_SEED).permutation(len(X_all))
         Y_all = y_all.reshape(len(y_all), -1)
         times["gather"] = _median_seconds(
-            lambda r: _gather_loop(X_all, Y_all, order, n, ws.inputs_sample_major, ws.x, ws.y, r),
+            lambda r: profile.gather_loop(X_all, Y_all, order, n, ws.inputs_sample_major, ws.x,
+                                          ws.y, r),
             reps, repeats)
     return times
 
 
 def _step_phases(nn, X, y, reps, repeats, only=None):
     """{phase: seconds} of one full-batch step of ``nn`` on X, y (``only``: that phase alone)."""
-    p, n = nn._params, len(X)
-    ws = nn._engine._workspace(None, n)
+    n = len(X)
+    p, ws = _engine_buffers(nn, n)
     ws.load(X, y.reshape(n, -1))
     losses, accuracies = np.empty(reps), np.empty(reps)
     # one worker: the whole epoch in this thread (its barriers return at once)
     board, shared = np.zeros(2 * kernels.SLOT, np.int64), np.zeros(kernels.SLOT)
     others = np.empty((0, p.flat.size), p.dtype)
     phases = {
-        "forward": lambda r: _forward_loop(p.flat, p.sizes, p.activations, ws.x, ws.z, ws.a, n, r),
-        "loss": lambda r: _loss_loop(p.sizes, ws.y, ws.z, ws.a, n, r),
-        "gradient": lambda r: _gradient_loop(p.flat, p.grads, p.sizes, ws.x, ws.y, ws.z, ws.a,
-                                             ws.d, n, r),
-        "update": lambda r: _update_loop(p.flat, p.grads, p.backup, r),
-        "products": lambda r: _products_loop(p.flat, p.grads, p.sizes, ws.x, ws.z, ws.a, ws.d,
-                                             n, r),
+        "forward": lambda r: profile.forward_loop(p.flat, p.sizes, p.activations, ws.x, ws.z,
+                                                  ws.a, n, r),
+        "loss": lambda r: profile.loss_loop(p.sizes, ws.y, ws.z, ws.a, n, r),
+        "gradient": lambda r: profile.gradient_loop(p.flat, p.grads, p.sizes, ws.x, ws.y, ws.z,
+                                                    ws.a, ws.d, n, r),
+        "update": lambda r: profile.update_loop(p.flat, p.grads, p.backup, r),
+        "products": lambda r: profile.products_loop(p.flat, p.grads, p.sizes, ws.x, ws.z, ws.a,
+                                                    ws.d, n, r),
         "step": lambda r: kernels.train_full_batch(0, board, shared, p.flat, p.grads, others,
                                                     p.backup, p.sizes, p.activations, ws.x, ws.y,
                                                     ws.z, ws.a, ws.d, n, n, 0.0, False, False,
@@ -153,7 +101,7 @@ def _step_phases(nn, X, y, reps, repeats, only=None):
 
 def run_phases(workloads="W1,W2,W3", out=print):
     """Print the phase table for the selected workloads."""
-    selected = select(workloads, cold=False)
+    selected = select(workloads)
     out("phases of one compiled full-batch step on one worker (exact mode; each phase looped in "
         "compiled code, median of 7; products: the step's BLAS products alone; share: the step "
         "on half the batch, one BLAS thread; gather: one shuffled batch copied in)")

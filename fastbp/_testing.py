@@ -1,4 +1,6 @@
-"""One table of the per-layer kernels, for both engines: it drives the kernel tests and benchmarks.
+"""Private test and benchmark helper (like ``numpy.testing``'s private helpers; not public API):
+one table of the per-layer kernels, for both engines, driving tests/test_kernels.py and
+benchmarks/bench_kernels.py.
 
 Every kernel is described by its name in ``KERNELS``; :func:`make_case` draws sample-major inputs
 for one layer shape and :func:`prepare` returns a warm callable that runs that kernel on one

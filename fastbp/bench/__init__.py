@@ -1,0 +1,86 @@
+"""``python -m fastbp bench``: fastbp against the tutorial's NumPy class (and PyTorch / JAX if installed).
+
+The workloads are ``fastbp.workloads.WORKLOADS`` (W1-W5).  For each workload and engine the table
+shows the median time per epoch (or step) with compilation excluded, the GEMM FLOP rate and its
+fraction of a GEMM peak measured in the same run, the speedup over the tutorial's class, the JIT
+compile time (first call minus a warm call), and the largest parameter difference from fastbp's
+NumPy reference engine after the same training.  Then cold starts and the memory of an epoch.
+
+One job per module:
+
+* ``tutorial_class`` -- the tutorial's class, verbatim (the baseline; the tests' oracle too)
+* ``runners``        -- one runner per engine (tutorial, numpy, numba, torch, jax): ``ENGINES``
+* ``measure``        -- timing, the GEMM peak, cold start, memory, what the run ran on
+* ``report``         -- the console tables and footnotes, and the ``--markdown`` page
+* ``phases``         -- ``python -m fastbp phases``: where a compiled step spends its time
+
+Only fastbp's public API is used here and in ``runners``/``measure`` (``NeuralNetwork``,
+``datasets``, ``fit``/``forward``/``backward``, ``weights``/``biases``), so the bench keeps working
+while the kernels change; ``phases`` alone reads the compiled engine's internals.
+"""
+import os
+import sys
+
+import numpy as np
+
+from .. import workloads as _workloads
+from . import measure, runners
+from .report import Report
+
+
+def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=None):
+    """The ``python -m fastbp bench ...`` command that runs these options."""
+    words = ["python -m fastbp bench"]
+    if quick:
+        words.append("--quick")
+    if workloads:
+        words.append(f"--workloads {workloads}")
+    if threads is not None:
+        words.append(f"--threads {threads}")
+    if repeats != 3:
+        words.append(f"--repeats {repeats}")
+    if markdown:
+        words.append(f"--markdown {markdown}")
+    return " ".join(words)
+
+
+def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, peak_size=None,
+              settle=1.0, out=print, log=None, isolate=True, engines=None, markdown=None):
+    """Run the selected workloads on every available engine; print and return the table rows.
+
+    ``workloads``: "W1,W3" (``COLD`` selects the cold-start rows); default all, cold start included.
+    ``cold``: force the cold-start measurement on/off (default: when selected).
+    ``engines``: the ``runners.Engine``s to run (default: every available one of ``runners.ENGINES``).
+    ``markdown``: also write the results as a Markdown page to this path.
+    Returns ``(rows, cold-start results)``.
+    """
+    log = log or (lambda message: print(message, file=sys.stderr, flush=True))
+    selected = _workloads.select(workloads, also=("COLD",))
+    if cold is None:
+        cold = not workloads or "COLD" in workloads.upper()
+    thread_note = measure.set_threads(threads)
+    if engines is None:
+        engines = [engine for engine in runners.ENGINES if engine.available()]
+    peak_size = peak_size or 2048
+    peaks = {dtype: measure.gemm_peak(np.dtype(dtype), peak_size, repeats)
+             for dtype in sorted({w.dtype for w in selected})}
+
+    rows = (measure.run_workloads(selected, quick, repeats, engines, log, settle, threads, isolate)
+            if selected else [])
+    cold_results = measure.run_cold_start(quick, log) if cold else None
+    memory = measure.epoch_memory(quick) if cold else None
+
+    ran = list(dict.fromkeys(row.engine for row in rows if row.engine != "GEMMs only"))
+    report = Report(quick=quick, repeats=repeats, engines=ran or [e.name for e in engines],
+                    pools=measure.blas_pools(), peaks=peaks, peak_size=peak_size, rows=rows,
+                    workloads=selected, thread_note=thread_note, cold=cold_results, memory=memory)
+    for line in report.lines():
+        out(line)
+    if markdown:
+        command = command_line(quick, workloads, threads, repeats, markdown)
+        directory = os.path.dirname(os.path.abspath(markdown))
+        os.makedirs(directory, exist_ok=True)
+        with open(markdown, "w", encoding="utf-8") as page:
+            page.write(report.markdown(command, measure.cpu_name()))
+        log(f"  Markdown page written to {markdown}")
+    return rows, cold_results

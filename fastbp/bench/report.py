@@ -1,0 +1,206 @@
+"""Formatting the bench's results: the console text and the Markdown page (``--markdown``).
+
+``Report`` holds everything one run measured; ``Report.lines()`` is the console text,
+``Report.markdown(...)`` the same tables as a page (``docs/performance.md``-style), with the CPU
+and the command that produced it.
+"""
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import fastbp
+
+from ..workloads import gemm_flops
+
+
+def fmt_time(seconds):
+    if seconds is None:
+        return "-"
+    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds * 1e6:.3g} us"
+
+
+def fmt_compile(seconds):
+    if seconds is None:
+        return "-"
+    return fmt_time(seconds) if seconds > 0 else "~0"  # below the timing noise
+
+
+TABLE_HEADER = ["workload", "engine", "time/unit", "GFLOP/s", "%peak", "vs tutorial", "compile",
+                "/GEMMs", "max|dparam|"]
+
+
+def table_cells(rows, peaks):
+    """The main table's rows as strings (TABLE_HEADER's columns)."""
+    lines = []
+    previous = None
+    tutorial = {}
+    for row in rows:
+        if row.engine == "tutorial":
+            tutorial[row.workload] = row.seconds
+    for row in rows:
+        w = row.workload
+        gflops = row.flops / row.seconds / 1e9
+        base = tutorial.get(w)
+        label = ""
+        if w is not previous:
+            label = f"{w.key} {w.title} {w.dtype} /{w.unit}"
+        previous = w
+        lines.append([
+            label, row.engine, fmt_time(row.seconds), f"{gflops:.2f}",
+            f"{100 * gflops / peaks[w.dtype]:.1f}%",
+            f"{base / row.seconds:.2f}x" if base else "-",
+            fmt_compile(row.compile_seconds),
+            f"{row.gemm_ratio:.2f}" if row.gemm_ratio is not None else "-",
+            f"{row.diff:.1e}" if row.diff is not None else "-",
+        ])
+    return lines
+
+
+def format_table(rows, peaks):
+    return columns(TABLE_HEADER, table_cells(rows, peaks))
+
+
+def columns(header, lines):
+    widths = [max(len(str(line[i])) for line in [header] + lines) for i in range(len(header))]
+    def fmt(line):
+        return "  ".join(str(cell).ljust(widths[i]) if i < 2 else str(cell).rjust(widths[i])
+                         for i, cell in enumerate(line)).rstrip()
+    rule = "-" * len(fmt(header))
+    return "\n".join([fmt(header), rule] + [fmt(line) for line in lines])
+
+
+FOOTNOTES = """
+time/unit: median per epoch (per step for W3), compilation excluded (each engine trains once before
+  the timed repeats).  Each engine runs all workloads in a fresh process of its own, one engine
+  after the other, 1 s idle between them: importing PyTorch or JAX speeds up NumPy code in the
+  same process (allocator thresholds), and spinning thread pools slow the next library down.
+  GFLOP/s counts GEMM FLOPs only (forward and dW: 2*N*in*out per layer; delta: 2*N*in*out for
+  layers > 0).  %peak: of the
+  np.dot peak above (NumPy's BLAS; the line above says which BLAS fastbp's kernels call).
+  vs tutorial: the tutorial's class time / this time.
+compile: first call minus a warm call of the same size (fast engines only; ~0: below the noise).
+  In-process, so after the first workload of a dtype numba has little left to compile, and a warm
+  on-disk cache makes it a cache load -- see the cold-start lines for a fresh interpreter.
+/GEMMs (W4): time per epoch / time of the same step's GEMMs alone ("GEMMs only": 3 forward, 3 dW
+  and 2 delta np.dot calls into preallocated outputs, transposed views, no copies).
+max|dparam|: largest weight or bias difference from fastbp's numpy reference engine after the same
+  training (the tutorial's class against the reference in tutorial_compat=True, because it uses
+  the tutorial's update rule).  W3 trains with lr=0 (weights unchanged), so its difference is
+  after one extra step with lr=0.1.
+The tutorial's class runs on float32 inputs as a user would: its weights and relu_derivative are
+  float64, so most of its float32 arithmetic is float64.  Its full-batch loop is train_network's
+  (forward, loss, backward, accuracy) without printing.  PyTorch / JAX (if installed): exact-mode
+  math, manual backward; JAX compiles the whole full-batch loop (lax.fori_loop) and scans over
+  mini-batches (jit(scan)); they do not record loss/accuracy per epoch, fastbp's fit does."""
+
+
+COLD_HEADER = ["engine", "process wall", "import fastbp", "first fit"]
+
+
+@dataclass
+class Report:
+    """One bench run's results (see ``fastbp.bench.run_bench``)."""
+
+    quick: bool
+    repeats: int
+    engines: list                    # names of the engines that ran
+    pools: str                       # BLAS pools (measure.blas_pools)
+    peaks: dict                      # dtype -> GEMM peak GFLOP/s
+    peak_size: int
+    rows: list                       # measure.Row
+    workloads: list                  # the selected workloads
+    thread_note: str = None
+    cold: tuple = None               # (epochs, [(name, (wall, import, first fit))])
+    memory: tuple = None             # (samples, peak bytes, budget bytes)
+    title: str = field(default="fastbp bench", repr=False)
+
+    def header(self):
+        return [
+            f"{self.title}{' --quick' if self.quick else ''}: engines {', '.join(self.engines)}"
+            f"; median of {self.repeats} repeats; numpy {np.__version__}, fastbp {fastbp.__version__}",
+            f"BLAS pools: {self.pools}" + (f"; {self.thread_note}" if self.thread_note else ""),
+        ] + ([f"GEMM peak (np.dot {self.peak_size}^3, this run): "
+              + ", ".join(f"{dtype} {peak:.1f} GFLOP/s" for dtype, peak in self.peaks.items())]
+             if self.peaks else [])
+
+    def workload_lines(self):
+        """One line per selected workload: its size, FLOPs and what was trained and timed."""
+        lines = []
+        for w in self.workloads:
+            size = w.size(self.quick)
+            desc = (f"{size.samples}x{w.sizes[0]} {list(w.sizes)}, "
+                    f"{gemm_flops(w.sizes, size.samples) / 1e6:.3g} MFLOP/{w.unit}, ")
+            if w.kind == "step":
+                desc += (f"forward+backward(lr={w.lr}) steps, median of "
+                         f"{self.repeats * size.blocks} blocks of {size.timed} steps")
+            elif w.kind == "full":
+                desc += (f"full batch, lr {w.lr}, {size.units} epochs trained and compared; timed "
+                         f"{size.timed} epochs per repeat ({size.slow_timed} for "
+                         "tutorial/numpy/torch)")
+            else:
+                steps = math.ceil(size.samples / w.batch_size)
+                desc += (f"batch {w.batch_size} ({steps} steps/epoch), lr {w.lr}, "
+                         f"{size.units} shuffled epoch(s)")
+            lines.append(f"{w.key} {w.dtype}: {desc}")
+        return lines
+
+    def cold_title(self):
+        return (f"cold start: a fresh `python -c` imports fastbp and runs the first W1 fit "
+                f"({self.cold[0]} epochs, float64)")
+
+    def cold_cells(self):
+        return [[name, fmt_time(wall), fmt_time(imp), fmt_time(fit)]
+                for name, (wall, imp, fit) in self.cold[1]]
+
+    def memory_line(self):
+        samples, extra, budget = self.memory
+        return (f"memory: one W5 epoch ({samples}x784 float32, batch 128) allocates at its peak "
+                f"{extra / 2**20:.2f} MiB beyond the data and the network (tracemalloc) = "
+                f"{extra / budget:.2f}x the budget of parameters + one batch's activations and "
+                f"deltas ({budget / 2**20:.2f} MiB).  The network itself, made before, holds 3 "
+                "copies of the parameters (values, gradients, and the backup that makes a "
+                "diverging step undoable).")
+
+    def lines(self):
+        """The console text."""
+        out = self.header()
+        if self.rows:
+            out += ["", format_table(self.rows, self.peaks), ""]
+        out += [f"  {line}" for line in self.workload_lines()]
+        if self.rows:
+            out.append(FOOTNOTES)
+        if self.cold:
+            out += ["", self.cold_title(), columns(COLD_HEADER, self.cold_cells())]
+        if self.memory:
+            out += ["", self.memory_line()]
+        return out
+
+    def markdown(self, command, cpu):
+        """The results as a Markdown page: the tables, the CPU, the command that produced it."""
+        page = ["# Performance", "",
+                f"Generated by `{command}` on {cpu}; do not edit by hand, rerun the command.", ""]
+        page += ["## Training", ""] + [f"{line}  " for line in self.header()] + [""]
+        if self.rows:
+            page += markdown_table(TABLE_HEADER, table_cells(self.rows, self.peaks),
+                                   left=2) + [""]
+        page += [f"* {line}" for line in self.workload_lines()]
+        if self.rows:
+            page += ["", "```text", FOOTNOTES.strip("\n"), "```"]
+        if self.cold:
+            page += ["", "## Cold start", "", self.cold_title(), ""]
+            page += markdown_table(COLD_HEADER, self.cold_cells(), left=1)
+        if self.memory:
+            page += ["", "## Memory", "", self.memory_line()]
+        return "\n".join(page) + "\n"
+
+
+def markdown_table(header, lines, left=1):
+    """A Markdown table; the first ``left`` columns left-aligned, the rest right-aligned."""
+    def row(cells):
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+    rule = "|" + "|".join(":---" if i < left else "---:" for i in range(len(header))) + "|"
+    return [row(header), rule] + [row(line) for line in lines]

@@ -1,0 +1,82 @@
+"""Compiled loops for ``python -m fastbp phases`` (fastbp/bench/phases.py): each repeats one phase of
+a full-batch training step ``reps`` times inside one compiled call, so that timing them counts
+no Python dispatch.  Profiling helpers only: the training itself never calls them.
+
+Buffers and ``sizes``/``activations`` as in ``train`` (see its docstring).
+"""
+from .backward import output_loss
+from .blas import gemm
+from .config import kernel
+from .train import (
+    forward_pass,
+    gather_batch,
+    gradient_pass,
+    input_block,
+    inputs_sample_major,
+    layer_block,
+    layer_params,
+    sample_block,
+)
+from .update import sgd_step
+
+
+@kernel
+def forward_loop(params, sizes, activations, xbuf, zbuf, abuf, n, reps):
+    """``reps`` forward passes."""
+    for _ in range(reps):
+        forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
+
+
+@kernel
+def loss_loop(sizes, ybuf, zbuf, abuf, n, reps):
+    """``reps`` evaluations of the output layer's loss; returns their sum."""
+    last = sizes.size - 2
+    total = 0.0
+    for _ in range(reps):
+        total += output_loss(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
+                             input_block(ybuf, sizes[last + 1], n), False)[0]
+    return total
+
+
+@kernel
+def gradient_loop(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, reps):
+    """``reps`` gradient passes (exact mode) over the last forward pass's buffers."""
+    for _ in range(reps):
+        gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n, False)
+
+
+@kernel
+def update_loop(params, grads, backup, reps):
+    """``reps`` SGD updates with lr 0 (the parameters stay as they are)."""
+    for _ in range(reps):
+        sgd_step(params, grads, 0.0, backup)
+
+
+@kernel
+def products_loop(params, grads, sizes, xbuf, zbuf, abuf, dbuf, n, reps):
+    """``reps`` times the step's products alone: every layer's forward, weight-gradient and delta
+    ``gemm`` (BLAS) into the step's buffers, whatever kernel the layer uses in training."""
+    for _ in range(reps):
+        for l in range(sizes.size - 1):
+            W, _ = layer_params(params, sizes, l)
+            dW, _ = layer_params(grads, sizes, l)
+            Z = layer_block(zbuf, sizes, l, n)
+            D = layer_block(dbuf, sizes, l, n)
+            if l == 0 and inputs_sample_major(sizes):
+                X = sample_block(xbuf, n, sizes[0])
+                gemm(W.T, X.T, Z)
+                gemm(X.T, D.T, dW)
+            else:
+                A = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
+                gemm(W.T, A, Z)
+                gemm(A, D.T, dW)
+            if l > 0:
+                gemm(W, D, layer_block(dbuf, sizes, l - 1, n))
+
+
+@kernel
+def gather_loop(X, Y, order, n, sample_major, xbuf, ybuf, reps):
+    """``reps`` copies of a batch of ``n`` samples, in ``order``, out of the data set into the
+    batch buffers (a mini-batch step's gather)."""
+    for r in range(reps):
+        gather_batch(X, Y, order, (r * n) % (order.size - n + 1), n, sample_major, xbuf, ybuf)
