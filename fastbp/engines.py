@@ -125,7 +125,7 @@ class NumpyEngine:
         return losses, accuracies, status
 
 
-class _Workspace:
+class Workspace:
     """The compiled engine's buffers for one batch of up to ``capacity`` samples: feature-major,
     the inputs sample-major when the first layer is a BLAS product (see fastbp.kernels.train)."""
 
@@ -197,7 +197,7 @@ class _WorkspacePool:
             if ws is not None:
                 self._idle.remove(ws)
         if ws is None:
-            ws = _Workspace(self._sizes, n, self._dtype)
+            ws = Workspace(self._sizes, n, self._dtype)
         try:
             yield ws
         finally:
@@ -207,7 +207,7 @@ class _WorkspacePool:
                 del self._idle[self.KEEP:]
 
 
-class _Blocks:
+class TrainingBlocks:
     """A training call's reduction blocks (see fastbp.kernels.train): a workspace per block, as
     rows of 2-D arrays padded to whole cache lines, and a gradient row per block."""
 
@@ -226,6 +226,13 @@ class _Blocks:
             x=rows(int(sizes[0]) * capacity), y=rows(int(sizes[-1]) * capacity),
             z=rows(width * capacity), a=rows(width * capacity), d=rows(width * capacity),
             grads=rows(params.flat.size))
+
+    def load(self, X, Y):
+        """Split X, Y into the blocks (full batch: each block's share of the samples)."""
+        for b in range(self.n_blocks):
+            start, stop = block_share(len(X), b, self.n_blocks)
+            load_inputs(self.record.x[b], X[start:stop], self.sample_major)
+            load_targets(self.record.y[b], Y[start:stop])
 
 
 class NumbaEngine:
@@ -249,7 +256,7 @@ class NumbaEngine:
     def record(self, X):
         ws = self._recorded
         if ws is None or ws.capacity < len(X):
-            ws = _Workspace(self.params.sizes, len(X), self.params.dtype)
+            ws = Workspace(self.params.sizes, len(X), self.params.dtype)
         self._recorded = None  # e.g. Ctrl-C during the first compilation: no pass to step from
         self._run_forward(ws, X)
         self._recorded = ws
@@ -299,7 +306,7 @@ class NumbaEngine:
     def _blocks_for(self, n_blocks, capacity):
         blocks = self._blocks
         if blocks is None or blocks.n_blocks != n_blocks or blocks.capacity < capacity:
-            blocks = self._blocks = _Blocks(self.params, n_blocks, capacity)
+            blocks = self._blocks = TrainingBlocks(self.params, n_blocks, capacity)
         return blocks
 
     def _run(self, loop, plan, lr, args):
@@ -321,12 +328,7 @@ class NumbaEngine:
         return team.run_workers(body, n_workers, abort, plan.one_blas_thread)[0]
 
     def train_full_batch(self, X, Y, epochs, lr, restorable, plan):
-        n_blocks = plan.n_blocks
-        bounds = [block_share(len(X), b, n_blocks) for b in range(n_blocks)]
-        blocks = self._blocks_for(n_blocks, max(stop - start for start, stop in bounds))
-        for b, (start, stop) in enumerate(bounds):
-            load_inputs(blocks.record.x[b], X[start:stop], blocks.sample_major)
-            load_targets(blocks.record.y[b], Y[start:stop])
+        self._blocks_for(plan.n_blocks, -(-len(X) // plan.n_blocks)).load(X, Y)
         losses = np.empty(epochs, dtype=np.float64)
         accuracies = np.empty(epochs, dtype=np.float64)
         recorded, status = self._run(kernels.train_full_batch, plan, lr,

@@ -2,7 +2,7 @@
 a full-batch training step ``reps`` times inside one compiled call, so that timing them counts
 no Python dispatch.  Profiling helpers only: the training itself never calls them.
 
-Buffers and ``sizes``/``activations`` as in ``train`` (see its docstring).
+Buffers and ``sizes``/``codes`` as in ``train`` (see its docstring).
 """
 from .backward import output_loss
 from .blas import gemm
@@ -21,10 +21,10 @@ from .update import sgd_step
 
 
 @kernel
-def forward_loop(params, sizes, activations, xbuf, zbuf, abuf, n, reps):
+def forward_loop(params, sizes, codes, xbuf, zbuf, abuf, n, reps):
     """``reps`` forward passes."""
     for _ in range(reps):
-        forward_pass(params, sizes, activations, xbuf, zbuf, abuf, n)
+        forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n)
 
 
 @kernel

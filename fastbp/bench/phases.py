@@ -11,7 +11,7 @@ the work could gain: ``share`` is the same compiled step on half the batch with 
 -- what each of two workers computes per step, so a team of two cannot step faster than that;
 ``gather`` (mini-batch workloads) copies one batch of randomly ordered samples out of the whole
 data set into the batch buffers, as every mini-batch step does before its products.  Unlike the
-bench this uses fastbp's internals (the kernels and the engine's workspace), so it describes
+bench this uses fastbp's internals (the kernels and the engine's buffers), so it describes
 this commit only.
 
 The compiled loops it times are in ``fastbp.kernels.profile``.
@@ -22,20 +22,19 @@ import time
 import numpy as np
 
 from .. import kernels
+from ..engines import TrainingBlocks, Workspace
 from ..kernels import profile
-from ..network import NeuralNetwork
-from ..parallel import threads
+from ..parameters import Parameters
+from ..threadctl import threads
 from ..workloads import SHUFFLE_SEED, initial_state, select
 
 
-def _engine_buffers(nn, n):
-    """(parameter buffers, workspace for ``n`` samples) of ``nn``'s compiled engine.
-
-    The one place where this profiler reads the network's internals: fastbp has no public
-    handle on the engine's buffers (a profiler of the compiled step needs them, the bench does
-    not), so this follows the engine as it is in this commit.
-    """
-    return nn._params, nn._engine._workspace(None, n)
+def _parameters(sizes, dtype, init):
+    """The compiled engine's parameter buffers, holding the workload's initial weights."""
+    params = Parameters(sizes, dtype)
+    for (W, b), W_to, b_to in zip(init, params.weights, params.biases):
+        W_to[...], b_to[...] = W, b
+    return params
 
 
 def _median_seconds(run, reps, repeats):
@@ -53,16 +52,14 @@ def phase_times(w, reps=None, repeats=7):
     full batch, or the first batch of a mini-batch workload (see the module's docstring)."""
     X_all, y_all, init = initial_state(w, w.size(False).samples)
     n = w.batch_size if w.kind == "minibatch" else len(X_all)
-    nn = NeuralNetwork(list(w.sizes), dtype=w.dtype, seed=0)
-    nn.weights = [W for W, _ in init]
-    nn.biases = [b for _, b in init]
+    params = _parameters(list(w.sizes), w.dtype, init)
     reps = reps or max(1, int(2e7 // max(1, sum(a * b for a, b in zip(w.sizes, w.sizes[1:])) * n)))
-    times = _step_phases(nn, X_all[:n], y_all[:n], reps, repeats)
+    times = _step_phases(params, X_all[:n], y_all[:n], reps, repeats)
     with threads(1):
-        times["share"] = _step_phases(nn, X_all[:n // 2], y_all[:n // 2], 2 * reps, repeats,
+        times["share"] = _step_phases(params, X_all[:n // 2], y_all[:n // 2], 2 * reps, repeats,
                                       only="step")["step"]
     if w.kind == "minibatch":
-        _, ws = _engine_buffers(nn, n)
+        ws = Workspace(params.sizes, n, params.dtype)
         order = np.random.default_rng(SHUFFLE_SEED).permutation(len(X_all))
         Y_all = y_all.reshape(len(y_all), -1)
         times["gather"] = _median_seconds(
@@ -72,17 +69,21 @@ def phase_times(w, reps=None, repeats=7):
     return times
 
 
-def _step_phases(nn, X, y, reps, repeats, only=None):
-    """{phase: seconds} of one full-batch step of ``nn`` on X, y (``only``: that phase alone)."""
+def _step_phases(p, X, y, reps, repeats, only=None):
+    """{phase: seconds} of one full-batch step on X, y with parameters ``p`` (``only``: that
+    phase alone)."""
     n = len(X)
-    p, ws = _engine_buffers(nn, n)
+    ws = Workspace(p.sizes, n, p.dtype)
     ws.load(X, y.reshape(n, -1))
     losses, accuracies = np.empty(reps), np.empty(reps)
-    # one worker: the whole epoch in this thread (its barriers return at once)
-    board, shared = np.zeros(2 * kernels.SLOT, np.int64), np.zeros(kernels.SLOT)
-    others = np.empty((0, p.flat.size), p.dtype)
+    # one block, one worker: the whole epoch in this thread (its barriers return at once)
+    blocks = TrainingBlocks(p, 1, n)
+    blocks.load(X, y.reshape(n, -1))
+    net = kernels.Net(p.flat, p.backup, p.sizes, p.codes)
+    team = kernels.Team(np.zeros(2 * kernels.SLOT, np.int64), np.zeros(kernels.SLOT), 1)
+    settings = kernels.Settings(0.0, False, 0, 0.0)
     phases = {
-        "forward": lambda r: profile.forward_loop(p.flat, p.sizes, p.activations, ws.x, ws.z,
+        "forward": lambda r: profile.forward_loop(p.flat, p.sizes, p.codes, ws.x, ws.z,
                                                   ws.a, n, r),
         "loss": lambda r: profile.loss_loop(p.sizes, ws.y, ws.z, ws.a, n, r),
         "gradient": lambda r: profile.gradient_loop(p.flat, p.grads, p.sizes, ws.x, ws.y, ws.z,
@@ -90,10 +91,8 @@ def _step_phases(nn, X, y, reps, repeats, only=None):
         "update": lambda r: profile.update_loop(p.flat, p.grads, p.backup, r),
         "products": lambda r: profile.products_loop(p.flat, p.grads, p.sizes, ws.x, ws.z, ws.a,
                                                     ws.d, n, r),
-        "step": lambda r: kernels.train_full_batch(0, board, shared, p.flat, p.grads, others,
-                                                    p.backup, p.sizes, p.activations, ws.x, ws.y,
-                                                    ws.z, ws.a, ws.d, n, n, 0.0, False, False,
-                                                    losses[:r], accuracies[:r]),
+        "step": lambda r: kernels.train_full_batch(0, net, blocks.record, team, settings, n,
+                                                    False, losses[:r], accuracies[:r]),
     }
     return {name: _median_seconds(run, reps, repeats) for name, run in phases.items()
             if only in (None, name)}
