@@ -131,7 +131,7 @@ def save_plot(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(2, len(DEMO_NETWORKS), figsize=(5 * len(DEMO_NETWORKS), 9))
-    for column, (name, make_data, sizes, epochs, lr) in enumerate(DEMO_NETWORKS):
+    for column, (name, make_data, sizes, _epochs, _lr) in enumerate(DEMO_NETWORKS):
         ax = axes[0, column]
         for mode in ("exact", "tutorial"):
             ax.plot(results[name, mode]["numba"].history["loss"], label=f"{mode} (numba)")

@@ -15,7 +15,7 @@ import threading
 from .threadctl import one_blas_thread as _one_blas_limit
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sched_getcpu():
     """The C library's ``sched_getcpu`` (Linux: glibc, musl), or None."""
     try:

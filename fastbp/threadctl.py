@@ -7,10 +7,10 @@ Limiting only one pool would leave the other spinning on a core: :func:`set_num_
 Numba's thread count (``numba.set_num_threads``, its run-time API) and, through threadpoolctl,
 every loaded BLAS pool, loading the kernels' first so that it is covered too.  It never assigns
 ``numba.config``.  The same count caps the workers of fastbp's data-parallel training loops
-(``fastbp.team``; how many a fit uses is its plan's choice, ``fastbp.policy``).  Like the BLAS pools' limits, the count is
-process-wide: a fit in any Python thread obeys the newest open :func:`threads` block, else the
-last :func:`set_num_threads` (Numba's own count is per thread; fastbp keeps the process's, see
-``_ThreadCount``).
+(``fastbp.team``; how many a fit uses is its plan's choice, ``fastbp.policy``).  Like the
+BLAS pools' limits, the count is process-wide: a fit in any Python thread obeys the newest open
+:func:`threads` block, else the last :func:`set_num_threads` (Numba's own count is per thread;
+fastbp keeps the process's, see ``_ThreadCount``).
 """
 import contextlib
 import importlib.util

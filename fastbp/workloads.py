@@ -14,8 +14,9 @@ asv suite in ``benchmarks/`` (which imports this module from the installed fastb
 
 Only fastbp's public API is used here (``NeuralNetwork``, ``datasets``, ``weights``/``biases``).
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 

@@ -7,11 +7,7 @@ first layer is a BLAS product (then sample-major, see ``train.inputs_sample_majo
 The NumPy reference (``fastbp.reference``) computes the same math sample-major, as the
 tutorial writes it; tests compare the two on transposed views.
 """
-from .config import CACHE_ENABLED, FAST_FLOATS, use_blas
-from .sync import SLOT
 from .activations import RELU, SIGMOID
-from .checks import finite_and_within
-from .dense import dense_forward
 from .backward import (
     bias_gradient,
     output_delta,
@@ -20,7 +16,10 @@ from .backward import (
     propagate_delta,
     weight_gradient,
 )
-from .update import sgd_step
+from .checks import finite_and_within
+from .config import CACHE_ENABLED, FAST_FLOATS, use_blas
+from .dense import dense_forward
+from .sync import SLOT
 from .train import (
     Blocks,
     Net,
@@ -33,10 +32,12 @@ from .train import (
     train_full_batch,
     train_minibatch,
 )
+from .update import sgd_step
 
 __all__ = [
     "CACHE_ENABLED", "FAST_FLOATS", "SLOT", "use_blas", "RELU", "SIGMOID", "finite_and_within",
-    "dense_forward", "bias_gradient", "output_delta", "output_delta_tutorial", "output_loss", "propagate_delta", "weight_gradient",
+    "dense_forward", "bias_gradient", "output_delta", "output_delta_tutorial", "output_loss",
+    "propagate_delta", "weight_gradient",
     "sgd_step", "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",
     "train_full_batch", "train_minibatch", "Net", "Blocks", "Team", "Settings",
 ]

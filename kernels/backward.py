@@ -12,8 +12,8 @@ import numpy as np
 from .activations import relu_derivative_row
 from .blas import gemm
 from .config import kernel, use_blas
-from .vecmath import log_half_to_one
 from .dense import product_loops
+from .vecmath import log_half_to_one
 
 
 @kernel(python=False)

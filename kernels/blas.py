@@ -5,8 +5,7 @@ Which BLAS (``LIBRARY``, chosen once at import; ``FASTBP_BLAS=scipy`` forces the
 * ``"numpy"`` -- NumPy's own OpenBLAS (the ``cblas_sgemm``/``cblas_dgemm`` of the 64-bit-integer
   build NumPy's wheels bundle), when it is there.  The same library as ``np.dot`` in NumPy code,
   so the reference engine, the user's NumPy code and the kernels share one BLAS thread pool, and
-  it is the newer and faster of the two copies a typical install has (measured on the W5 step's
-  products in float32: 763 vs 845 us; float64 3-5% at 100-600 samples).
+  it is the newer and faster of the two copies a typical install has (docs/decisions.md).
 * ``"scipy"`` -- what ``np.dot`` inside ``@njit`` calls: Numba's ``numba_xxgemm`` helper over
   SciPy's ``cython_blas`` ``sgemm``/``dgemm``.  The fallback where NumPy's BLAS is not an
   OpenBLAS with 64-bit-integer CBLAS symbols (other builds, MKL, Accelerate).

@@ -14,9 +14,8 @@
 * ``use_blas`` -- which layer products go to BLAS (``blas.gemm``): both sides at least
   ``BLAS_MIN_WIDTH`` wide and more than ``BLAS_MIN_WEIGHTS`` weights.  Smaller layers (the
   tutorial's 2-wide inputs, 1-wide outputs, the circle's 16x8, the spirals' 32x16) run in
-  register-blocked loops over the batch, which beat a BLAS call there: measured on 2 cores at
-  100-600 samples, loops 1.1-2x faster up to 32x16, BLAS ahead from 64x32 (asv's kernel
-  benchmarks time both sides of the line).
+  register-blocked loops over the batch, which beat a BLAS call there (asv's kernel benchmarks
+  time both sides of the line; the measurements are in docs/decisions.md).
 """
 import hashlib
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numba
 
+from . import linking  # noqa: F401 -- callers always call their own copies (see there)
 from .blas import LIBRARY as BLAS_LIBRARY
 
 FAST_FLOATS = frozenset({"nsz", "contract", "reassoc"})
@@ -61,12 +61,12 @@ def kernel(func=None, *, inline=False, python=True):
     into its compiled callers at Numba's IR level.  Numba compiles every called kernel into its
     own module and re-optimises the linked code again in each caller, so each intermediate level
     re-optimised the loop kernels below it: inlining the levels between the training loops and
-    the loop kernels cut the first fit's compilation from 9.1 to 6.2 s (same speed).  The loop
-    kernels themselves stay separate, compiled once per dtype.
+    the loop kernels shortens the first fit's compilation (same speed; docs/decisions.md).  The
+    loop kernels themselves stay separate, compiled once per dtype.
 
-    ``python=False`` (kernels only ever called from compiled code) compiles no CPython wrapper:
-    0.2-0.7 s less compilation before the first fit (noisy; 9.0-9.3 -> 8.6-8.9 s).  Such a kernel must not be called from
-    Python (it would crash); none of them is exported by ``fastbp.kernels``.
+    ``python=False`` (kernels only ever called from compiled code) compiles no CPython wrapper,
+    which shortens the first fit's compilation.  Such a kernel must not be called from Python (it
+    would crash); none of them is exported by ``fastbp.kernels``.
 
     With caching on, a kernel whose cache has nowhere to go (read-only install and no writable
     user cache directory), or a Numba whose cache cannot be stamped with SOURCES_STAMP, compiles

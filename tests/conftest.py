@@ -60,6 +60,13 @@ def run_python(code, **env):
                           cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=600)
 
 
+def python_file(folder, code):
+    """``code`` written to a file in ``folder``: its path."""
+    path = folder / "script.py"
+    path.write_text(textwrap.dedent(code))
+    return path
+
+
 def crowd_of_workers():
     """Four workers per CPU this process may use (skips the test where that would be > 96)."""
     crowd = 4 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 8

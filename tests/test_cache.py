@@ -71,3 +71,52 @@ def test_editing_any_kernel_file_recompiles_every_kernel(tmp_path):
     dense.write_text(dense.read_text() + "\n# edited\n")
     recompiled = run(FIT_ONCE, **env)
     assert recompiled[1] == "0" and recompiled[2] == "1"    # not loaded stale: compiled afresh
+
+
+SEEDED_FITS = """
+import dataclasses, sys
+import numpy as np
+import fastbp
+threads, forced = int(sys.argv[1]), sys.argv[2] == "forced"
+out = []
+for make, sizes in ((fastbp.datasets.make_circle, [2, 16, 8, 1]),
+                    (fastbp.datasets.make_spirals, [2, 64, 32, 16, 1])):
+    X, y = make()
+    for dtype in (np.float64, np.float32):
+        for options in (dict(epochs=120, lr=0.1), dict(epochs=6, lr=0.1, batch_size=64, seed=0)):
+            with fastbp.threads(threads):
+                nn = fastbp.NeuralNetwork(sizes, dtype=dtype, seed=0)
+                policy = dict(min_parallel_work=0)
+                if forced:  # the team hands over to one worker after its first epoch
+                    policy.update(wait_window_ns=0, wait_limit=-1.0)
+                nn.policy = dataclasses.replace(nn.policy, **policy)
+                history = nn.fit(X, y, **options)
+            out += [p.astype(np.float64).ravel() for p in list(nn.weights) + list(nn.biases)]
+            out += [np.array(history["loss"]), np.array(history["accuracy"])]
+np.save(sys.argv[3], np.concatenate(out))
+"""
+
+
+def test_seeded_fits_are_bit_identical_across_processes_caches_threads_and_fallbacks(tmp_path):
+    """The same seeded fits (full batch and mini-batch, both dtypes, thin and BLAS layers) in fresh
+    processes: a cold compile, a cache load, no cache, one thread, a forced fallback to one
+    worker mid-fit and a repeat -- every parameter and history entry the same bits."""
+    import numpy as np
+
+    from conftest import python_file
+
+    script = python_file(tmp_path, SEEDED_FITS)
+    cache = {"NUMBA_CACHE_DIR": str(tmp_path / "cache"), "FASTBP_CACHE": "1"}
+    runs = {"cold compile": ("2", "-", cache), "cache load": ("2", "-", cache),
+            "no cache": ("2", "-", {"FASTBP_CACHE": "0"}), "one thread": ("1", "-", cache),
+            "forced fallback": ("2", "forced", cache), "cache load again": ("2", "-", cache)}
+    results = {}
+    for name, (threads, forced, env) in runs.items():
+        out = tmp_path / f"{len(results)}.npy"
+        result = run_python(f"import runpy, sys; sys.argv = ['x', '{threads}', '{forced}', "
+                            f"r'{out}']; runpy.run_path(r'{script}', run_name='__main__')", **env)
+        assert result.returncode == 0, result.stderr
+        results[name] = np.load(out)
+    reference = results.pop("cold compile")
+    same = {name: bool(np.array_equal(r, reference)) for name, r in results.items()}
+    assert same == dict.fromkeys(results, True)

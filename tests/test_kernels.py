@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import assert_close
 from fastbp import _testing
 from fastbp.kernels.blas import gemm
-from conftest import assert_close
 
 shapes = st.tuples(st.integers(1, 24), st.integers(1, 24), st.integers(1, 257))
 

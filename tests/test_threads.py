@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp import threadctl
 from conftest import parameters_of
+from fastbp import threadctl
 
 
 @pytest.fixture(autouse=True)

@@ -33,9 +33,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:  # works with any pytest --import-mode
     sys.path.insert(0, _HERE)
 
-import tutorial_oracle as oracle  # noqa: E402
-
 import fastbp  # noqa: E402
+import tutorial_oracle as oracle  # noqa: E402
 
 BACKENDS = ["numpy", "numba"]
 

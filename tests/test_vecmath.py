@@ -1,5 +1,6 @@
 """The vectorisable exp/log/sigmoid of the output head against NumPy over their whole ranges."""
 import numpy as np
+
 from fastbp.kernels import vecmath
 from fastbp.kernels.config import kernel
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import fastbp
+from conftest import assert_close, crowd_of_workers, parameters_of, small_problem
 from fastbp import team
 from fastbp.kernels.sync import SLOT, barrier, monotonic_ns
 from fastbp.policy import Policy, plan_fit, reduction_blocks
-from conftest import assert_close, crowd_of_workers, parameters_of, small_problem
 
 
 def network(sizes, dtype=np.float64, seed=4, tutorial_compat=False, **policy):

@@ -36,7 +36,6 @@ from fastbp.bench.tutorial_class import (  # noqa: F401  (the tutorial's class a
     sigmoid_derivative,
 )
 
-
 # ----------------------------------------------------------------------------
 # Numerical gradient checking (the tutorial's version: prints, checks only a
 # few entries of the first layer's weights, never the biases)
@@ -189,10 +188,10 @@ def print_sanity_checks(binary_cross_entropy=binary_cross_entropy,
     print("Loss when prediction matches label:")
     print(f"  y=1, pred=0.99: {binary_cross_entropy(np.array([1]), np.array([0.99])):.4f}")
     print(f"  y=0, pred=0.01: {binary_cross_entropy(np.array([0]), np.array([0.01])):.4f}")
-    print(f"\nLoss when prediction is WRONG:")
+    print("\nLoss when prediction is WRONG:")
     print(f"  y=1, pred=0.01: {binary_cross_entropy(np.array([1]), np.array([0.01])):.4f}")
     print(f"  y=0, pred=0.99: {binary_cross_entropy(np.array([0]), np.array([0.99])):.4f}")
-    print(f"\nLoss when prediction is uncertain:")
+    print("\nLoss when prediction is uncertain:")
     print(f"  y=1, pred=0.50: {binary_cross_entropy(np.array([1]), np.array([0.50])):.4f}")
 
     # Verify: derivative should point toward the correct answer
@@ -212,4 +211,4 @@ def print_sanity_checks(binary_cross_entropy=binary_cross_entropy,
         print(f"{z:>5.0f}  {sd:>10.6f}  {rd:>11.1f}")
 
     print(f"\nMax sigmoid derivative: {sigmoid_derivative(np.array([0]))[0]:.4f}")
-    print(f"ReLU derivative for any z > 0: 1.0 (constant, never shrinks)")
+    print("ReLU derivative for any z > 0: 1.0 (constant, never shrinks)")

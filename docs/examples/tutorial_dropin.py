@@ -1,4 +1,5 @@
 import numpy as np
+
 import fastbp
 from fastbp import NeuralNetwork, binary_cross_entropy
 

@@ -8,8 +8,8 @@ to them, ``train(units, lr)`` trains some epochs (or steps), ``params`` reads th
 working while the kernels change.
 """
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
