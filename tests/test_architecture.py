@@ -72,5 +72,5 @@ def test_no_module_reads_another_objects_private_attributes(path):
 
 def test_engine_layer_does_not_import_the_api():
     """engines -> kernels and reference; never back up to the network or the harness."""
-    for module, level in imports(ROOT / "fastbp" / "engines.py"):
+    for module, _level in imports(ROOT / "fastbp" / "engines.py"):
         assert module not in ("network", "bench", "demo", "cli", "gradcheck"), module
