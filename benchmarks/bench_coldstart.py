@@ -36,7 +36,7 @@ os.environ["FASTBP_CACHE"] = {cache!r}
 def _code(engine, dtype, cache, cache_dir=None):
     """(stmt, setup) for a timeraw benchmark."""
     circle = common.WORKLOADS["circle"]
-    stmt = _STMT.format(backend=common.ENGINE_NAMES[engine], dtype=dtype, sizes=circle.sizes,
+    stmt = _STMT.format(backend=common.BACKEND_OF_PARAM[engine], dtype=dtype, sizes=circle.sizes,
                         lr=circle.lr)
     setup = _ENV.format(
         cache=cache,
@@ -47,7 +47,7 @@ def _code(engine, dtype, cache, cache_dir=None):
 class ColdStartNoCache:
     """Import + one circle epoch in a fresh process, compile cache off (FASTBP_CACHE=0)."""
 
-    params = (common.ENGINES, common.DTYPES)
+    params = (common.ENGINE_PARAMS, common.DTYPES)
     param_names = ["engine", "dtype"]
     repeat = (2, 5, 60.0)
     warmup_time = 0
@@ -63,7 +63,7 @@ class ColdStartNoCache:
 class ColdStartWarmCache:
     """Import + one circle epoch in a fresh process, numba's on-disk cache already filled."""
 
-    params = (common.ENGINES, common.DTYPES)
+    params = (common.ENGINE_PARAMS, common.DTYPES)
     param_names = ["engine", "dtype"]
     repeat = (3, 10, 30.0)
     warmup_time = 0
@@ -74,7 +74,7 @@ class ColdStartWarmCache:
         # benchmarks using it and is removed after them: the cache lives there.
         cache_dir = os.path.abspath("numba_cache")
         os.makedirs(cache_dir, exist_ok=True)
-        for engine in common.ENGINES:
+        for engine in common.ENGINE_PARAMS:
             for dtype in common.DTYPES:
                 stmt, setup = _code(engine, dtype, cache="1", cache_dir=cache_dir)
                 subprocess.run([sys.executable, "-c", setup + stmt], check=True)

@@ -10,7 +10,7 @@ from . import common
 
 
 class _LayerKernel:
-    params = (common.KERNEL_NAMES, common.ENGINES, common.DTYPES)
+    params = (common.KERNEL_NAMES, common.ENGINE_PARAMS, common.DTYPES)
     param_names = ["kernel", "engine", "dtype"]
     size = None
 

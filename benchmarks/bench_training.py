@@ -26,7 +26,7 @@ from . import common
 
 
 class _Training:
-    params = (common.ENGINES, common.DTYPES)
+    params = (common.ENGINE_PARAMS, common.DTYPES)
     param_names = ["engine", "dtype"]
     workload = None
     number = 1          # each timed fit() starts from a fresh network built by setup()
@@ -81,7 +81,7 @@ class MiniBatch(_Training):
 class EfficiencyDemo:
     """The tutorial's efficiency demo: [20, 128, 64, 1], one batch of 100 random samples."""
 
-    params = (common.ENGINES, common.DTYPES)
+    params = (common.ENGINE_PARAMS, common.DTYPES)
     param_names = ["engine", "dtype"]
     number = 50
     repeat = (5, 20, 10.0)
@@ -147,11 +147,11 @@ class JitSpeedup:
         if workload.startswith("efficiency"):
             common.require_method("forward")
             common.require_method("backward")
-            for engine in common.ENGINES:
+            for engine in common.ENGINE_PARAMS:
                 common.efficiency_network(engine, dtype)
         else:
             common.WORKLOADS[workload].require()
-            for engine in common.ENGINES:
+            for engine in common.ENGINE_PARAMS:
                 common.WORKLOADS[workload].warm_up(engine, dtype)
 
     def track_speedup(self, workload, dtype):
@@ -159,7 +159,7 @@ class JitSpeedup:
         if common.slow_skipped():
             repeats = quick_repeats
         medians = {}
-        for engine in common.ENGINES:
+        for engine in common.ENGINE_PARAMS:
             prepare, run, inner = runner(workload, engine, dtype)
             medians[engine] = common.median_seconds(run, repeats, prepare=prepare, inner=inner)
         return medians["reference"] / medians["numba"]
@@ -218,7 +218,7 @@ class FinalMetrics:
     All trainings run once, in setup_cache; the track_ functions only read their results.
     """
 
-    params = (_METRIC_DATASETS, common.ENGINES, common.DTYPES)
+    params = (_METRIC_DATASETS, common.ENGINE_PARAMS, common.DTYPES)
     param_names = ["dataset", "engine", "dtype"]
 
     def setup_cache(self):
@@ -231,7 +231,7 @@ class FinalMetrics:
             return {"skip": str(error)}
         for name in _METRIC_DATASETS:
             workload = common.WORKLOADS[name]
-            for engine in common.ENGINES:
+            for engine in common.ENGINE_PARAMS:
                 for dtype in common.DTYPES:
                     X, y = workload.data(dtype)
                     nn = common.make_network(workload.sizes, engine, dtype)

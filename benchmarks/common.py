@@ -24,11 +24,11 @@ import numpy as np
 import fastbp
 
 # Benchmark parameters.  "reference" is the pure-NumPy engine, "numba" the compiled kernels.
-ENGINES = ["reference", "numba"]
+ENGINE_PARAMS = ["reference", "numba"]
 DTYPES = ["float32", "float64"]
 # Engine names as fastbp.NeuralNetwork(backend=...) and the kernel table's prepare spell them
 # ("reference" is an alias of "numpy" there; the canonical name also works on older commits).
-ENGINE_NAMES = {"reference": "numpy", "numba": "numba"}
+BACKEND_OF_PARAM = {"reference": "numpy", "numba": "numba"}
 
 SEED = 0
 
@@ -98,7 +98,7 @@ def require_layer_kernels(kernel=None):
 
 def make_network(sizes, engine, dtype):
     """A freshly initialised network (seed 0: the same initial weights every time)."""
-    return fastbp.NeuralNetwork(list(sizes), backend=ENGINE_NAMES[engine], dtype=dtype, seed=SEED)
+    return fastbp.NeuralNetwork(list(sizes), backend=BACKEND_OF_PARAM[engine], dtype=dtype, seed=SEED)
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def prepared_kernel(kernel, size, engine, dtype):
         layer_kernels = require_layer_kernels(kernel)
         n_in, n_out, n = KERNEL_SIZES[size]
         case = layer_kernels.make_case(kernel, n_in, n_out, n, np.dtype(dtype))
-        return layer_kernels.prepare(ENGINE_NAMES[engine], kernel, case)
+        return layer_kernels.prepare(BACKEND_OF_PARAM[engine], kernel, case)
     return _memoised(("kernel", kernel, size, engine, np.dtype(dtype).name), build)
 
 

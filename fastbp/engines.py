@@ -8,7 +8,7 @@ Both read and write the network's :class:`~fastbp.parameters.Parameters` buffer,
 ``nn.weights[i]`` in place is seen by either.  Inputs arrive validated: X (N, n_in), Y (N, K), in
 the network's dtype and C-contiguous.  The API layer serialises the calls that change the
 network; the others (``output``, ``gradients``, ``loss``) may run in many threads at once and
-share nothing writable.  ``ENGINES`` is the table of engines by backend name.
+share nothing writable.  ``BACKENDS`` is the table of engines by backend name.
 
 The interface:
 
@@ -352,5 +352,5 @@ def block_share(count, block, n_blocks):
     return kernels.train.share.py_func(count, block, n_blocks, 1)
 
 
-ENGINES = {"numpy": NumpyEngine, "numba": NumbaEngine}
+BACKENDS = {"numpy": NumpyEngine, "numba": NumbaEngine}
 BACKEND_ALIASES = {"reference": "numpy", "jit": "numba"}

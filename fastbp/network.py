@@ -6,7 +6,7 @@ import numpy as np
 
 from . import threadctl
 from ._validation import check_count, check_dtype, check_layer_sizes, check_lr, check_X, check_y
-from .engines import BACKEND_ALIASES, ENGINES
+from .engines import BACKEND_ALIASES, BACKENDS
 from .kernels.train import FINISHED, LOSS_NOT_FINITE, TOO_SLOW
 from .parameters import Parameters
 from .policy import Policy, plan_fit
@@ -111,10 +111,10 @@ class ParameterList(Sequence):
 
 def _resolve_backend(backend):
     if not isinstance(backend, str):
-        raise TypeError(f"backend must be a string, one of {sorted(ENGINES)}; got {backend!r}")
+        raise TypeError(f"backend must be a string, one of {sorted(BACKENDS)}; got {backend!r}")
     name = BACKEND_ALIASES.get(backend, backend)
-    if name not in ENGINES:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(ENGINES)}")
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {sorted(BACKENDS)}")
     return name
 
 
@@ -187,7 +187,7 @@ class NeuralNetwork:
             W[...] = _initial_weights(self._random, *W.shape)
         self._weights = ParameterList(self._params.weights, "weights", self._lock)
         self._biases = ParameterList(self._params.biases, "biases", self._lock)
-        self._engine = ENGINES[backend](self._params, self.tutorial_compat)
+        self._engine = BACKENDS[backend](self._params, self.tutorial_compat)
         self.activations = []
         self.pre_activations = []
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp.engines import ENGINES
+from fastbp.engines import BACKENDS as ENGINE_CLASSES
 
-BACKENDS = sorted(ENGINES)
+BACKENDS = sorted(ENGINE_CLASSES)
 DTYPES = [np.float32, np.float64]
 # Relative tolerance (to the magnitude of the values compared) for engine-vs-engine results.
 RTOL = {np.dtype(np.float32): 2e-4, np.dtype(np.float64): 1e-10}

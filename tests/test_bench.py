@@ -14,7 +14,7 @@ OWN_ENGINES = ("tutorial", "numpy", "numba")  # no PyTorch / JAX in the tests
 
 
 def own_engines():
-    return [e for e in runners.ENGINES if e.name in OWN_ENGINES]
+    return [e for e in runners.RUNNERS if e.name in OWN_ENGINES]
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_peers_are_found_without_being_imported():
     import sys
 
     before = set(sys.modules)
-    for engine in runners.ENGINES:
+    for engine in runners.RUNNERS:
         engine.available()
     assert not {"torch", "jax"} & (set(sys.modules) - before)
 

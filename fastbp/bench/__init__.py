@@ -9,7 +9,7 @@ NumPy reference engine after the same training.  Then cold starts and the memory
 One job per module:
 
 * ``tutorial_class`` -- the tutorial's class, verbatim (the baseline; the tests' oracle too)
-* ``runners``        -- one runner per engine (tutorial, numpy, numba, torch, jax): ``ENGINES``
+* ``runners``        -- one runner per engine (tutorial, numpy, numba, torch, jax): ``RUNNERS``
 * ``measure``        -- timing, the GEMM peak, cold start, memory, what the run ran on
 * ``report``         -- the console tables and footnotes, and the ``--markdown`` page
 * ``phases``         -- ``python -m fastbp phases``: where a compiled step spends its time
@@ -50,7 +50,7 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
 
     ``workloads``: "W1,W3" (``COLD`` selects the cold-start rows); default all, cold start included.
     ``cold``: force the cold-start measurement on/off (default: when selected).
-    ``engines``: the ``runners.Engine``s to run (default: every available one of ``runners.ENGINES``).
+    ``engines``: the ``runners.Engine``s to run (default: every available one of ``runners.RUNNERS``).
     ``markdown``: also write the results as a Markdown page to this path.
     Returns ``(rows, cold-start results)``.
     """
@@ -60,7 +60,7 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
         cold = not workloads or "COLD" in workloads.upper()
     thread_note = measure.set_threads(threads)
     if engines is None:
-        engines = [engine for engine in runners.ENGINES if engine.available()]
+        engines = [engine for engine in runners.RUNNERS if engine.available()]
     peak_size = peak_size or 2048
     peaks = {dtype: measure.gemm_peak(np.dtype(dtype), peak_size, repeats)
              for dtype in sorted({w.dtype for w in selected})}

@@ -3,7 +3,7 @@ and JIT engines, PyTorch and JAX (when installed).
 
 A runner builds a ``Runner`` for one workload from the shared initial weights: ``reset`` goes back
 to them, ``train(units, lr)`` trains some epochs (or steps), ``params`` reads the parameters back.
-``ENGINES`` is the table the bench iterates over.  Only fastbp's public API is used
+``RUNNERS`` is the table the bench iterates over.  Only fastbp's public API is used
 (``NeuralNetwork``, ``fit``/``forward``/``backward``, ``weights``/``biases``), so the bench keeps
 working while the kernels change.
 """
@@ -241,7 +241,7 @@ class Engine:
     available: Callable = lambda: True
 
 
-ENGINES = [
+RUNNERS = [
     Engine("tutorial", tutorial_runner, fast=False),
     Engine("numpy", reference_runner, fast=False),
     Engine("numba", numba_runner, fast=True),
@@ -251,5 +251,5 @@ ENGINES = [
 
 
 def engine(name):
-    """The engine of ``ENGINES`` called ``name``."""
-    return next(e for e in ENGINES if e.name == name)
+    """The engine of ``RUNNERS`` called ``name``."""
+    return next(e for e in RUNNERS if e.name == name)
