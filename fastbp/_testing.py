@@ -17,18 +17,38 @@ import numpy as np
 from . import kernels, reference
 
 KERNELS = ("dense_forward", "output_delta", "propagate_delta", "weight_gradient", "parameter_update")
-ACTIVATIONS = {"relu": (reference.relu, kernels.RELU), "sigmoid": (reference.sigmoid, kernels.SIGMOID)}
+# name -> (the reference's function, the kernels' code); softmax is an output layer's
+ACTIVATIONS = {"relu": (reference.relu, kernels.RELU),
+               "leaky_relu": (reference.leaky_relu, kernels.LEAKY_RELU),
+               "tanh": (reference.tanh, kernels.TANH),
+               "sigmoid": (reference.sigmoid, kernels.SIGMOID),
+               "identity": (reference.identity, kernels.IDENTITY),
+               "softmax": (reference.softmax, kernels.SOFTMAX)}
+HEADS = {"sigmoid": kernels.SIGMOID, "softmax": kernels.SOFTMAX, "identity": kernels.IDENTITY}
+# optimizer settings of the parameter_update cases (3 steps each, weight decay on the weights)
+OPTIMIZERS = {
+    "sgd": dict(optimizer="sgd"),
+    "sgd_decay": dict(optimizer="sgd", weight_decay=0.01),
+    "momentum": dict(optimizer="sgd", momentum=0.9, weight_decay=0.01),
+    "nesterov": dict(optimizer="sgd", momentum=0.9, nesterov=True),
+    "adam": dict(optimizer="adam", betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01),
+}
+UPDATE_STEPS = 3
 
 
 def make_case(kernel, n_in, n_out, n, dtype=np.float64, *, tutorial=False, activation="relu",
-              seed=0):
+              head="sigmoid", optimizer="sgd", seed=0):
     """Random sample-major inputs of one layer: ``n`` samples, ``n_in`` -> ``n_out`` features.
 
-    ``activation`` ("relu" or "sigmoid") is the dense layer's; ``tutorial`` selects the tutorial's
-    output delta and bias gradient.
+    ``activation`` is the dense layer's (dense_forward) or the previous layer's
+    (propagate_delta); ``head`` the output layer's (output_delta; ``tutorial`` selects the
+    tutorial's output delta and bias gradient for a sigmoid head); ``optimizer`` a key of
+    ``OPTIMIZERS`` (parameter_update).
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    if head not in HEADS or optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown head {head!r} or optimizer {optimizer!r}")
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
     random = np.random.default_rng(seed)
@@ -38,12 +58,25 @@ def make_case(kernel, n_in, n_out, n, dtype=np.float64, *, tutorial=False, activ
         return random.standard_normal(shape).astype(dtype)
 
     z = draw(n, n_out)
+    if head == "softmax":
+        y = np.eye(n_out, dtype=dtype)[random.integers(0, n_out, n)]
+    elif head == "identity":
+        y = draw(n, n_out)
+    else:
+        y = (random.random((n, n_out)) < 0.5).astype(dtype)
+    z_prev = draw(n, n_in)
+    hidden = "relu" if activation == "softmax" else activation
+    decay = np.zeros(n_in * n_out + n_out, dtype)
+    decay[:n_in * n_out] = 1
     return {
-        "kernel": kernel, "tutorial": tutorial, "activation": activation, "lr": 0.05,
+        "kernel": kernel, "tutorial": tutorial and head == "sigmoid", "activation": activation,
+        "head": head, "optimizer": optimizer, "lr": 0.05,
         "W": draw(n_in, n_out), "b": draw(n_out), "a_in": draw(n, n_in),
-        "z": z, "a": reference.sigmoid(z), "y": (random.random((n, n_out)) < 0.5).astype(dtype),
-        "delta": draw(n, n_out), "z_prev": draw(n, n_in),
-        "params": draw(n_in * n_out + n_out), "grads": draw(n_in * n_out + n_out),
+        "z": z, "a": reference.HEADS[head](z), "y": y,
+        "delta": draw(n, n_out), "z_prev": z_prev, "hidden": hidden,
+        "a_prev": reference.ACTIVATIONS[hidden](z_prev),
+        "params": draw(n_in * n_out + n_out), "grads": draw(UPDATE_STEPS, n_in * n_out + n_out),
+        "decay": decay,
     }
 
 
@@ -67,17 +100,20 @@ def _reference_kernels(c):
         return z_out, ACTIVATIONS[c["activation"]][0](z_out)
 
     def propagate_delta():
-        delta_prev = reference.propagate_delta(W, c["delta"], c["z_prev"])
+        delta_prev = reference.propagate_delta(W, c["delta"], c["z_prev"], c["a_prev"], c["hidden"])
         return delta_prev, reference.bias_gradient(delta_prev, c["tutorial"])
 
     def parameter_update():
-        params = c["params"].copy()
-        reference.sgd_update(params, c["grads"], c["lr"])
+        params, state = c["params"].copy(), {}
+        settings = OPTIMIZERS[c["optimizer"]]
+        for t, grads in enumerate(c["grads"], start=1):
+            reference.optimizer_update(params, grads, c["lr"], state, t, decay=c["decay"],
+                                       **settings)
         return params
 
     return {
         "dense_forward": dense_forward,
-        "output_delta": lambda: reference.output_delta(z, a, y, c["tutorial"]),
+        "output_delta": lambda: reference.output_delta(z, a, y, c["tutorial"], c["head"]),
         "propagate_delta": propagate_delta,
         "weight_gradient": lambda: reference.weight_gradient(a_in, c["delta"], c["tutorial"]),
         "parameter_update": parameter_update,
@@ -90,12 +126,21 @@ def _compiled_kernels(c):
 
     W, b = c["W"], c["b"]
     a_in, z, a, y = (feature_major(c[k]) for k in ("a_in", "z", "a", "y"))
-    delta, z_prev = feature_major(c["delta"]), feature_major(c["z_prev"])
+    delta, z_prev, a_prev = (feature_major(c[k]) for k in ("delta", "z_prev", "a_prev"))
     Z, A, D = (np.empty_like(z) for _ in range(3))
     D_prev = np.empty_like(z_prev)
     dW, db = np.empty_like(W), np.empty_like(b)
     bias_scale = 1.0 / z.shape[1] if c["tutorial"] else 1.0
     params, backup = c["params"].copy(), np.empty_like(c["params"])
+    settings = OPTIMIZERS[c["optimizer"]]
+    betas = settings.get("betas", (0.9, 0.999))
+    record = kernels.Optimizer(kernels.ADAM if settings["optimizer"] == "adam" else kernels.SGD,
+                               float(settings.get("momentum", 0.0)),
+                               bool(settings.get("nesterov", False)), float(betas[0]),
+                               float(betas[1]), float(settings.get("eps", 1e-8)),
+                               float(settings.get("weight_decay", 0.0)))
+    size = params.size
+    velocity, m, v = np.zeros(size, params.dtype), np.zeros(size, params.dtype), np.zeros(size, params.dtype)
 
     def dense_forward():
         kernels.dense_forward(W, b, a_in, Z, A, ACTIVATIONS[c["activation"]][1])
@@ -105,13 +150,14 @@ def _compiled_kernels(c):
         if c["tutorial"]:
             kernels.output_delta_tutorial(a, y, D, a.shape[1])
         else:
-            kernels.output_delta(a, y, D, a.shape[1])
+            kernels.output_delta(a, y, D, a.shape[1], HEADS[c["head"]])
         return D.T
 
     db_prev = np.empty(z_prev.shape[0], dtype=z_prev.dtype)
 
     def propagate_delta():
-        kernels.propagate_delta(W, delta, z_prev, D_prev, db_prev, bias_scale)
+        kernels.propagate_delta(W, delta, z_prev, a_prev, D_prev, db_prev, bias_scale,
+                                ACTIVATIONS[c["hidden"]][1])
         return D_prev.T, db_prev
 
     def weight_gradient():
@@ -121,7 +167,11 @@ def _compiled_kernels(c):
 
     def parameter_update():
         params[...] = c["params"]
-        kernels.sgd_step(params, c["grads"], c["lr"], backup)
+        for array in (velocity, m, v):
+            array[...] = 0
+        for t, grads in enumerate(c["grads"], start=1):
+            kernels.optimizer_step(params, grads, c["lr"], backup, record, velocity, m, v,
+                                   c["decay"], t)
         return params
 
     return {"dense_forward": dense_forward, "output_delta": output_delta,

@@ -104,3 +104,88 @@ def check_y(y, n_samples, n_outputs, dtype):
     if not _check_values(array, "y", 0.0, 1.0):
         raise ValueError("labels in y must lie in [0, 1] (binary cross-entropy targets)")
     return array
+
+
+def check_targets(y, n_samples, n_outputs, dtype, head):
+    """y as a C-contiguous (N, n_outputs) array of ``dtype``, as the head needs it:
+
+    * ``"sigmoid"``: labels in [0, 1] (see check_y);
+    * ``"softmax"``: integer class labels (N,) in [0, n_outputs), made one-hot; or (N, K) rows of
+      probabilities (each in [0, 1], summing to 1);
+    * ``"identity"``: any finite values, (N,) for one output.
+    """
+    if head == "sigmoid":
+        return check_y(y, n_samples, n_outputs, dtype)
+    array = _numeric_array(y, "y")
+    if head == "softmax" and array.ndim == 1:
+        if array.shape[0] != n_samples:
+            raise ValueError(f"y has {array.shape[0]} label(s) but X has {n_samples} sample(s)")
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise ValueError("y contains NaN or infinite labels")
+        labels = array.astype(np.int64)
+        if np.any(labels != array):
+            raise ValueError("class labels in y must be whole numbers (0, 1, ..., K-1)")
+        bad = (labels < 0) | (labels >= n_outputs)
+        if np.any(bad):
+            raise ValueError(f"class labels in y must lie in [0, {n_outputs}) for a softmax of "
+                             f"{n_outputs} outputs; got {labels[bad][0]}")
+        one_hot = np.zeros((n_samples, n_outputs), dtype=dtype)
+        one_hot[np.arange(n_samples), labels] = 1
+        return one_hot
+    if array.ndim == 1 and n_outputs == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2 or array.shape[1] != n_outputs:
+        expected = (f"({n_samples},) class labels or ({n_samples}, {n_outputs}) probability rows"
+                    if head == "softmax" else
+                    f"({n_samples}, {n_outputs})" + (f" or ({n_samples},)" if n_outputs == 1 else ""))
+        raise ValueError(f"y must have shape {expected}, got shape {np.shape(y)}")
+    if array.shape[0] != n_samples:
+        raise ValueError(f"y has {array.shape[0]} row(s) but X has {n_samples} sample(s)")
+    with np.errstate(over="ignore"):
+        array = np.ascontiguousarray(array, dtype=dtype)
+    if head == "identity":
+        _check_values(array, "y")
+        return array
+    if not _check_values(array, "y", 0.0, 1.0):
+        raise ValueError("probability rows in y must lie in [0, 1]")
+    tolerance = 1e-4 if array.dtype == np.float32 else 1e-8
+    if not np.allclose(array.sum(axis=1), 1.0, rtol=0, atol=tolerance):
+        raise ValueError("each row of y must sum to 1 (class probabilities or one-hot)")
+    return array
+
+
+ACTIVATION_NAMES = ("relu", "leaky_relu", "tanh", "sigmoid", "identity")
+ACTIVATION_ALIASES = {"logistic": "sigmoid"}
+OUTPUT_NAMES = ("sigmoid", "softmax", "identity")
+
+
+def check_activations(activation, n_hidden):
+    """One activation name per hidden layer, from a name or a list of names."""
+    names = [activation] * n_hidden if isinstance(activation, str) else activation
+    if isinstance(names, (bytes, dict)) or not hasattr(names, "__len__"):
+        raise TypeError(f"activation must be a name or a list of names, got {activation!r}")
+    names = list(names)
+    if len(names) != n_hidden:
+        raise ValueError(f"activation lists {len(names)} name(s) but the network has {n_hidden} "
+                         f"hidden layer(s)")
+    resolved = []
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"activation names must be strings, got {name!r}")
+        name = ACTIVATION_ALIASES.get(name, name)
+        if name not in ACTIVATION_NAMES:
+            raise ValueError(f"unknown activation {name!r}; choose one of "
+                             f"{list(ACTIVATION_NAMES) + list(ACTIVATION_ALIASES)}")
+        resolved.append(name)
+    return resolved
+
+
+def check_output(output, n_outputs):
+    if not isinstance(output, str):
+        raise TypeError(f"output must be a string, one of {list(OUTPUT_NAMES)}; got {output!r}")
+    output = ACTIVATION_ALIASES.get(output, output)
+    if output not in OUTPUT_NAMES:
+        raise ValueError(f"unknown output {output!r}; choose one of {list(OUTPUT_NAMES)}")
+    if output == "softmax" and n_outputs < 2:
+        raise ValueError("a softmax output needs at least 2 outputs (use output='sigmoid' for one)")
+    return output

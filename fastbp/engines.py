@@ -16,18 +16,51 @@ The interface:
 * ``recorded_samples()``, ``step_from_recorded(Y)`` (into ``params.grads``), ``update(lr)``;
 * ``output(X)`` -> the network's (N, K) output, a new array;
 * ``gradients(X, Y)`` -> a new flat gradient in the parameter layout; ``loss(X, Y)`` -> (loss, accuracy);
-* ``train_full_batch(X, Y, epochs, lr, restorable, plan)`` and
-  ``train_minibatch(X, Y, order, batch_size, lr, restorable, plan)`` -> (losses, accuracies, status),
-  one compiled call (or Python loop) running ``plan`` (:class:`fastbp.policy.FitPlan`).
+  ``loss_and_gradient(X, Y)`` -> (loss, flat gradient), for L-BFGS;
+* ``train_full_batch(X, Y, lrs, restorable, plan, run)`` and
+  ``train_minibatch(X, Y, order, batch_size, lrs, restorable, plan, run)`` -> :class:`Trained`:
+  one compiled call (or Python loop) of ``len(lrs)`` epochs (epoch e at rate ``lrs[e]``)
+  following ``plan`` (:class:`fastbp.policy.FitPlan`), the optimizer, validation and early
+  stopping as ``run`` (:class:`Run`) says.
 """
 import contextlib
+import dataclasses
 import threading
 
 import numpy as np
 
 from . import kernels, reference, team
-from .kernels.train import FINISHED, LOSS_NOT_FINITE, UPDATE_NOT_FINITE
+from .kernels.train import FINISHED, LOSS_NOT_FINITE, STOPPED, UPDATE_NOT_FINITE
 from .parameters import aligned_empty
+
+
+@dataclasses.dataclass
+class Run:
+    """What a fit's training calls share, owned by the API layer for the fit.
+
+    ``optimizer``: a ``kernels.Optimizer`` record; ``state``: the network's
+    ``kernels.OptimizerState`` (updated in place); ``steps``: optimizer steps taken before this
+    call; ``validation``: (Xv, Yv) or None; ``stop``: early stopping's float64 state [best loss,
+    epochs since it, patience, min_delta, on]; ``best``: the parameters at the best loss.
+    """
+
+    optimizer: tuple
+    state: tuple
+    steps: int = 0
+    validation: tuple = None
+    stop: np.ndarray = None
+    best: np.ndarray = None
+
+
+@dataclasses.dataclass
+class Trained:
+    """One training call's results: per-epoch lists and the status code (kernels.train)."""
+
+    losses: list
+    accuracies: list
+    val_losses: list
+    val_accuracies: list
+    status: int
 
 
 class NumpyEngine:
@@ -41,7 +74,8 @@ class NumpyEngine:
         self._recorded = None  # (activations, pre_activations) of the last recorded forward
 
     def _forward(self, X):
-        return reference.forward(self.params.weights, self.params.biases, X)
+        p = self.params
+        return reference.forward(p.weights, p.biases, X, p.hidden, p.head)
 
     def record(self, X):
         """A recorded pass keeps its own copy of X (as the compiled engine's workspace does), so
@@ -65,64 +99,110 @@ class NumpyEngine:
 
     def loss(self, X, Y):
         activations, pre_activations = self._forward(X)
-        return (reference.loss(pre_activations[-1], activations[-1], Y, self.tutorial),
-                reference.accuracy(activations[-1], Y))
+        head = self.params.head
+        return (reference.loss(pre_activations[-1], activations[-1], Y, self.tutorial, head),
+                reference.accuracy(activations[-1], Y, head))
+
+    def loss_and_gradient(self, X, Y):
+        return self.loss(X, Y)[0], self.gradients(X, Y)
 
     def update(self, lr):
         """SGD step with the stored gradients; False (nothing changed) if it would not be finite."""
         np.copyto(self.params.backup, self.params.flat)
         return reference.sgd_update(self.params.flat, self.params.grads, lr)
 
+    def _optimizer_step(self, grads, lr, run, t):
+        p, opt = self.params, run.optimizer
+        np.copyto(p.backup, p.flat)
+        state = {name: getattr(run.state, name) for name in ("velocity", "m", "v")
+                 if getattr(run.state, name).size}
+        before = {name: value.copy() for name, value in state.items()}
+        ok = reference.optimizer_update(
+            p.flat, grads, lr, state, t, optimizer="adam" if opt.code == kernels.ADAM else "sgd",
+            momentum=opt.momentum, nesterov=opt.nesterov, betas=(opt.beta1, opt.beta2),
+            eps=opt.eps, weight_decay=opt.weight_decay, decay=p.decay)
+        for name, value in state.items():  # the state arrays are the network's: write back
+            getattr(run.state, name)[...] = value if ok else before[name]
+        return ok
+
+    def _validate(self, run, epoch_results):
+        """Validation loss and accuracy after an epoch; True when early stopping says stop."""
+        Xv, Yv = run.validation
+        loss, accuracy = self.loss(Xv, Yv)
+        epoch_results[0].append(loss)
+        epoch_results[1].append(accuracy)
+        stop = run.stop
+        if stop[4] == 0:
+            return False
+        if loss < stop[0] - stop[3]:
+            stop[0], stop[1] = loss, 0
+            np.copyto(run.best, self.params.flat)
+        else:
+            stop[1] += 1
+        return stop[1] >= stop[2]
+
     @np.errstate(over="ignore", invalid="ignore")  # divergence is detected and reported instead
-    def train_full_batch(self, X, Y, epochs, lr, restorable, plan):
-        """Returns (losses, accuracies, status) as the compiled loop does, one Python step per epoch."""
-        losses, accuracies = [], []
-        for _ in range(epochs):
+    def train_full_batch(self, X, Y, lrs, restorable, plan, run):
+        """As the compiled loop does, one Python step per epoch."""
+        out = Trained([], [], [], [], FINISHED)
+        for epoch, lr in enumerate(lrs):
             loss, accuracy = self.loss(X, Y)
             if not np.isfinite(loss):
-                return self._stop(losses, accuracies, restorable, LOSS_NOT_FINITE)
-            losses.append(loss)
-            accuracies.append(accuracy)
-            np.copyto(self.params.grads, self.gradients(X, Y))
-            if not self.update(lr):
-                return losses, accuracies, UPDATE_NOT_FINITE
+                return self._stop(out, restorable, LOSS_NOT_FINITE)
+            out.losses.append(loss)
+            out.accuracies.append(accuracy)
+            if not self._optimizer_step(self.gradients(X, Y), lr, run, run.steps + epoch + 1):
+                out.status = UPDATE_NOT_FINITE
+                return out
             restorable = True
-        return losses, accuracies, FINISHED
+            if run.validation is not None and self._validate(
+                    run, (out.val_losses, out.val_accuracies)):
+                out.status = STOPPED
+                return out
+        return out
 
     @np.errstate(over="ignore", invalid="ignore")
-    def train_minibatch(self, X, Y, order, batch_size, lr, restorable, plan):
-        losses, accuracies = [], []
-        n_samples = len(X)
-        for epoch_order in order:
+    def train_minibatch(self, X, Y, order, batch_size, lrs, restorable, plan, run):
+        out = Trained([], [], [], [], FINISHED)
+        n_samples, t = len(X), run.steps
+        head = self.params.head
+        for epoch_order, lr in zip(order, lrs):
             batch_losses, correct = [], 0.0
             for start in range(0, n_samples, batch_size):
                 rows = epoch_order[start:start + batch_size]
                 loss, accuracy = self.loss(X[rows], Y[rows])
                 if not np.isfinite(loss):
-                    return self._stop(losses, accuracies, restorable, LOSS_NOT_FINITE)
+                    return self._stop(out, restorable, LOSS_NOT_FINITE)
                 batch_losses.append(loss)
-                correct += accuracy * Y[rows].size
-                np.copyto(self.params.grads, self.gradients(X[rows], Y[rows]))
-                if not self.update(lr):
-                    return losses, accuracies, UPDATE_NOT_FINITE
+                correct += accuracy * (len(rows) if head == "softmax" else Y[rows].size)
+                t += 1
+                if not self._optimizer_step(self.gradients(X[rows], Y[rows]), lr, run, t):
+                    out.status = UPDATE_NOT_FINITE
+                    return out
                 restorable = True
-            losses.append(float(np.mean(batch_losses)))
-            accuracies.append(correct / Y.size)
-        return losses, accuracies, FINISHED
+            out.losses.append(float(np.mean(batch_losses)))
+            out.accuracies.append(correct / (n_samples if head == "softmax" else Y.size))
+            if run.validation is not None and self._validate(
+                    run, (out.val_losses, out.val_accuracies)):
+                out.status = STOPPED
+                return out
+        return out
 
     def _step(self, activations, pre_activations, Y):
-        dWs, dbs = reference.backward(self.params.weights, activations, pre_activations, Y,
-                                      self.tutorial)
-        flat = np.empty_like(self.params.flat)
-        weights, biases = self.params.views(flat)
+        p = self.params
+        dWs, dbs = reference.backward(p.weights, activations, pre_activations, Y, self.tutorial,
+                                      p.hidden, p.head)
+        flat = np.empty_like(p.flat)
+        weights, biases = p.views(flat)
         for target, value in zip(weights + biases, dWs + dbs):
             target[...] = value
         return flat
 
-    def _stop(self, losses, accuracies, restorable, status):
+    def _stop(self, out, restorable, status):
         if restorable:
             np.copyto(self.params.flat, self.params.backup)
-        return losses, accuracies, status
+        out.status = status
+        return out
 
 
 class Workspace:
@@ -284,8 +364,8 @@ class NumbaEngine:
     def _gradient_pass(self, ws, Y, grads):
         p = self.params
         load_targets(ws.y, Y)
-        kernels.gradient_pass(p.flat, grads, p.sizes, ws.x, ws.y, ws.z, ws.a, ws.d, ws.n,
-                              ws.n, self.tutorial)
+        kernels.gradient_pass(p.flat, grads, p.sizes, p.codes, ws.x, ws.y, ws.z, ws.a, ws.d,
+                              ws.n, ws.n, self.tutorial)
 
     def loss(self, X, Y):
         p = self.params
@@ -293,7 +373,16 @@ class NumbaEngine:
             ws.load(X, Y)
             loss, correct = kernels.network_loss(p.flat, p.sizes, p.codes, ws.x, ws.y, ws.z,
                                                  ws.a, ws.n, self.tutorial)
-        return float(loss), correct / Y.size
+        return float(loss), correct / (len(Y) if self.params.head == "softmax" else Y.size)
+
+    def loss_and_gradient(self, X, Y):
+        p = self.params
+        grads = np.empty_like(p.flat)
+        with self._pool.borrow(len(X)) as ws:
+            ws.load(X, Y)
+            loss, _ = kernels.loss_and_gradient(p.flat, grads, p.sizes, p.codes, ws.x, ws.y,
+                                                ws.z, ws.a, ws.d, ws.n, self.tutorial)
+        return float(loss), grads
 
     def update(self, lr):
         p = self.params
@@ -309,41 +398,59 @@ class NumbaEngine:
             blocks = self._blocks = TrainingBlocks(self.params, n_blocks, capacity)
         return blocks
 
-    def _run(self, loop, plan, lr, args):
-        """``loop(worker, net, blocks, team, settings, *args)`` on ``plan.n_workers`` workers."""
+    def _validation(self, run, epochs):
+        """The Validation record of a call: the validation set in a workspace of its own, the
+        per-epoch result arrays, early stopping's state (an empty record without validation)."""
+        p = self.params
+        out = np.empty(epochs), np.empty(epochs)
+        if run.validation is None:
+            empty = np.empty(0, p.dtype)
+            return kernels.Validation(empty, empty, empty, empty, 0, *out,
+                                      np.zeros(5), empty), out
+        Xv, Yv = run.validation
+        ws = Workspace(p.sizes, len(Xv), p.dtype)
+        ws.load(Xv, Yv)
+        return kernels.Validation(ws.x, ws.y, ws.z, ws.a, len(Xv), *out, run.stop, run.best), out
+
+    def _run(self, loop, plan, run, lrs, args, full_batch):
+        """``loop(worker, net, blocks, team, settings, optimizer, state, validation, *args)`` on
+        ``plan.n_workers`` workers: a :class:`Trained`."""
         n_workers = plan.n_workers
         slots = max(plan.n_blocks, n_workers)
         board = np.zeros((n_workers + 1) * kernels.SLOT, dtype=np.int64)
         record = kernels.Team(board, np.zeros(slots * kernels.SLOT, dtype=np.float64), n_workers)
-        settings = kernels.Settings(float(lr), self.tutorial, int(plan.wait_window_ns),
-                                    float(plan.wait_limit))
+        settings = kernels.Settings(self.tutorial, int(plan.wait_window_ns), float(plan.wait_limit))
+        validation, (val_losses, val_accuracies) = self._validation(run, len(lrs))
         blocks = self._blocks.record
+        losses = np.empty(len(lrs), dtype=np.float64)
+        accuracies = np.empty(len(lrs), dtype=np.float64)
+        lrs = np.ascontiguousarray(lrs, dtype=np.float64)
 
         def abort():  # a worker failed outside compiled code: the others stop waiting
             board[n_workers * kernels.SLOT] = 1
 
         def body(worker):
-            return loop(worker, self._net, blocks, record, settings, *args)
+            return loop(worker, self._net, blocks, record, settings, run.optimizer, run.state,
+                        validation, *args, lrs, losses, accuracies)
 
-        return team.run_workers(body, n_workers, abort, plan.one_blas_thread)[0]
+        recorded, status = team.run_workers(body, n_workers, abort, plan.one_blas_thread)[0]
+        # every recorded epoch was validated, but a full-batch epoch whose update failed
+        failed = full_batch and status == UPDATE_NOT_FINITE
+        validated = 0 if run.validation is None else recorded - failed
+        return Trained(losses[:recorded].tolist(), accuracies[:recorded].tolist(),
+                       val_losses[:validated].tolist(), val_accuracies[:validated].tolist(), status)
 
-    def train_full_batch(self, X, Y, epochs, lr, restorable, plan):
+    def train_full_batch(self, X, Y, lrs, restorable, plan, run):
         self._blocks_for(plan.n_blocks, -(-len(X) // plan.n_blocks)).load(X, Y)
-        losses = np.empty(epochs, dtype=np.float64)
-        accuracies = np.empty(epochs, dtype=np.float64)
-        recorded, status = self._run(kernels.train_full_batch, plan, lr,
-                                     (len(X), restorable, losses, accuracies))
-        return losses[:recorded].tolist(), accuracies[:recorded].tolist(), status
+        return self._run(kernels.train_full_batch, plan, run, lrs,
+                         (len(X), run.steps, restorable), full_batch=True)
 
-    def train_minibatch(self, X, Y, order, batch_size, lr, restorable, plan):
+    def train_minibatch(self, X, Y, order, batch_size, lrs, restorable, plan, run):
         # Room for ceil(batch_size / n_blocks) samples per block: a block's share of the last,
         # smaller batch can exceed its share of a full one (5 blocks: 26 of 127, 25 of 128).
         self._blocks_for(plan.n_blocks, -(-batch_size // plan.n_blocks))
-        losses = np.empty(len(order), dtype=np.float64)
-        accuracies = np.empty(len(order), dtype=np.float64)
-        recorded, status = self._run(kernels.train_minibatch, plan, lr,
-                                     (X, Y, order, batch_size, restorable, losses, accuracies))
-        return losses[:recorded].tolist(), accuracies[:recorded].tolist(), status
+        return self._run(kernels.train_minibatch, plan, run, lrs,
+                         (X, Y, order, batch_size, run.steps, restorable), full_batch=False)
 
 
 def block_share(count, block, n_blocks):

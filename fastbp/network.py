@@ -4,27 +4,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import threadctl
-from ._validation import check_count, check_dtype, check_layer_sizes, check_lr, check_X, check_y
-from .engines import BACKEND_ALIASES, BACKENDS
-from .kernels.train import FINISHED, LOSS_NOT_FINITE, TOO_SLOW
+from . import kernels, threadctl
+from ._validation import (
+    check_activations,
+    check_dtype,
+    check_layer_sizes,
+    check_lr,
+    check_output,
+    check_targets,
+    check_X,
+)
+from .engines import BACKEND_ALIASES, BACKENDS, Run
+from .errors import TrainingDivergedError
+from .fitting import check_fit_options, lbfgs_fit
+from .kernels.train import FINISHED, LOSS_NOT_FINITE, STOPPED, TOO_SLOW
 from .parameters import Parameters
 from .policy import Policy, plan_fit
 from .progress import Progress
 from .rwlock import ReadWriteLock
-
-
-class TrainingDivergedError(FloatingPointError):
-    """Training produced a NaN/inf loss or parameter; the network was restored to its last finite state.
-
-    ``history`` holds the epochs recorded before the failure (full batch: with an update that
-    failed, its epoch's loss too); ``epoch`` is the index (from 0) of the epoch that failed.
-    """
-
-    def __init__(self, message, history, epoch):
-        super().__init__(message)
-        self.history = history
-        self.epoch = epoch
 
 
 class ParameterList(Sequence):
@@ -118,9 +115,14 @@ def _resolve_backend(backend):
     return name
 
 
-def _initial_weights(random, n_in, n_out):
-    """He-initialised (n_in, n_out) float64 weights drawn as the tutorial draws them."""
-    scale = np.sqrt(2.0 / n_in)
+RELU_FAMILY = ("relu", "leaky_relu")
+
+
+def _initial_weights(random, n_in, n_out, he=True):
+    """(n_in, n_out) float64 weights drawn as the tutorial draws them: normal, scaled for He
+    (sqrt(2 / n_in), the ReLU family) or Glorot (sqrt(2 / (n_in + n_out)), tanh, sigmoid,
+    identity)."""
+    scale = np.sqrt(2.0 / n_in) if he else np.sqrt(2.0 / (n_in + n_out))
     if isinstance(random, np.random.Generator):
         return random.standard_normal((n_in, n_out)) * scale
     return random.randn(n_in, n_out) * scale  # np.random (global state) or a RandomState
@@ -138,7 +140,8 @@ def _random_source(seed):
 
 
 class NeuralNetwork:
-    """A dense network -- ReLU hidden layers, sigmoid output, binary cross-entropy -- trained by SGD.
+    """A dense network trained by backpropagation: by default the tutorial's -- ReLU hidden
+    layers, sigmoid output, binary cross-entropy, SGD.
 
     A drop-in replacement for the tutorial's NumPy class (same ``weights``, ``biases``,
     ``forward``, ``backward``, ``activations``, ``pre_activations``), running on compiled kernels
@@ -147,6 +150,12 @@ class NeuralNetwork:
     Parameters
     ----------
     layer_sizes : sequence of int, e.g. ``[2, 16, 8, 1]``.
+    activation : the hidden layers' activation, ``"relu"`` (default), ``"leaky_relu"`` (slope
+        0.01 below zero), ``"tanh"``, ``"sigmoid"`` (alias ``"logistic"``) or ``"identity"``; or a
+        list with one name per hidden layer.
+    output : the head and its loss: ``"sigmoid"`` (binary cross-entropy over K >= 1 independent
+        outputs, labels in {0, 1}), ``"softmax"`` (categorical cross-entropy, K >= 2; integer
+        labels or one-hot/probability rows) or ``"identity"`` (mean squared error, regression).
     backend : ``"numba"`` (default) or ``"numpy"`` (alias ``"reference"``).
     dtype : float32 or float64; parameters, activations and gradients all stay in it.
     tutorial_compat : False (default) for exact gradients; True to reproduce the tutorial's update
@@ -169,22 +178,34 @@ class NeuralNetwork:
     at a time, and inference waits for a running change to finish.
     """
 
-    def __init__(self, layer_sizes, *, backend="numba", dtype=np.float64, tutorial_compat=False,
-                 seed=None):
+    def __init__(self, layer_sizes, *, activation="relu", output="sigmoid", backend="numba",
+                 dtype=np.float64, tutorial_compat=False, seed=None):
         sizes = check_layer_sizes(layer_sizes)
+        hidden = check_activations(activation, len(sizes) - 2)
+        output = check_output(output, sizes[-1])
         dtype = check_dtype(dtype)
         backend = _resolve_backend(backend)
+        if tutorial_compat and (any(name != "relu" for name in hidden) or output != "sigmoid"):
+            raise ValueError("tutorial_compat=True reproduces the tutorial's model only: ReLU "
+                             "hidden layers and a sigmoid output")
         self._random = _random_source(seed)
         self.layer_sizes = sizes
+        self.activation = activation if isinstance(activation, str) else list(hidden)
+        self.output = output
         self.dtype = dtype
         self.backend = backend
         self.tutorial_compat = bool(tutorial_compat)
         self.policy = Policy()
         self.workers_used = []
         self._lock = ReadWriteLock()
-        self._params = Parameters(sizes, dtype)
-        for W in self._params.weights:
-            W[...] = _initial_weights(self._random, *W.shape)
+        self._params = Parameters(sizes, dtype, hidden, output)
+        relu_network = all(name in RELU_FAMILY for name in hidden)
+        for i, W in enumerate(self._params.weights):
+            he = relu_network if i == len(hidden) else hidden[i] in RELU_FAMILY
+            W[...] = _initial_weights(self._random, *W.shape, he=he)
+        self._optimizer = None        # the settings the optimizer state belongs to
+        self._optimizer_state = None  # kernels.OptimizerState
+        self._optimizer_steps = 0
         self._weights = ParameterList(self._params.weights, "weights", self._lock)
         self._biases = ParameterList(self._params.biases, "biases", self._lock)
         self._engine = BACKENDS[backend](self._params, self.tutorial_compat)
@@ -195,20 +216,26 @@ class NeuralNetwork:
         """Copies and pickles keep the parameters and the random source (not the last forward)."""
         with self._lock.read():
             params = self._params.flat.copy()
-        return {"layer_sizes": self.layer_sizes, "backend": self.backend, "dtype": self.dtype.str,
+        return {"layer_sizes": self.layer_sizes, "activation": self.activation,
+                "output": self.output, "backend": self.backend, "dtype": self.dtype.str,
                 "tutorial_compat": self.tutorial_compat, "params": params, "policy": self.policy,
                 "random": None if self._random is np.random else self._random}
 
     def __setstate__(self, state):
         # Rebuild the buffer, its per-layer views and the engine: copied views would be detached.
-        self.__init__(state["layer_sizes"], backend=state["backend"], dtype=state["dtype"],
-                      tutorial_compat=state["tutorial_compat"], seed=0)
+        self.__init__(state["layer_sizes"], activation=state.get("activation", "relu"),
+                      output=state.get("output", "sigmoid"), backend=state["backend"],
+                      dtype=state["dtype"], tutorial_compat=state["tutorial_compat"], seed=0)
         self._params.flat[...] = state["params"]
         self._random = np.random if state["random"] is None else state["random"]
         self.policy = state.get("policy", self.policy)
 
     def __repr__(self):
         options = f"backend={self.backend!r}, dtype={self.dtype.name}"
+        if self.activation != "relu":
+            options = f"activation={self.activation!r}, " + options
+        if self.output != "sigmoid":
+            options = f"output={self.output!r}, " + options
         if self.tutorial_compat:
             options += ", tutorial_compat=True"
         return f"NeuralNetwork({list(self.layer_sizes)}, {options})"
@@ -238,7 +265,7 @@ class NeuralNetwork:
 
     # -- the tutorial's API -------------------------------------------------------------------
     def forward(self, X, *, record=True):
-        """(N, n_outputs) probabilities, a new array.
+        """(N, n_outputs) outputs (probabilities for sigmoid and softmax heads), a new array.
 
         ``record=True`` (the tutorial's call) also records ``activations`` (L+1) and
         ``pre_activations`` (L) for ``backward``: on the numba engine they are views into its
@@ -254,12 +281,12 @@ class NeuralNetwork:
             return np.array(self.activations[-1], order="C")
 
     def backward(self, y_true, lr=0.01):
-        """Step from the last ``forward``: gradients (of the mode) and an SGD update in place."""
+        """Step from the last ``forward``: gradients (of the mode) and a plain SGD update in place."""
         with self._lock.write():
             n_samples = self._engine.recorded_samples()
             if n_samples is None:
                 raise RuntimeError("backward() needs a forward(X) pass first")
-            Y = check_y(y_true, n_samples, self.n_outputs, self.dtype)
+            Y = check_targets(y_true, n_samples, self.n_outputs, self.dtype, self.output)
             lr = check_lr(lr)
             self._engine.step_from_recorded(Y)
             if not self._engine.update(lr):
@@ -271,7 +298,8 @@ class NeuralNetwork:
     def gradients(self, X, y):
         """(list of dW, list of db): the step direction of the mode, per unit of lr; no update.
 
-        The exact gradient of the mean loss by default; the tutorial's step with tutorial_compat.
+        The exact gradient of the head's mean loss by default (no weight-decay penalty); the
+        tutorial's step with tutorial_compat.
         """
         X, Y = self._check_data(X, y)
         with self._lock.read():
@@ -280,32 +308,59 @@ class NeuralNetwork:
         return list(weights), list(biases)
 
     def loss(self, X, y):
-        """Mean binary cross-entropy (stable, from the logits; the tutorial's clipped BCE in
-        tutorial mode)."""
+        """The head's mean loss: binary cross-entropy (sigmoid; the tutorial's clipped BCE in
+        tutorial mode), categorical cross-entropy (softmax), mean squared error (identity) --
+        computed stably from the logits."""
         X, Y = self._check_data(X, y)
         with self._lock.read():
             return self._engine.loss(X, Y)[0]
 
     def score(self, X, y):
-        """Accuracy: the fraction of outputs where (probability > 0.5) equals the label."""
+        """Accuracy (sigmoid: of every output, subset accuracy for several; softmax: of the
+        classes), or the coefficient of determination R^2 (identity), as scikit-learn scores."""
+        if self.output == "sigmoid" and self.n_outputs > 1:
+            X, Y = self._check_data(X, y)
+            return float(np.mean(np.all(self.predict(X) == Y, axis=1)))
+        if self.output == "identity":
+            X, Y = self._check_data(X, y)
+            predicted = self.forward(X, record=False).astype(np.float64)
+            residual = ((Y - predicted) ** 2).sum(axis=0)
+            total = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r2 = np.where(total > 0, 1 - residual / np.where(total > 0, total, 1),
+                              np.where(residual > 0, 0.0, 1.0))
+            return float(np.mean(r2))
         X, Y = self._check_data(X, y)
         with self._lock.read():
             return self._engine.loss(X, Y)[1]
 
     def predict_proba(self, X):
-        """Probabilities, scikit-learn style: (N, 2) [P(0), P(1)] for one output, else (N, K)."""
+        """Probabilities, scikit-learn style: (N, 2) [P(0), P(1)] for one sigmoid output, else
+        (N, K) (softmax rows sum to 1).  Not for an identity (regression) output."""
+        if self.output == "identity":
+            raise ValueError("predict_proba needs a sigmoid or softmax output; this network's "
+                             "output is 'identity' (regression): use predict")
         p = self.forward(X, record=False)
-        return np.hstack([1 - p, p]) if self.n_outputs == 1 else p
+        return np.hstack([1 - p, p]) if self.output == "sigmoid" and self.n_outputs == 1 else p
 
     def predict(self, X):
-        """Labels 0/1: (N,) for one output, (N, K) for several."""
-        labels = (self.forward(X, record=False) > 0.5).astype(np.int64)
-        return labels.ravel() if self.n_outputs == 1 else labels
+        """Sigmoid: labels 0/1, (N,) for one output, (N, K) for several; softmax: (N,) class
+        indices; identity: the outputs, (N,) for one."""
+        out = self.forward(X, record=False)
+        if self.output == "softmax":
+            return out.argmax(axis=1)
+        if self.output == "sigmoid":
+            out = (out > 0.5).astype(np.int64)
+        return out.ravel() if self.n_outputs == 1 else out
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, X, y, *, epochs=1000, lr=0.01, batch_size=None, shuffle=True, seed=None,
-            verbose=0):
-        """Train by gradient descent; returns {'loss': [...], 'accuracy': [...]}, one entry per epoch.
+            verbose=0, optimizer="sgd", momentum=0.0, nesterov=False, betas=(0.9, 0.999),
+            eps=1e-8, weight_decay=0.0, validation_data=None, validation_split=0.0,
+            early_stopping=False, patience=10, min_delta=0.0):
+        """Train; returns the history: ``{'loss': [...], 'accuracy': [...]}`` one entry per epoch
+        (no ``accuracy`` for an identity output), with ``val_loss`` (and ``val_accuracy``) when
+        validating.
 
         ``batch_size=None``: full batch, each epoch's loss and accuracy measured before its update
         (as the tutorial's loop).  An integer: shuffled mini-batches, one step per batch on its
@@ -315,50 +370,98 @@ class NeuralNetwork:
         (Ctrl-C stops the fit between two calls, the network left as the last one made it).
         ``verbose=1`` shows progress (tqdm if installed).
 
+        ``optimizer``: ``"sgd"`` (with ``momentum``, ``nesterov``) or ``"adam"`` (``betas``,
+        ``eps``), as torch.optim.SGD / torch.optim.Adam compute them, ``weight_decay`` added to
+        the weights' gradients only; or ``"lbfgs"``: SciPy's L-BFGS-B on the full batch, ``epochs``
+        its most iterations.  The optimizer's state stays on the network: two fits of E epochs
+        equal one of 2E; other optimizer settings start a fresh state.  ``lr``: a rate, an array
+        of one per epoch, or a callable ``epoch -> rate`` (from 0 in this call).
+
+        ``validation_data=(Xv, yv)`` or ``validation_split=f`` (the last fraction of the samples,
+        before any shuffling) records the validation loss (and accuracy) after every epoch;
+        ``early_stopping=True`` stops after ``patience`` epochs without an improvement of the
+        validation loss greater than ``min_delta`` and restores the best weights.
+
         A seeded fit gives the same bits whatever the number of threads (see fastbp.policy).
         If the loss or an update becomes NaN/inf, raises TrainingDivergedError and leaves the
-        network at its last state with a finite loss.
+        network at its last state with a finite loss (the optimizer's state starts afresh).
         """
-        X, Y = self._check_data(X, y)
-        epochs = check_count(epochs, "epochs", 0)
-        lr = check_lr(lr)
-        if batch_size is not None:
-            batch_size = min(check_count(batch_size, "batch_size", 1), len(X))
+        X = check_X(X, self.layer_sizes[0], self.dtype)
+        options = check_fit_options(
+            self, X, y, epochs=epochs, lr=lr, batch_size=batch_size, shuffle=shuffle,
+            optimizer=optimizer, momentum=momentum, nesterov=nesterov, betas=betas, eps=eps,
+            weight_decay=weight_decay, validation_data=validation_data,
+            validation_split=validation_split, early_stopping=early_stopping, patience=patience,
+            min_delta=min_delta)
         random = self._random if seed is None else _random_source(seed)
         with self._lock.write():
-            return self._fit(X, Y, epochs, lr, batch_size, shuffle, random, verbose)
+            if options.optimizer == "lbfgs":
+                return lbfgs_fit(self._engine, self._params, options, verbose)
+            return self._fit(options, random, verbose)
 
-    def _fit(self, X, Y, epochs, lr, batch_size, shuffle, random, verbose):
+    def _optimizer_run(self, options):
+        """The Run of a fit: the optimizer's record and the network's state for it (kept from
+        the last fit when the settings are the same), validation, early stopping."""
+        if options.optimizer_key != self._optimizer:
+            P, dtype = self._params.flat.size, self.dtype
+            sgd_momentum = options.optimizer == "sgd" and options.momentum != 0
+            adam = options.optimizer == "adam"
+            self._optimizer_state = kernels.OptimizerState(
+                velocity=np.zeros(P if sgd_momentum else 0, dtype),
+                m=np.zeros(P if adam else 0, dtype), v=np.zeros(P if adam else 0, dtype),
+                decay=self._params.decay)
+            self._optimizer, self._optimizer_steps = options.optimizer_key, 0
+        stop = np.array([np.inf, 0.0, options.patience, options.min_delta,
+                         float(options.early_stopping)])
+        best = np.empty(self._params.flat.size if options.early_stopping else 0, self.dtype)
+        return Run(options.record, self._optimizer_state, self._optimizer_steps,
+                   options.validation, stop, best)
+
+    def _fit(self, options, random, verbose):
+        X, Y, epochs, batch_size = options.X, options.Y, options.epochs, options.batch_size
         plan = plan_fit(self.policy, self.layer_sizes, len(X), batch_size, epochs,
                         threads=threadctl.get_num_threads(), progress=bool(verbose))
-        history = {"loss": [], "accuracy": []}
+        run = self._optimizer_run(options)
+        history = options.empty_history()
+        steps_per_epoch = 1 if batch_size is None else -(-len(X) // batch_size)
         self.workers_used = [plan.n_workers]
         restorable = False
+        stopped = False
         with Progress(epochs, verbose) as progress:
             for start in range(0, epochs, plan.epochs_per_call):
                 count = min(plan.epochs_per_call, epochs - start)
                 order = None if batch_size is None else _sample_orders(random, count, len(X),
-                                                                       shuffle)
+                                                                       options.shuffle)
                 done = 0
                 while done < count:  # one call, or more after a fallback to one worker
+                    lrs = options.lrs[start + done:start + count]
                     if batch_size is None:
-                        losses, accuracies, status = self._engine.train_full_batch(
-                            X, Y, count - done, lr, restorable, plan)
+                        out = self._engine.train_full_batch(X, Y, lrs, restorable, plan, run)
                     else:
-                        losses, accuracies, status = self._engine.train_minibatch(
-                            X, Y, order[done:], batch_size, lr, restorable, plan)
-                    history["loss"].extend(losses)
-                    history["accuracy"].extend(accuracies)
-                    done += len(losses)
-                    restorable = restorable or bool(losses)
-                    if status == TOO_SLOW:  # the team waited for a worker without a core
+                        out = self._engine.train_minibatch(X, Y, order[done:], batch_size, lrs,
+                                                           restorable, plan, run)
+                    options.extend_history(history, out)
+                    done += len(out.losses)
+                    run.steps += len(out.losses) * steps_per_epoch
+                    self._optimizer_steps = run.steps
+                    restorable = restorable or bool(out.losses)
+                    if out.status == TOO_SLOW:  # the team waited for a worker without a core
                         plan = plan.after_fallback()
                         self.workers_used.append(1)
-                    elif status != FINISHED:
+                    elif out.status == STOPPED:
+                        stopped = True
+                        break
+                    elif out.status != FINISHED:
+                        self._optimizer = None  # a fresh optimizer state for the next fit
                         # full batch: an update that failed comes after its epoch's loss
-                        failed = start + done - (batch_size is None and status != LOSS_NOT_FINITE)
-                        self._diverged(status, history, failed, lr)
-                progress.update(count, history)
+                        failed = start + done - (batch_size is None
+                                                 and out.status != LOSS_NOT_FINITE)
+                        self._diverged(out.status, history, failed, options.lrs[failed])
+                progress.update(done, history)
+                if stopped:
+                    break
+        if options.early_stopping and np.isfinite(run.stop[0]):
+            np.copyto(self._params.flat, run.best)  # the weights of the best validation loss
         return history
 
     def _diverged(self, status, history, epoch, lr):
@@ -372,7 +475,7 @@ class NeuralNetwork:
 
     def _check_data(self, X, y):
         X = check_X(X, self.layer_sizes[0], self.dtype)
-        return X, check_y(y, len(X), self.n_outputs, self.dtype)
+        return X, check_targets(y, len(X), self.n_outputs, self.dtype, self.output)
 
 
 def _sample_orders(random, epochs, n_samples, shuffle):

@@ -1,7 +1,12 @@
 """One contiguous buffer for every layer's weights and biases, with per-layer views into it."""
 import numpy as np
 
-from .kernels import RELU, SIGMOID
+from . import kernels
+
+# Activation and head names -> the kernels' run-time codes.
+ACTIVATION_CODES = {"relu": kernels.RELU, "leaky_relu": kernels.LEAKY_RELU, "tanh": kernels.TANH,
+                    "sigmoid": kernels.SIGMOID, "identity": kernels.IDENTITY}
+HEAD_CODES = {"sigmoid": kernels.SIGMOID, "softmax": kernels.SOFTMAX, "identity": kernels.IDENTITY}
 
 
 class Parameters:
@@ -12,17 +17,23 @@ class Parameters:
     ``backup`` holds the state before the latest update, so a diverging step can be undone.
     """
 
-    def __init__(self, layer_sizes, dtype):
+    def __init__(self, layer_sizes, dtype, hidden=None, head="sigmoid"):
         self.sizes = np.asarray(layer_sizes, dtype=np.int64)
         self.dtype = np.dtype(dtype)
         n_layers = len(layer_sizes) - 1
-        self.codes = np.array([RELU] * (n_layers - 1) + [SIGMOID], dtype=np.int64)  # activations
+        self.hidden = list(hidden) if hidden is not None else ["relu"] * (n_layers - 1)
+        self.head = head
+        self.codes = np.array([ACTIVATION_CODES[name] for name in self.hidden] + [HEAD_CODES[head]],
+                              dtype=np.int64)  # each layer's activation code, the head last
         total = sum(n_in * n_out + n_out for n_in, n_out in self.layer_shapes)
         self.flat = aligned_zeros(total, self.dtype)
         self.grads = aligned_zeros(total, self.dtype)
         self.backup = aligned_zeros(total, self.dtype)
         self.weights, self.biases = self.views(self.flat)
         self.grad_weights, self.grad_biases = self.views(self.grads)
+        self.decay = aligned_zeros(total, self.dtype)  # 1 for weights: weight decay's mask
+        for W in self.views(self.decay)[0]:
+            W[...] = 1
 
     @property
     def layer_shapes(self):

@@ -35,12 +35,17 @@ class Progress:
         self.done += count
         if not self.verbose or not history["loss"]:
             return
-        loss, accuracy = history["loss"][-1], history["accuracy"][-1]
+        shown = {"loss": f"{history['loss'][-1]:.4f}"}
+        if history.get("accuracy"):
+            shown["acc"] = f"{history['accuracy'][-1]:.1%}"
+        if history.get("val_loss"):
+            shown["val_loss"] = f"{history['val_loss'][-1]:.4f}"
         if self.bar is not None:
             self.bar.update(count)
-            self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.1%}")
+            self.bar.set_postfix(**shown)
         else:
-            print(f"epoch {self.done:>6d}/{self.epochs}: loss={loss:.4f}, acc={accuracy:.1%}")
+            print(f"epoch {self.done:>6d}/{self.epochs}: "
+                  + ", ".join(f"{name}={value}" for name, value in shown.items()))
 
     def __exit__(self, *exc):
         if self.bar is not None:

@@ -7,7 +7,7 @@ first layer is a BLAS product (then sample-major, see ``train.inputs_sample_majo
 The NumPy reference (``fastbp.reference``) computes the same math sample-major, as the
 tutorial writes it; tests compare the two on transposed views.
 """
-from .activations import RELU, SIGMOID
+from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH
 from .backward import (
     bias_gradient,
     output_delta,
@@ -25,19 +25,23 @@ from .train import (
     Net,
     Settings,
     Team,
+    Validation,
     forward_pass,
     gradient_pass,
     inputs_sample_major,
+    loss_and_gradient,
     network_loss,
     train_full_batch,
     train_minibatch,
 )
-from .update import sgd_step
+from .update import ADAM, SGD, Optimizer, OptimizerState, optimizer_step, sgd_step
 
 __all__ = [
-    "CACHE_ENABLED", "FAST_FLOATS", "SLOT", "use_blas", "RELU", "SIGMOID", "finite_and_within",
+    "CACHE_ENABLED", "FAST_FLOATS", "SLOT", "use_blas", "finite_and_within",
+    "IDENTITY", "LEAKY_RELU", "RELU", "SIGMOID", "SOFTMAX", "TANH", "SGD", "ADAM",
     "dense_forward", "bias_gradient", "output_delta", "output_delta_tutorial", "output_loss",
     "propagate_delta", "weight_gradient",
-    "sgd_step", "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",
-    "train_full_batch", "train_minibatch", "Net", "Blocks", "Team", "Settings",
+    "sgd_step", "optimizer_step", "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",
+    "train_full_batch", "train_minibatch", "loss_and_gradient",
+    "Net", "Blocks", "Team", "Settings", "Validation", "Optimizer", "OptimizerState",
 ]

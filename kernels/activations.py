@@ -1,57 +1,124 @@
-"""Activation functions and the hidden layers' derivative, applied in place over feature-major rows.
+"""Activation functions and their derivatives, applied in place over feature-major rows.
 
-Codes (``RELU`` for hidden layers, ``SIGMOID`` for the output layer) select the function; the
-branch sits outside the loops so each loop stays a plain vectorisable pass.  Constants are built
-in the array's own dtype, so float32 arrays never widen to float64; only the sigmoid itself is
-evaluated in float64 (``vecmath.sigmoid``, vectorised) and stored in the array's dtype.
+Run-time codes select the function (one compiled loop serves every network): hidden layers use
+``RELU``, ``LEAKY_RELU`` (slope ``LEAKY_SLOPE`` below zero), ``TANH``, ``SIGMOID`` or
+``IDENTITY``; the output layer's code is its head -- ``SIGMOID`` (binary cross-entropy),
+``SOFTMAX`` (categorical cross-entropy) or ``IDENTITY`` (mean squared error).  The branch sits
+outside the loops so each loop stays a plain vectorisable pass.  Constants are built in the
+array's own dtype, so float32 arrays never widen to float64; only the sigmoid is evaluated in
+float64 (``vecmath.sigmoid``, vectorised) and stored in the array's dtype.
 """
+import numpy as np
 
 from .config import kernel
 from .vecmath import sigmoid
 
+IDENTITY = 0
 RELU = 1
 SIGMOID = 2
+TANH = 3
+LEAKY_RELU = 4
+SOFTMAX = 5
 
+LEAKY_SLOPE = 0.01
 SIGMOID_LIMIT = 500.0  # the tutorial's clip of z
 
 
 @kernel(python=False)
 def activate_row(Z, A, o, bias, activation):
-    """Z[o] += bias, then A[o] = activation(Z[o]) (RELU or SIGMOID; one pass, the row in cache).
+    """Z[o] += bias, then A[o] = activation(Z[o]) (one pass, the row in cache).  Z, A: (n_out, n).
 
-    Z, A: (n_out, n).  A zero bias leaves Z unwritten: stores are what bound this pass.
+    A zero bias leaves Z unwritten: stores are what bound this pass.  SOFTMAX rows are left to
+    ``softmax_columns`` (a softmax needs every row of a sample): here A[o] = Z[o].
     """
     n = Z.shape[1]
     zero = Z.dtype.type(0.0)
-    if bias == zero:
-        if activation == RELU:
-            for k in range(n):
-                z = Z[o, k]
-                A[o, k] = zero if z < zero else z
-        else:
-            for k in range(n):
-                A[o, k] = sigmoid(Z[o, k], SIGMOID_LIMIT)
+    if activation == RELU and bias == zero:
+        for k in range(n):
+            z = Z[o, k]
+            A[o, k] = zero if z < zero else z
     elif activation == RELU:
         for k in range(n):
             z = Z[o, k] + bias
             Z[o, k] = z
             A[o, k] = zero if z < zero else z
-    else:
+    elif activation == SIGMOID and bias == zero:
+        for k in range(n):
+            A[o, k] = sigmoid(Z[o, k], SIGMOID_LIMIT)
+    elif activation == SIGMOID:
         for k in range(n):
             z = Z[o, k] + bias
             Z[o, k] = z
             A[o, k] = sigmoid(z, SIGMOID_LIMIT)
+    else:
+        if bias != zero:
+            for k in range(n):
+                Z[o, k] += bias
+        if activation == LEAKY_RELU:
+            slope = Z.dtype.type(LEAKY_SLOPE)
+            for k in range(n):
+                z = Z[o, k]
+                A[o, k] = z * slope if z < zero else z
+        elif activation == TANH:
+            for k in range(n):
+                A[o, k] = np.tanh(Z[o, k])
+        else:  # IDENTITY, SOFTMAX (finished by softmax_columns)
+            for k in range(n):
+                A[o, k] = Z[o, k]
 
 
 @kernel(python=False)
-def relu_derivative_row(D, Z, i):
-    """D[i] *= relu'(Z[i]) (hidden layers are ReLU); returns the sum of the new D[i], the layer's
-    bias gradient, from the same pass.  D, Z: (rows, n)."""
+def softmax_columns(Z, A):
+    """A[:, k] = softmax(Z[:, k]) for every sample k (stable: shifted by the column's maximum).
+    Z, A: (K, n)."""
+    K, n = Z.shape
+    for k in range(n):
+        top = Z[0, k]
+        for o in range(1, K):
+            top = max(top, Z[o, k])
+        total = A.dtype.type(0.0)
+        for o in range(K):
+            e = np.exp(Z[o, k] - top)
+            A[o, k] = e
+            total += e
+        scale = A.dtype.type(1.0) / total
+        for o in range(K):
+            A[o, k] *= scale
+
+
+@kernel(python=False)
+def derivative_row(D, Z, A, i, activation):
+    """D[i] *= activation'(Z[i]) (from Z, or from the activation A where cheaper); returns the
+    sum of the new D[i] -- the layer's bias gradient -- from the same pass.  D, Z, A: (rows, n).
+    Products, as the reference computes them: NaN stays NaN."""
     zero = D.dtype.type(0.0)
     one = D.dtype.type(1.0)
     total = zero
-    for k in range(D.shape[1]):
-        d = D[i, k] * (one if Z[i, k] > zero else zero)  # a product, as the reference: NaN stays NaN
-        D[i, k] = d
-        total += d
+    n = D.shape[1]
+    if activation == RELU:
+        for k in range(n):
+            d = D[i, k] * (one if Z[i, k] > zero else zero)
+            D[i, k] = d
+            total += d
+    elif activation == LEAKY_RELU:
+        slope = D.dtype.type(LEAKY_SLOPE)
+        for k in range(n):
+            d = D[i, k] * (one if Z[i, k] > zero else slope)
+            D[i, k] = d
+            total += d
+    elif activation == TANH:
+        for k in range(n):
+            a = A[i, k]
+            d = D[i, k] * (one - a * a)
+            D[i, k] = d
+            total += d
+    elif activation == SIGMOID:
+        for k in range(n):
+            a = A[i, k]
+            d = D[i, k] * (a * (one - a))
+            D[i, k] = d
+            total += d
+    else:  # IDENTITY
+        for k in range(n):
+            total += D[i, k]
     return total

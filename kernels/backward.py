@@ -1,15 +1,17 @@
 """Backward pass: the output delta with the loss fused in, delta propagation with the activation
 derivative fused in, and the weight/bias gradient reductions.  All arrays feature-major.
 
-Output head: sigmoid + binary cross-entropy, in two modes.
-* exact (``tutorial=False``): delta = (a - y) / (n * K), the exact gradient of the mean BCE; the
-  loss is computed stably from the logits: max(z, 0) - z*y + log1p(exp(-|z|)).
-* tutorial (``tutorial=True``): the tutorial's ``bce_derivative(y, a) * sigmoid_derivative(z)``
-  (clipped, divided by n only) and its clipped BCE loss.
+Output heads (the output layer's activation code), each loss computed stably from the logits z:
+* ``SIGMOID``: binary cross-entropy, mean over all n * K outputs: max(z, 0) - z*y + log1p(exp(-|z|));
+  delta = (a - y) / (n K).  In tutorial mode (``tutorial=True``) the tutorial's
+  ``bce_derivative(y, a) * sigmoid_derivative(z)`` (clipped, divided by n only) and its clipped loss.
+* ``SOFTMAX``: categorical cross-entropy, mean over the n samples: logsumexp(z) - sum(y z) for
+  target rows y that sum to 1; delta = (a - y) / n.
+* ``IDENTITY``: mean squared error over all n * K outputs: (z - y)^2; delta = 2 (z - y) / (n K).
 """
 import numpy as np
 
-from .activations import relu_derivative_row
+from .activations import IDENTITY, SOFTMAX, derivative_row
 from .blas import gemm
 from .config import kernel, use_blas
 from .dense import product_loops
@@ -27,15 +29,68 @@ def bce_clip_bounds(A):
     return lo, hi
 
 
+@kernel(inline=True)
+def head_values(K, n, head):
+    """How many values a head's loss is a mean over: samples (softmax) or outputs (the others)."""
+    return n if head == SOFTMAX else K * n
+
+
 @kernel
-def output_loss(Z, A, Y, tutorial):
-    """Mean BCE and the number of correct predictions (a > 0.5) == y.  Z, A, Y: (K, n)."""
-    total, correct = output_loss_sum(Z, A, Y, tutorial)
-    return total / (Z.shape[0] * Z.shape[1]), correct
+def output_loss(Z, A, Y, tutorial, head):
+    """Mean loss of the head and the number of correct predictions.  Z, A, Y: (K, n)."""
+    total, correct = output_loss_sum(Z, A, Y, tutorial, head)
+    return total / head_values(Z.shape[0], Z.shape[1], head), correct
 
 
 @kernel(python=False)
-def output_loss_sum(Z, A, Y, tutorial):
+def output_loss_sum(Z, A, Y, tutorial, head):
+    """Summed loss (float64) and the number of correct predictions: outputs with (a > 0.5) == y
+    (sigmoid), samples whose largest output is the target's largest (softmax), none (identity).
+    Z, A, Y: (K, n)."""
+    if head == SOFTMAX:
+        return softmax_loss_sum(Z, A, Y)
+    if head == IDENTITY:
+        total = 0.0
+        for o in range(Z.shape[0]):
+            for k in range(Z.shape[1]):
+                e = np.float64(Z[o, k]) - np.float64(Y[o, k])
+                total += e * e
+        return total, 0
+    return bce_loss_sum(Z, A, Y, tutorial)
+
+
+@kernel(python=False)
+def softmax_loss_sum(Z, A, Y):
+    """Summed categorical cross-entropy (float64) and the number of samples whose largest
+    probability is at the target's largest entry.  Z, A, Y: (K, n)."""
+    K, n = Z.shape
+    total = 0.0
+    correct = 0
+    for k in range(n):
+        top = np.float64(Z[0, k])
+        best, target = 0, 0
+        for o in range(1, K):
+            top = max(top, np.float64(Z[o, k]))
+            if A[o, k] > A[best, k]:
+                best = o
+            if Y[o, k] > Y[target, k]:
+                target = o
+        exps = 0.0
+        dot = 0.0
+        mass = 0.0
+        for o in range(K):
+            z = np.float64(Z[o, k])
+            y = np.float64(Y[o, k])
+            exps += np.exp(z - top)
+            dot += y * z
+            mass += y
+        total += mass * (top + np.log(exps)) - dot
+        correct += best == target
+    return total, correct
+
+
+@kernel(python=False)
+def bce_loss_sum(Z, A, Y, tutorial):
     """Summed BCE (float64) and the number of correct predictions (a > 0.5) == y.  Z, A, Y: (K, n)."""
     K, n = Z.shape
     zero = Z.dtype.type(0.0)
@@ -67,14 +122,20 @@ def output_loss_sum(Z, A, Y, tutorial):
 
 
 @kernel
-def output_delta(A, Y, D, n_mean):
-    """Exact output delta D = (A - Y) / (K n_mean).  A, Y, D: (K, n).
+def output_delta(A, Y, D, n_mean, head):
+    """Exact output delta D = dLoss/dZ of the head: (A - Y) / (K n_mean) (sigmoid),
+    (A - Y) / n_mean (softmax), 2 (A - Y) / (K n_mean) (identity, A = Z).  A, Y, D: (K, n).
 
     ``n_mean``: the number of samples the loss is a mean over -- n, or the whole batch when these
-    n samples are one worker's share of it.
+    n samples are one block's share of it.
     """
     K, n = A.shape
-    scale = A.dtype.type(1.0) / A.dtype.type(K * n_mean)
+    if head == SOFTMAX:
+        scale = A.dtype.type(1.0) / A.dtype.type(n_mean)
+    elif head == IDENTITY:
+        scale = A.dtype.type(2.0) / A.dtype.type(K * n_mean)
+    else:
+        scale = A.dtype.type(1.0) / A.dtype.type(K * n_mean)
     for o in range(K):
         for k in range(n):
             D[o, k] = (A[o, k] - Y[o, k]) * scale
@@ -96,9 +157,9 @@ def output_delta_tutorial(A, Y, D, n_mean):
 
 
 @kernel(inline=True)
-def propagate_delta(W, D, Z_prev, D_prev, db_prev, bias_scale):
-    """D_prev = (W @ D) * relu'(Z_prev) (into a hidden layer), and that layer's bias gradient from
-    the same pass:
+def propagate_delta(W, D, Z_prev, A_prev, D_prev, db_prev, bias_scale, activation):
+    """D_prev = (W @ D) * activation'(Z_prev) (into a hidden layer whose pre-activations and
+    activations are Z_prev, A_prev), and that layer's bias gradient from the same pass:
     db_prev = bias_scale * D_prev.sum(axis=1) (see bias_gradient).
 
     W: (n_in, n_out), D: (n_out, n) -> D_prev: (n_in, n), db_prev: (n_in,).
@@ -110,7 +171,7 @@ def propagate_delta(W, D, Z_prev, D_prev, db_prev, bias_scale):
         product_loops(W.T[::1], D, D_prev, D[0, :0])  # no bias
     scale = D.dtype.type(bias_scale)
     for i in range(n_in):
-        db_prev[i] = relu_derivative_row(D_prev, Z_prev, i) * scale
+        db_prev[i] = derivative_row(D_prev, Z_prev, A_prev, i, activation) * scale
 
 
 @kernel(python=False)

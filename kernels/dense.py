@@ -1,6 +1,6 @@
 """Dense forward pass with bias and activation fused: ``Z = W.T @ A_in + b``, ``A_out = act(Z)``."""
 
-from .activations import activate_row
+from .activations import SOFTMAX, activate_row, softmax_columns
 from .blas import gemm
 from .config import kernel, use_blas
 
@@ -112,6 +112,8 @@ def bias_activation(Z, b, A_out, activation):
     zero = Z.dtype.type(0.0)
     for o in range(Z.shape[0]):
         activate_row(Z, A_out, o, b[o] if b.size > 0 else zero, activation)
+    if activation == SOFTMAX:
+        softmax_columns(Z, A_out)
 
 
 @kernel(inline=True)

@@ -28,21 +28,21 @@ def forward_loop(params, sizes, codes, xbuf, zbuf, abuf, n, reps):
 
 
 @kernel
-def loss_loop(sizes, ybuf, zbuf, abuf, n, reps):
+def loss_loop(sizes, codes, ybuf, zbuf, abuf, n, reps):
     """``reps`` evaluations of the output layer's loss; returns their sum."""
     last = sizes.size - 2
     total = 0.0
     for _ in range(reps):
         total += output_loss(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
-                             input_block(ybuf, sizes[last + 1], n), False)[0]
+                             input_block(ybuf, sizes[last + 1], n), False, codes[last])[0]
     return total
 
 
 @kernel
-def gradient_loop(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, reps):
+def gradient_loop(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, reps):
     """``reps`` gradient passes (exact mode) over the last forward pass's buffers."""
     for _ in range(reps):
-        gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n, False)
+        gradient_pass(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n, False)
 
 
 @kernel

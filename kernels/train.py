@@ -17,7 +17,11 @@ The training loops take three records (named tuples, so the loops keep short sig
   ``grads[b]`` its share of the gradient;
 * ``Team(board, shared, n_workers)`` -- the barrier board and the shared loss/flag slots of the
   ``n_workers`` threads that run the loop together (``fastbp.team``); and
-* ``Settings(lr, tutorial, wait_window_ns, wait_limit)`` -- the step's constants.
+* ``Settings(tutorial, wait_window_ns, wait_limit)`` -- the loop's constants;
+* ``Optimizer(code, momentum, nesterov, beta1, beta2, eps, weight_decay)`` and
+  ``OptimizerState(velocity, m, v, decay)`` -- the update rule and its state (``update.py``);
+* ``Validation(x, y, z, a, n, losses, accuracies, stop, best)`` -- the validation set's buffers
+  (n = 0: none), its per-epoch results, and early stopping's state and best parameters.
 
 Reproducibility: every step sums the blocks' losses and gradients in block order, whichever
 worker computed a block, so a fit gives the same bits with one worker or several, and when the
@@ -28,7 +32,7 @@ twice per step -- so the whole loop stays one compiled call per thread.
 Status codes returned by the loops: 0 finished, 1 the loss became NaN/inf, 2 an update did,
 3 aborted (another worker failed), 4 too slow (the workers stopped after a complete epoch
 because they spent much of their time waiting for a worker without a core; the caller
-continues on one).
+continues on one), 5 stopped early (after a complete epoch).
 """
 from collections import namedtuple
 
@@ -36,6 +40,7 @@ import numpy as np
 
 from .backward import (
     bias_gradient,
+    head_values,
     output_delta,
     output_delta_tutorial,
     output_loss,
@@ -47,18 +52,20 @@ from .blas import gemm
 from .config import kernel, use_blas
 from .dense import bias_activation, dense_forward
 from .sync import SLOT, barrier, monotonic_ns
-from .update import restore_range, sgd_step_blocks
+from .update import copy_into, optimizer_step_blocks, restore_range
 
 Net = namedtuple("Net", "params backup sizes codes")
 Blocks = namedtuple("Blocks", "x y z a d grads")
 Team = namedtuple("Team", "board shared n_workers")
-Settings = namedtuple("Settings", "lr tutorial wait_window_ns wait_limit")
+Settings = namedtuple("Settings", "tutorial wait_window_ns wait_limit")
+Validation = namedtuple("Validation", "x y z a n losses accuracies stop best")
 
 FINISHED = 0
 LOSS_NOT_FINITE = 1
 UPDATE_NOT_FINITE = 2
 ABORTED = 3  # another worker failed outside compiled code
 TOO_SLOW = 4  # the workers spent much of their time waiting: continue on one worker
+STOPPED = 5  # early stopping: the validation loss stopped improving
 
 # Fields of the slots on the shared float64 board: block b's loss and correct count in slot b,
 # worker w's flags and waiting times in slot w.
@@ -67,6 +74,7 @@ CORRECT = 1
 FINITE = 2
 WAITED = 3   # nanoseconds the worker waited at barriers in the current window
 ELAPSED = 4  # nanoseconds since the current window started, for that worker
+STOP = 5     # (slot 0 only) worker 0 stopped early: the others return at their next barrier
 
 
 
@@ -127,7 +135,7 @@ def forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n):
 
 
 @kernel(inline=True)
-def gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_mean, tutorial):
+def gradient_pass(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_mean, tutorial):
     """Backward from the stored forward pass into ``grads`` (exact gradient, or the tutorial's step).
 
     The n samples' share of the mean over ``n_mean`` samples (n_mean = n unless the n samples are
@@ -141,7 +149,7 @@ def gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_mean,
         output_delta_tutorial(A, Y, D, n_mean)
         bias_scale = 1.0 / n_mean
     else:
-        output_delta(A, Y, D, n_mean)
+        output_delta(A, Y, D, n_mean, codes[last])
         bias_scale = 1.0
     _, db = layer_params(grads, sizes, last)
     bias_gradient(D, db, bias_scale)
@@ -156,17 +164,30 @@ def gradient_pass(params, grads, sizes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_mean,
             W, _ = layer_params(params, sizes, l)
             _, db_prev = layer_params(grads, sizes, l - 1)
             D_prev = layer_block(dbuf, sizes, l - 1, n)
-            propagate_delta(W, D, layer_block(zbuf, sizes, l - 1, n), D_prev, db_prev, bias_scale)
+            propagate_delta(W, D, layer_block(zbuf, sizes, l - 1, n),
+                            layer_block(abuf, sizes, l - 1, n), D_prev, db_prev, bias_scale,
+                            codes[l - 1])
             D = D_prev
 
 
 @kernel
 def network_loss(params, sizes, codes, xbuf, ybuf, zbuf, abuf, n, tutorial):
-    """Forward pass, then (mean loss, number of correct predictions)."""
+    """Forward pass, then (mean loss of the head, number of correct predictions)."""
     forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n)
     last = sizes.size - 2
     return output_loss(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
-                       input_block(ybuf, sizes[last + 1], n), tutorial)
+                       input_block(ybuf, sizes[last + 1], n), tutorial, codes[last])
+
+
+@kernel
+def loss_and_gradient(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial):
+    """Forward pass, the gradient into ``grads``, and (mean loss, number correct): one call."""
+    forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n)
+    last = sizes.size - 2
+    result = output_loss(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
+                         input_block(ybuf, sizes[last + 1], n), tutorial, codes[last])
+    gradient_pass(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n, tutorial)
+    return result
 
 
 @kernel(inline=True)
@@ -203,27 +224,29 @@ def block_step(net, blocks, b, n, n_mean, tutorial, shared):
     forward_pass(net.params, sizes, net.codes, x, z, a, n)
     last = sizes.size - 2
     loss_sum, correct = output_loss_sum(layer_block(z, sizes, last, n), layer_block(a, sizes, last, n),
-                                        input_block(y, sizes[last + 1], n), tutorial)
-    gradient_pass(net.params, blocks.grads[b], sizes, x, y, z, a, d, n, n_mean, tutorial)
+                                        input_block(y, sizes[last + 1], n), tutorial,
+                                        net.codes[last])
+    gradient_pass(net.params, blocks.grads[b], sizes, net.codes, x, y, z, a, d, n, n_mean, tutorial)
     shared[b * SLOT + LOSS] = loss_sum
     shared[b * SLOT + CORRECT] = correct
 
 
 @kernel(inline=True)
-def finish_step(worker, net, blocks, team, settings, restorable, steps, n_values, window_start,
-                waited):
+def finish_step(worker, net, blocks, team, settings, opt, state, lr, t, restorable, steps,
+                n_values, window_start, waited):
     """The end of one training step for one worker, after it computed its blocks (block_step):
-    barrier, combine every block's loss (over ``n_values`` outputs) and correct count in block
+    barrier, combine every block's loss (over ``n_values`` values) and correct count in block
     order; if the loss is finite, update this worker's share of the parameters with the blocks'
-    gradients summed in block order (sgd_step_blocks), barrier.  ``steps``: the steps this
-    worker finished before (two barriers each); ``window_start`` and ``waited``: the start of its
-    current waiting window (monotonic_ns) and its barrier waits in it, in nanoseconds.
+    gradients summed in block order (``optimizer_step_blocks``: step ``t`` of the optimizer at
+    rate ``lr``), barrier.  ``steps``: the steps this worker finished before (two barriers each);
+    ``window_start`` and ``waited``: the start of its current waiting window (monotonic_ns) and
+    its barrier waits in it, in nanoseconds.
 
     Returns (status, loss, correct, window_start, waited): FINISHED; TOO_SLOW (finished, but in
     the window that just closed some worker waited more than ``wait_limit`` of the time: the
     rest should run on one worker); LOSS_NOT_FINITE (nothing updated; the worker's share restored
     from ``backup`` if ``restorable``); UPDATE_NOT_FINITE (some share of the update was not
-    finite: every worker restored its share); ABORTED.
+    finite: every worker restored its share); ABORTED; STOPPED (worker 0 stopped early).
     """
     n_workers = team.n_workers
     shared = team.shared
@@ -233,6 +256,8 @@ def finish_step(worker, net, blocks, team, settings, restorable, steps, n_values
     wait = barrier(team.board, worker, n_workers, 2 * steps + 1)
     if wait < 0:
         return ABORTED, 0.0, 0.0, window_start, waited
+    if shared[STOP] != 0.0:  # worker 0 stopped early after the last epoch
+        return STOPPED, 0.0, 0.0, window_start, waited
     waited += wait
     loss = combine(shared, n_blocks, LOSS) / n_values
     correct_total = combine(shared, n_blocks, CORRECT)
@@ -241,7 +266,7 @@ def finish_step(worker, net, blocks, team, settings, restorable, steps, n_values
         if restorable:
             restore_range(params, net.backup, first, stop)
         return LOSS_NOT_FINITE, loss, correct_total, window_start, waited
-    finite = sgd_step_blocks(params, blocks.grads, settings.lr, net.backup, first, stop)
+    finite = optimizer_step_blocks(params, blocks.grads, lr, net.backup, first, stop, opt, state, t)
     now = monotonic_ns() if n_workers > 1 else 0
     shared[slot + FINITE] = 1.0 if finite else 0.0
     shared[slot + WAITED] = waited
@@ -263,21 +288,71 @@ def finish_step(worker, net, blocks, team, settings, restorable, steps, n_values
     return FINISHED, loss, correct_total, now, wait
 
 
+@kernel(inline=True)
+def validate(net, val, epoch, tutorial):
+    """Worker 0, after an epoch: the validation set's mean loss and accuracy into val.losses[epoch]
+    and val.accuracies[epoch]; then early stopping's bookkeeping (``val.stop``: best loss, epochs
+    since, patience, min_delta, on): an improvement over the best by more than min_delta keeps a
+    copy of the parameters in ``val.best``.  Returns True when training should stop."""
+    sizes, codes = net.sizes, net.codes
+    n = val.n
+    last = sizes.size - 2
+    K = sizes[last + 1]
+    forward_pass(net.params, sizes, codes, val.x, val.z, val.a, n)
+    loss_sum, correct = output_loss_sum(layer_block(val.z, sizes, last, n),
+                                        layer_block(val.a, sizes, last, n),
+                                        input_block(val.y, K, n), tutorial, codes[last])
+    values = head_values(K, n, codes[last])
+    loss = loss_sum / values
+    val.losses[epoch] = loss
+    val.accuracies[epoch] = correct / values
+    state = val.stop
+    if state[4] == 0.0:
+        return False
+    if loss < state[0] - state[3]:
+        state[0] = loss
+        state[1] = 0.0
+        copy_into(val.best, net.params)
+    else:
+        state[1] += 1.0
+    return state[1] >= state[2]
+
+
+@kernel(inline=True)
+def end_of_epoch(worker, net, team, val, settings, epoch, steps, others_go_on):
+    """Worker 0's validation after an epoch (nothing for the others, nor without validation data).
+    When early stopping says stop, worker 0 raises the STOP flag and -- if the others go on to
+    another step (``others_go_on``) -- meets them at their next barrier, where they see it;
+    returns True then."""
+    if worker != 0 or val.n == 0:
+        return False
+    if not validate(net, val, epoch, settings.tutorial):
+        return False
+    if team.n_workers > 1 and others_go_on:
+        team.shared[STOP] = 1.0
+        barrier(team.board, 0, team.n_workers, 2 * steps + 1)
+    return True
+
+
 @kernel
-def train_full_batch(worker, net, blocks, team, settings, n_total, restorable, losses, accuracies):
-    """Full-batch gradient descent for ``losses.size`` epochs; one worker's part of it.
+def train_full_batch(worker, net, blocks, team, settings, opt, state, val, n_total, t0,
+                     restorable, lrs, losses, accuracies):
+    """Full-batch gradient descent for ``losses.size`` epochs, epoch e at rate ``lrs[e]``; one
+    worker's part of it.
 
     Block b holds samples share(n_total, b, n_blocks) in its buffers (loaded by the caller).
     Each epoch every worker computes its blocks, then finish_step: barrier, each worker updates
-    its share of the parameters from the blocks' gradients, barrier.  With one worker the
-    barriers cost nothing.  Worker 0 records each epoch's loss and accuracy (before its update).
+    its share of the parameters (optimizer step ``t0 + epoch + 1``) from the blocks' gradients,
+    barrier.  With one worker the barriers cost nothing.  Worker 0 records each epoch's loss and
+    accuracy (before its update), and the validation set's after it (``val``).
 
     Returns (epochs recorded, status); on a non-finite loss or update the parameters are restored
     to the last state whose loss was finite (``restorable``: ``backup`` already holds the state
     before the latest update).
     """
     sizes = net.sizes
-    n_outputs = sizes[sizes.size - 1]
+    last = sizes.size - 2
+    n_values = head_values(sizes[last + 1], n_total, net.codes[last])
     n_blocks = blocks.grads.shape[0]
     first_block, end_block = share(n_blocks, worker, team.n_workers, 1)
     window_start = monotonic_ns() if team.n_workers > 1 else 0
@@ -287,14 +362,19 @@ def train_full_batch(worker, net, blocks, team, settings, n_total, restorable, l
             start, stop = share(n_total, b, n_blocks, 1)
             block_step(net, blocks, b, stop - start, n_total, settings.tutorial, team.shared)
         status, loss, correct, window_start, waited = finish_step(
-            worker, net, blocks, team, settings, restorable, epoch, n_total * n_outputs,
-            window_start, waited)
-        if status == LOSS_NOT_FINITE or status == ABORTED:
+            worker, net, blocks, team, settings, opt, state, lrs[epoch], t0 + epoch + 1,
+            restorable, epoch, n_values, window_start, waited)
+        if status == LOSS_NOT_FINITE or status == ABORTED or status == STOPPED:
             return epoch, status
         if worker == 0:
             losses[epoch] = loss
-            accuracies[epoch] = correct / (n_total * n_outputs)
-        if status != FINISHED:  # UPDATE_NOT_FINITE, or TOO_SLOW after a complete epoch
+            accuracies[epoch] = correct / n_values
+        if status == UPDATE_NOT_FINITE:
+            return epoch + 1, status
+        go_on = status == FINISHED and epoch + 1 < losses.size
+        if end_of_epoch(worker, net, team, val, settings, epoch, epoch + 1, go_on):
+            return epoch + 1, STOPPED
+        if status == TOO_SLOW:  # after a complete epoch
             return epoch + 1, status
         restorable = True
     return losses.size, FINISHED
@@ -335,20 +415,23 @@ def gather_batch(X, Y, order, start, n, sample_major, xbuf, ybuf):
 
 
 @kernel
-def train_minibatch(worker, net, blocks, team, settings, X, Y, order, batch_size, restorable,
-                    losses, accuracies):
-    """Mini-batch SGD, one epoch per row of ``order`` (epochs, N): each batch steps on its mean
-    gradient; one worker's part of it.
+def train_minibatch(worker, net, blocks, team, settings, opt, state, val, X, Y, order, batch_size,
+                    t0, restorable, lrs, losses, accuracies):
+    """Mini-batch training, one epoch per row of ``order`` (epochs, N) at rate ``lrs[epoch]``:
+    each batch steps on its mean gradient (optimizer steps counted on from ``t0``); one worker's
+    part of it.
 
     X: (N, n0), Y: (N, K) sample-major, shared.  Every batch is split into the blocks as
     train_full_batch splits the samples (each block's share gathered into its buffers, which
     hold ceil(batch_size / n_blocks) samples), with the same two barriers per step.  Worker 0
-    records per epoch the mean of the batch losses (each before its batch's update) and the
-    accuracy over those batches.  Returns (epochs recorded, status).
+    records per epoch the mean of the batch losses (each before its batch's update), the
+    accuracy over those batches, and the validation set's loss and accuracy after the epoch.
+    Returns (epochs recorded, status).
     """
     N = X.shape[0]
     n_blocks = blocks.grads.shape[0]
     n_outputs = Y.shape[1]
+    head = net.codes[net.sizes.size - 2]
     sample_major = inputs_sample_major(net.sizes)
     first_block, end_block = share(n_blocks, worker, team.n_workers, 1)
     steps = 0
@@ -369,8 +452,8 @@ def train_minibatch(worker, net, blocks, team, settings, X, Y, order, batch_size
                                  blocks.x[b], blocks.y[b])
                 block_step(net, blocks, b, end - begin, n_batch, settings.tutorial, team.shared)
             status, loss, correct, window_start, waited = finish_step(
-                worker, net, blocks, team, settings, restorable, steps, n_batch * n_outputs,
-                window_start, waited)
+                worker, net, blocks, team, settings, opt, state, lrs[epoch], t0 + steps + 1,
+                restorable, steps, head_values(n_outputs, n_batch, head), window_start, waited)
             steps += 1
             if status == TOO_SLOW:  # all workers see it at the same step: finish the epoch
                 too_slow = True
@@ -382,7 +465,10 @@ def train_minibatch(worker, net, blocks, team, settings, X, Y, order, batch_size
             restorable = True
         if worker == 0:
             losses[epoch] = loss_sum / n_batches
-            accuracies[epoch] = correct_sum / (N * n_outputs)
+            accuracies[epoch] = correct_sum / head_values(n_outputs, N, head)
+        go_on = not too_slow and epoch + 1 < order.shape[0]
+        if end_of_epoch(worker, net, team, val, settings, epoch, steps, go_on):
+            return epoch + 1, STOPPED
         if too_slow:
             return epoch + 1, TOO_SLOW
     return order.shape[0], FINISHED

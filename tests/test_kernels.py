@@ -32,9 +32,34 @@ def check_kernel(kernel, shape, dtype, **options):
 @pytest.mark.parametrize("kernel", _testing.KERNELS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @settings(max_examples=25, deadline=None)
-@given(shape=shapes, tutorial=st.booleans(), activation=st.sampled_from(["relu", "sigmoid"]))
-def test_kernel_matches_reference_small_shapes(kernel, dtype, shape, tutorial, activation):
-    check_kernel(kernel, shape, np.dtype(dtype), tutorial=tutorial, activation=activation)
+@given(shape=shapes, tutorial=st.booleans(), activation=st.sampled_from(sorted(_testing.ACTIVATIONS)),
+       head=st.sampled_from(sorted(_testing.HEADS)),
+       optimizer=st.sampled_from(sorted(_testing.OPTIMIZERS)))
+def test_kernel_matches_reference_small_shapes(kernel, dtype, shape, tutorial, activation, head,
+                                               optimizer):
+    """Random shapes, every activation, head and optimizer (each kernel uses the one it has)."""
+    check_kernel(kernel, shape, np.dtype(dtype), tutorial=tutorial, activation=activation,
+                 head=head, optimizer=optimizer)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("kernel, option, values", [
+    ("dense_forward", "activation", sorted(_testing.ACTIVATIONS)),
+    ("propagate_delta", "activation", ["relu", "leaky_relu", "tanh", "sigmoid", "identity"]),
+    ("output_delta", "head", sorted(_testing.HEADS)),
+    ("parameter_update", "optimizer", sorted(_testing.OPTIMIZERS)),
+])
+def test_every_option_of_a_kernel_matches_the_reference(dtype, kernel, option, values):
+    """Each activation, head and optimizer at a thin-loop and a BLAS shape, and the options
+    really differ from each other (so a kernel ignoring its option fails)."""
+    for shape in [(3, 5, 37), (64, 48, 70)]:
+        results = []
+        for value in values:
+            check_kernel(kernel, shape, np.dtype(dtype), **{option: value})
+            results.append(run_both(kernel, shape, np.dtype(dtype), **{option: value})["numba"][-1])
+        for i in range(len(results)):
+            for j in range(i):
+                assert not np.array_equal(results[i], results[j]), (values[i], values[j])
 
 
 @pytest.mark.parametrize("kernel", _testing.KERNELS)

@@ -296,9 +296,9 @@ def test_after_a_fallback_the_rest_of_the_fit_keeps_one_worker(monkeypatch):
     calls = []
     original = fastbp.engines.NumbaEngine.train_full_batch
 
-    def counted(self, X, Y, epochs, lr, restorable, plan):
+    def counted(self, X, Y, lrs, restorable, plan, run):
         calls.append(plan.n_workers)
-        return original(self, X, Y, epochs, lr, restorable, plan)
+        return original(self, X, Y, lrs, restorable, plan, run)
 
     monkeypatch.setattr(fastbp.engines.NumbaEngine, "train_full_batch", counted)
     nn = network([3, 12, 6, 1], max_blocks=2, workers=2, max_call_work=400 * 133 * 100,

@@ -81,18 +81,25 @@ def _step_phases(p, X, y, reps, repeats, only=None):
     blocks.load(X, y.reshape(n, -1))
     net = kernels.Net(p.flat, p.backup, p.sizes, p.codes)
     team = kernels.Team(np.zeros(2 * kernels.SLOT, np.int64), np.zeros(kernels.SLOT), 1)
-    settings = kernels.Settings(0.0, False, 0, 0.0)
+    settings = kernels.Settings(False, 0, 0.0)
+    sgd = kernels.Optimizer(kernels.SGD, 0.0, False, 0.9, 0.999, 1e-8, 0.0)
+    empty = np.empty(0, p.dtype)
+    state = kernels.OptimizerState(empty, empty, empty, p.decay)
+    no_validation = kernels.Validation(empty, empty, empty, empty, 0, np.empty(reps),
+                                       np.empty(reps), np.zeros(5), empty)
+    rates = np.zeros(reps)
     phases = {
         "forward": lambda r: profile.forward_loop(p.flat, p.sizes, p.codes, ws.x, ws.z,
                                                   ws.a, n, r),
-        "loss": lambda r: profile.loss_loop(p.sizes, ws.y, ws.z, ws.a, n, r),
-        "gradient": lambda r: profile.gradient_loop(p.flat, p.grads, p.sizes, ws.x, ws.y, ws.z,
-                                                    ws.a, ws.d, n, r),
+        "loss": lambda r: profile.loss_loop(p.sizes, p.codes, ws.y, ws.z, ws.a, n, r),
+        "gradient": lambda r: profile.gradient_loop(p.flat, p.grads, p.sizes, p.codes, ws.x, ws.y,
+                                                    ws.z, ws.a, ws.d, n, r),
         "update": lambda r: profile.update_loop(p.flat, p.grads, p.backup, r),
         "products": lambda r: profile.products_loop(p.flat, p.grads, p.sizes, ws.x, ws.z, ws.a,
                                                     ws.d, n, r),
-        "step": lambda r: kernels.train_full_batch(0, net, blocks.record, team, settings, n,
-                                                    False, losses[:r], accuracies[:r]),
+        "step": lambda r: kernels.train_full_batch(0, net, blocks.record, team, settings, sgd,
+                                                    state, no_validation, n, 0, False, rates[:r],
+                                                    losses[:r], accuracies[:r]),
     }
     return {name: _median_seconds(run, reps, repeats) for name, run in phases.items()
             if only in (None, name)}
