@@ -81,8 +81,9 @@ def gradient_check(nn, X, y, eps=1e-5, *, verbose=False):
         raise TypeError(f"eps must be a real number, got {eps!r}")
     if not 0 < eps < math.inf:
         raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
-    dWs, dbs = nn.gradients(X, y)
-    probe = _float64_copy(nn)  # differences on a copy: nn stays untouched, other threads may use it
+    snapshot = copy.copy(nn)  # one consistent state, taken under nn's lock (__getstate__)
+    dWs, dbs = snapshot.gradients(X, y)
+    probe = _float64_copy(snapshot)  # differences on a copy: nn stays untouched
     analytical = {}
     for i, (dW, db) in enumerate(zip(dWs, dbs)):
         analytical[f"W{i}"], analytical[f"b{i}"] = dW, db
@@ -116,12 +117,12 @@ def gradient_check(nn, X, y, eps=1e-5, *, verbose=False):
 
 
 def _float64_copy(nn):
-    """A float64 network with nn's settings and parameters (a consistent snapshot of them)."""
+    """A float64 network with nn's settings and parameters."""
     from .network import NeuralNetwork
 
-    snapshot = copy.copy(nn)  # taken under nn's lock (NeuralNetwork.__getstate__)
-    probe = NeuralNetwork(nn.layer_sizes, backend=nn.backend, dtype=np.float64,
+    probe = NeuralNetwork(nn.layer_sizes, activation=nn.activation, output=nn.output,
+                          backend=nn.backend, dtype=np.float64,
                           tutorial_compat=nn.tutorial_compat, seed=0)
-    probe.weights = list(snapshot.weights)
-    probe.biases = list(snapshot.biases)
+    probe.weights = list(nn.weights)
+    probe.biases = list(nn.biases)
     return probe

@@ -424,7 +424,7 @@ class NeuralNetwork:
         run = self._optimizer_run(options)
         history = options.empty_history()
         steps_per_epoch = 1 if batch_size is None else -(-len(X) // batch_size)
-        self.workers_used = [plan.n_workers]
+        self.workers_used = [plan.n_workers] if epochs else []
         restorable = False
         stopped = False
         with Progress(epochs, verbose) as progress:

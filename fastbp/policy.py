@@ -20,10 +20,13 @@ import os
 
 from .kernels import use_blas
 
+MAX_BLOCKS = 8
+
 
 def _machine_cpus():
-    """The machine's CPU count (not the process's affinity nor the thread setting)."""
-    return os.cpu_count() or 1
+    """The machine's CPU count (not the process's affinity nor the thread setting), at most
+    MAX_BLOCKS: each block keeps a gradient row, so blocks must not grow with a big host."""
+    return min(os.cpu_count() or 1, MAX_BLOCKS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,9 +39,12 @@ class Policy:
         Multiply-adds (samples x parameters) a reduction block must have: a batch is split into
         more blocks only while each keeps this much work (a block is the unit a worker computes
         between two barriers; smaller ones cost more in barriers than they save).
+    min_block_samples : int
+        Samples a reduction block must have (a block of a few samples turns a wide layer's
+        matrix product into many thin ones).
     max_blocks : int
         The most blocks a batch is split into (and so the most workers a fit can use); the
-        default is the machine's CPU count.
+        default is the machine's CPU count, at most MAX_BLOCKS = 8.
     min_parallel_work : int
         Multiply-adds of a whole fit below which it runs on one worker (waking threads and
         binding them to CPUs costs ~0.15 ms per compiled call).
@@ -59,6 +65,7 @@ class Policy:
     """
 
     min_block_work: int = 8192
+    min_block_samples: int = 16
     max_blocks: int = dataclasses.field(default_factory=_machine_cpus)
     min_parallel_work: int = 20_000_000
     max_call_work: int = 2_000_000_000
@@ -68,7 +75,8 @@ class Policy:
     wait_limit: float = 0.4
 
     def __post_init__(self):
-        for name in ("min_block_work", "min_parallel_work", "max_call_work", "wait_window_ns"):
+        for name in ("min_block_work", "min_block_samples", "min_parallel_work", "max_call_work",
+                     "wait_window_ns"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"Policy.{name} must be an int >= 0, got {value!r}")
@@ -112,10 +120,12 @@ def n_parameters(layer_sizes):
 
 def reduction_blocks(policy, layer_sizes, batch):
     """Blocks a batch of ``batch`` samples is split into: the most, up to ``policy.max_blocks``,
-    that each keep ``policy.min_block_work`` multiply-adds."""
+    that each keep ``policy.min_block_work`` multiply-adds and ``policy.min_block_samples``
+    samples."""
     n_params = n_parameters(layer_sizes)
     n_blocks = min(policy.max_blocks, max(batch, 1))
-    while n_blocks > 1 and (batch // n_blocks) * n_params < policy.min_block_work:
+    while n_blocks > 1 and ((batch // n_blocks) * n_params < policy.min_block_work
+                            or batch // n_blocks < policy.min_block_samples):
         n_blocks -= 1
     return n_blocks
 

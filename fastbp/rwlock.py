@@ -7,7 +7,8 @@ class ReadWriteLock:
     """Any number of readers at once, or one writer.
 
     Re-entrant for the writer (a writer may read or write again in the same thread); a reader
-    must not ask to write (it would wait for itself).  Writers are preferred: once a writer
+    must neither ask to write (it would wait for itself) nor read again while holding a read (a
+    writer waiting in between would wait for it, and it for the writer).  Writers are preferred: once a writer
     waits, new readers wait behind it, so a stream of predictions cannot starve a fit.
     """
 
@@ -54,6 +55,8 @@ class ReadWriteLock:
                         self._condition.wait()
                 finally:
                     self._writers_waiting -= 1
+                    if self._writer is None:  # gave up (e.g. Ctrl-C): readers may go on
+                        self._condition.notify_all()
                 self._writer = me
                 self._depth = 1
         try:

@@ -20,6 +20,7 @@ def network(sizes, dtype=np.float64, seed=4, tutorial_compat=False, **policy):
     nn = fastbp.NeuralNetwork(sizes, dtype=dtype, seed=seed, tutorial_compat=tutorial_compat)
     policy.setdefault("min_parallel_work", 0)
     policy.setdefault("min_block_work", 0)
+    policy.setdefault("min_block_samples", 1)
     nn.policy = dataclasses.replace(nn.policy, **policy)
     return nn
 
@@ -221,6 +222,8 @@ def test_fit_plans():
             assert plan_fit(policy, circle, 500, None, epochs, threads=threads).n_blocks == 2
     assert reduction_blocks(Policy(max_blocks=8), circle, 40) == 1
     assert reduction_blocks(Policy(max_blocks=8), wide, 128) == 8
+    assert reduction_blocks(Policy(max_blocks=8), wide, 64) == 4    # >= 16 samples a block
+    assert Policy().max_blocks <= 8  # gradient rows do not grow with a big host
     with pytest.raises(ValueError, match="max_blocks"):
         Policy(max_blocks=0)
 
