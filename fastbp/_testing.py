@@ -144,6 +144,8 @@ def _compiled_kernels(c):
 
     def dense_forward():
         kernels.dense_forward(W, b, a_in, Z, A, ACTIVATIONS[c["activation"]][1])
+        if c["activation"] == "softmax":  # an output layer: the network's pass finishes it
+            kernels.softmax_columns(Z, A)
         return Z.T, A.T
 
     def output_delta():

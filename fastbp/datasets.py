@@ -20,14 +20,26 @@ def make_circle(n_samples=500, seed=42):
     return X, y
 
 
-def make_spirals(n_per_class=300, noise=0.15, seed=42):
-    """Two interleaved spirals (class 0, then class 1), standardised per feature."""
+def make_spirals(n_per_class=300, noise=0.15, seed=42, n_classes=2):
+    """Interleaved spirals (class 0, then class 1, ...), standardised per feature.
+
+    Two classes (the tutorial's): y float64 (N, 1) of 0/1 labels.  More (``n_classes=3``: the
+    demo's softmax network): each class's spiral turned by 2 pi / n_classes from the last, and y
+    int64 (N,) class labels, as a softmax output takes them.
+    """
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+        raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
     random = _random_state(seed)
     t = np.linspace(0, 3 * np.pi, n_per_class)
-    x1 = t * np.cos(t) + random.randn(n_per_class) * noise
-    y1 = t * np.sin(t) + random.randn(n_per_class) * noise
-    x2 = t * np.cos(t + np.pi) + random.randn(n_per_class) * noise
-    y2 = t * np.sin(t + np.pi) + random.randn(n_per_class) * noise
-    X = np.vstack([np.column_stack([x1, y1]), np.column_stack([x2, y2])])
-    y = np.vstack([np.zeros((n_per_class, 1)), np.ones((n_per_class, 1))])
-    return (X - X.mean(axis=0)) / X.std(axis=0), y
+    arms = []
+    for c in range(n_classes):
+        turn = 2 * np.pi * c / n_classes  # 0 and pi for two classes, as the tutorial's
+        x = t * np.cos(t + turn) + random.randn(n_per_class) * noise
+        y = t * np.sin(t + turn) + random.randn(n_per_class) * noise
+        arms.append(np.column_stack([x, y]))
+    X = np.vstack(arms)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    labels = np.repeat(np.arange(n_classes), n_per_class)
+    if n_classes == 2:
+        return X, labels.astype(float).reshape(-1, 1)
+    return X, labels

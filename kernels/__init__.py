@@ -7,7 +7,7 @@ first layer is a BLAS product (then sample-major, see ``train.inputs_sample_majo
 The NumPy reference (``fastbp.reference``) computes the same math sample-major, as the
 tutorial writes it; tests compare the two on transposed views.
 """
-from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH
+from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH, softmax_columns
 from .backward import (
     bias_gradient,
     output_delta,
@@ -39,6 +39,7 @@ from .update import ADAM, SGD, Optimizer, OptimizerState, optimizer_step, sgd_st
 __all__ = [
     "CACHE_ENABLED", "FAST_FLOATS", "SLOT", "use_blas", "finite_and_within",
     "IDENTITY", "LEAKY_RELU", "RELU", "SIGMOID", "SOFTMAX", "TANH", "SGD", "ADAM",
+    "softmax_columns",
     "dense_forward", "bias_gradient", "output_delta", "output_delta_tutorial", "output_loss",
     "propagate_delta", "weight_gradient",
     "sgd_step", "optimizer_step", "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",

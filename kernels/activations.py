@@ -67,7 +67,7 @@ def activate_row(Z, A, o, bias, activation):
                 A[o, k] = Z[o, k]
 
 
-@kernel(python=False)
+@kernel
 def softmax_columns(Z, A):
     """A[:, k] = softmax(Z[:, k]) for every sample k (stable: shifted by the column's maximum).
     Z, A: (K, n)."""

@@ -1,6 +1,6 @@
 """Dense forward pass with bias and activation fused: ``Z = W.T @ A_in + b``, ``A_out = act(Z)``."""
 
-from .activations import SOFTMAX, activate_row, softmax_columns
+from .activations import activate_row
 from .blas import gemm
 from .config import kernel, use_blas
 
@@ -112,8 +112,6 @@ def bias_activation(Z, b, A_out, activation):
     zero = Z.dtype.type(0.0)
     for o in range(Z.shape[0]):
         activate_row(Z, A_out, o, b[o] if b.size > 0 else zero, activation)
-    if activation == SOFTMAX:
-        softmax_columns(Z, A_out)
 
 
 @kernel(inline=True)
@@ -123,6 +121,8 @@ def dense_forward(W, b, A_in, Z, A_out, activation):
     W: (n_in, n_out), b: (n_out,), A_in: (n_in, n) -> Z, A_out: (n_out, n), all one dtype.
     Thin layers: explicit loops over the batch, starting from the bias, then an activation pass
     that stores A only; others: one BLAS GEMM into Z, then one fused bias + activation pass per row.
+    A SOFTMAX layer's A holds Z here: the caller finishes it (softmax_columns, once per network
+    rather than in every inlined copy of this function).
     """
     n_in, n_out = W.shape
     if use_blas(n_in, n_out):

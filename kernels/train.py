@@ -38,6 +38,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from .activations import SOFTMAX, softmax_columns
 from .backward import (
     bias_gradient,
     head_values,
@@ -132,6 +133,9 @@ def forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n):
             bias_activation(Z, b, A_out, codes[0])
         else:
             dense_forward(W, b, input_block(xbuf, sizes[0], n), Z, A_out, codes[0])
+    last = sizes.size - 2
+    if codes[last] == SOFTMAX:  # the output layer's softmax over each sample's outputs
+        softmax_columns(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n))
 
 
 @kernel(inline=True)
@@ -297,15 +301,10 @@ def validate(net, val, epoch, tutorial):
     sizes, codes = net.sizes, net.codes
     n = val.n
     last = sizes.size - 2
-    K = sizes[last + 1]
-    forward_pass(net.params, sizes, codes, val.x, val.z, val.a, n)
-    loss_sum, correct = output_loss_sum(layer_block(val.z, sizes, last, n),
-                                        layer_block(val.a, sizes, last, n),
-                                        input_block(val.y, K, n), tutorial, codes[last])
-    values = head_values(K, n, codes[last])
-    loss = loss_sum / values
+    # network_loss: compiled once, called (not a second inlined copy of the forward pass)
+    loss, correct = network_loss(net.params, sizes, codes, val.x, val.y, val.z, val.a, n, tutorial)
     val.losses[epoch] = loss
-    val.accuracies[epoch] = correct / values
+    val.accuracies[epoch] = correct / head_values(sizes[last + 1], n, codes[last])
     state = val.stop
     if state[4] == 0.0:
         return False
