@@ -1,4 +1,5 @@
-"""The main job: train the tutorial's circle and spiral networks on both engines, side by side.
+"""The main job: train the tutorial's circle and spiral networks, and three spirals with a softmax
+output and Adam, on both engines, side by side.
 
     python -m fastbp demo [--dtype float64] [--repeats 3] [--plot demo.png]
 
@@ -40,12 +41,12 @@ def _copies(arrays):
     return [np.array(a) for a in arrays]
 
 
-def tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat):
+def tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat, model=None):
     """The tutorial's data and initial weights: one RandomState(42) drawn data-first, as its script."""
     random = np.random.RandomState(42)
     X, y = make_data(seed=random)
     nn = NeuralNetwork(list(sizes), backend=backend, dtype=dtype, tutorial_compat=tutorial_compat,
-                       seed=random)
+                       seed=random, **(model or {}))
     return nn, X, y
 
 
@@ -53,18 +54,18 @@ def tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat):
 # spinning on the cores the next engine's training threads want they slowed it down (the
 # spirals' JIT fits after the reference's fell back to one thread: 318 vs 186 us/epoch).
 SETTLE_SECONDS = 0.3
+CLASS_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown"]
 
 
-def train(make_data, sizes, epochs, lr, backend, dtype, tutorial_compat, repeats):
+def train(network, backend, dtype, tutorial_compat, repeats):
     """Train ``repeats`` times from the same initial weights; median time, last run's results."""
-    nn, X, y = tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat)
-    weights, biases = _copies(nn.weights), _copies(nn.biases)
+    make_data, sizes, epochs, lr = network.make_data, network.sizes, network.epochs, network.lr
     time.sleep(SETTLE_SECONDS)
     times = []
-    for _ in range(repeats):
-        nn.weights, nn.biases = weights, biases
+    for _ in range(repeats):  # a new network each time: the same weights, a fresh optimizer
+        nn, X, y = tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat, network.model)
         start = time.perf_counter()
-        history = nn.fit(X, y, epochs=epochs, lr=lr, shuffle=False)
+        history = nn.fit(X, y, epochs=epochs, lr=lr, shuffle=False, **network.training)
         times.append(time.perf_counter() - start)
     return Run(accuracy=nn.score(X, y), loss=nn.loss(X, y), seconds=float(np.median(times)),
                weights=_copies(nn.weights), biases=_copies(nn.biases), history=history)
@@ -92,7 +93,8 @@ def run_demo(dtype="float64", repeats=3, plot=None):
         raise SystemExit("--plot needs matplotlib: pip install 'fastbp[plot]'")
 
     dtype = np.dtype(dtype)
-    print(f"fastbp demo: the tutorial's networks, JIT engine (numba) vs NumPy reference, {dtype}")
+    print(f"fastbp demo: the tutorial's networks (and three spirals by softmax + Adam), JIT "
+          f"engine (numba) vs NumPy reference, {dtype}")
     print(f"compile + first calls (numba): {compile_seconds(dtype, plot=bool(plot)):.2f} s "
           f"(disk cache {'on' if CACHE_ENABLED else 'off'}; not included below)\n")
     header = (f"{'dataset':8s} {'network':18s} {'mode':9s} {'epochs':>6s}  {'engine':6s} "
@@ -100,25 +102,27 @@ def run_demo(dtype="float64", repeats=3, plot=None):
     print(header)
     print("-" * len(header))
     results = {}
-    for name, make_data, sizes, epochs, lr in DEMO_NETWORKS:
-        for tutorial_compat in (False, True):
-            mode = "tutorial" if tutorial_compat else "exact"
-            runs = {backend: train(make_data, sizes, epochs, lr, backend, dtype, tutorial_compat,
-                                   repeats)
+    for network in DEMO_NETWORKS:
+        name, sizes, epochs = network.name, network.sizes, network.epochs
+        for mode in network.modes:
+            tutorial_compat = mode == "tutorial"
+            runs = {backend: train(network, backend, dtype, tutorial_compat, repeats)
                     for backend in ("numba", "numpy")}
             results[name, mode] = runs
             jit, ref = runs["numba"], runs["numpy"]
             diff = float(np.max(np.abs(jit.params - ref.params)))
+            shown = network.training.get("optimizer", mode) if mode == "exact" else mode
             for backend, run in runs.items():
                 first = backend == "numba"
                 print(f"{name if first else '':8s} {str(list(sizes)) if first else '':18s} "
-                      f"{mode if first else '':9s} {epochs if first else '':>6}  {backend:6s} "
+                      f"{shown if first else '':9s} {epochs if first else '':>6}  {backend:6s} "
                       f"{run.accuracy:>8.1%} {run.loss:>8.4f} {1e3 * run.seconds / epochs:>9.4f} "
                       + (f"{ref.seconds / jit.seconds:>7.1f}x {diff:>9.1e}" if first else ""))
     print(f"\nms/epoch: median of {repeats} runs; speedup = reference time / JIT time; "
           "max|dW| = largest difference between the two engines' final parameters.")
     print("exact = exact gradients (fastbp's default); tutorial = tutorial_compat=True, the "
-          "tutorial's update rule (bias gradient divided by N twice).")
+          "tutorial's update rule (bias gradient divided by N twice); adam = exact gradients, "
+          "Adam, softmax output (3 classes).")
     if plot:
         save_plot(results, plot)
     return results
@@ -131,22 +135,37 @@ def save_plot(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(2, len(DEMO_NETWORKS), figsize=(5 * len(DEMO_NETWORKS), 9))
-    for column, (name, make_data, sizes, _epochs, _lr) in enumerate(DEMO_NETWORKS):
+    for column, network in enumerate(DEMO_NETWORKS):
+        name, sizes = network.name, network.sizes
         ax = axes[0, column]
-        for mode in ("exact", "tutorial"):
+        for mode in network.modes:
             ax.plot(results[name, mode]["numba"].history["loss"], label=f"{mode} (numba)")
-        ax.set(title=f"{name} {list(sizes)}: training loss", xlabel="epoch", ylabel="BCE", yscale="log")
+        ax.set(title=f"{name} {list(sizes)}: training loss", xlabel="epoch", ylabel="loss",
+               yscale="log")
         ax.legend()
-        nn, X, y = tutorial_setup(make_data, sizes, "numba", np.float64, False)
+        nn, X, y = tutorial_setup(network.make_data, sizes, "numba", np.float64, False,
+                                  network.model)
         trained = results[name, "exact"]["numba"]
         nn.weights, nn.biases = trained.weights, trained.biases
         grid = np.linspace(X.min() - 0.5, X.max() + 0.5, 300)
         gx, gy = np.meshgrid(grid, grid)
-        p = nn.forward(np.column_stack([gx.ravel(), gy.ravel()]))[:, 0].reshape(gx.shape)
+        points = np.column_stack([gx.ravel(), gy.ravel()])
+        labels = np.ravel(y).astype(int)  # each sample's class
         ax = axes[1, column]
-        ax.contourf(gx, gy, p, levels=20, cmap="RdBu_r", alpha=0.6)
-        ax.scatter(X[:, 0], X[:, 1], c=y[:, 0], cmap="RdBu_r", s=8, edgecolors="white", linewidths=0.3)
-        ax.set(title=f"{name}: exact-gradient decision boundary", aspect="equal")
+        if nn.output == "softmax":  # the predicted class's region, in its class's colour
+            colours = CLASS_COLOURS[:nn.n_outputs]
+            regions = nn.predict(points).reshape(gx.shape)
+            ax.contourf(gx, gy, regions, levels=np.arange(nn.n_outputs + 1) - 0.5,
+                        cmap=matplotlib.colors.ListedColormap(colours), alpha=0.3)
+        else:  # P(class 1), from class 0's blue to class 1's red
+            colours = ["tab:blue", "tab:red"]
+            p = nn.forward(points, record=False)[:, 0].reshape(gx.shape)
+            ax.contourf(gx, gy, p, levels=20, cmap="RdBu_r", alpha=0.6)
+        for c in np.unique(labels):
+            ax.scatter(X[labels == c, 0], X[labels == c, 1], color=colours[c], s=8,
+                       edgecolors="white", linewidths=0.3, label=f"class {c}")
+        ax.legend(loc="upper right", fontsize=7)
+        ax.set(title=f"{name}: decision regions (exact gradients)", aspect="equal")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"\nplot saved to {path}")

@@ -25,18 +25,31 @@ from .network import NeuralNetwork
 
 
 class Network(NamedTuple):
-    """One of the tutorial's networks: its data (``make_data(seed=...)``), sizes, epochs, lr."""
+    """One of the demo's networks: its data (``make_data(seed=...)``), sizes, epochs, lr; the
+    constructor's and fit's other options (``model``, ``training``; read-only), and the modes it
+    is trained in (``"exact"``: exact gradients; ``"tutorial"``: ``tutorial_compat=True``)."""
 
     name: str
     make_data: Callable
     sizes: tuple
     epochs: int
     lr: float
+    model: dict = {}
+    training: dict = {}
+    modes: tuple = ("exact", "tutorial")
+
+
+def three_spirals(seed=42):
+    return datasets.make_spirals(seed=seed, n_classes=3)
 
 
 CIRCLE = Network("circle", datasets.make_circle, (2, 16, 8, 1), 1000, 0.1)
 SPIRALS = Network("spirals", datasets.make_spirals, (2, 64, 32, 16, 1), 3000, 0.05)
-DEMO_NETWORKS = [CIRCLE, SPIRALS]
+# beyond the tutorial: three interleaved spirals, a softmax output trained by Adam
+THREE_SPIRALS = Network("3spirals", three_spirals, (2, 64, 32, 3), 1000, 0.01,
+                        model={"output": "softmax"}, training={"optimizer": "adam"},
+                        modes=("exact",))
+DEMO_NETWORKS = [CIRCLE, SPIRALS, THREE_SPIRALS]
 
 
 @dataclass(frozen=True)

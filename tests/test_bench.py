@@ -231,17 +231,18 @@ def tiny_demo(monkeypatch):
     return demo
 
 
-def test_demo_trains_both_networks_in_both_modes_on_both_engines(tiny_demo, capsys):
+def test_demo_trains_every_network_in_its_modes_on_both_engines(tiny_demo, capsys):
     results = tiny_demo.run_demo(repeats=1)
     out = capsys.readouterr().out
     assert set(results) == {(name, mode) for name in ("circle", "spirals")
-                            for mode in ("exact", "tutorial")}
+                            for mode in ("exact", "tutorial")} | {("3spirals", "exact")}
     for runs in results.values():
         assert set(runs) == {"numba", "numpy"}
         np.testing.assert_allclose(runs["numba"].params, runs["numpy"].params, atol=1e-12)
         assert len(runs["numba"].history["loss"]) == 5
-    assert out.count(" numba ") == 4 and out.count(" numpy ") == 4
+    assert out.count(" numba ") == 5 and out.count(" numpy ") == 5
     assert "compile + first calls (numba)" in out
+    assert " adam " in out  # the three spirals: softmax trained by Adam
 
 
 def test_demo_plot_is_written(tiny_demo, tmp_path, capsys):
