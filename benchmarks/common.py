@@ -67,6 +67,14 @@ def require_network(*fit_options):
         raise NotImplementedError(f"fastbp.NeuralNetwork lacks {', '.join(missing)} on this commit")
 
 
+def require_constructor(*options):
+    """NeuralNetwork(..., *options), or skip."""
+    missing = [name for name in options
+               if name not in _parameters(getattr(fastbp, "NeuralNetwork", None))]
+    if missing:
+        raise NotImplementedError(f"NeuralNetwork({', '.join(missing)}=) is missing on this commit")
+
+
 def require_method(name):
     if not callable(getattr(getattr(fastbp, "NeuralNetwork", None), name, None)):
         raise NotImplementedError(f"fastbp.NeuralNetwork.{name} is missing on this commit")
