@@ -29,8 +29,13 @@ def main(argv=None):
     bench = commands.add_parser("bench", **_describe(
         "time fastbp against the tutorial's class (W1-W5)"))
     bench.add_argument("--quick", action="store_true", help="small sizes: well under a minute")
-    bench.add_argument("--workloads", metavar="W1,W3",
-                       help="comma-separated subset of W1..W5 (COLD: the cold-start rows)")
+    selection = bench.add_mutually_exclusive_group()
+    selection.add_argument("--workloads", metavar="W1,W3",
+                           help="comma-separated subset of W1..W5 (COLD: the cold-start rows); "
+                                "the training options' table runs too")
+    selection.add_argument("--models", action="store_true",
+                           help="only the training options' table (numba: Adam vs SGD, output "
+                                "heads, L-BFGS)")
     bench.add_argument("--threads", type=_positive_int, metavar="N",
                        help="run every engine on N threads (fastbp.set_num_threads; PyTorch's too)")
     bench.add_argument("--repeats", type=_positive_int, default=3,
@@ -56,7 +61,7 @@ def main(argv=None):
         from .bench import run_bench
 
         run_bench(quick=args.quick, workloads=args.workloads, threads=args.threads,
-                  repeats=args.repeats, markdown=args.markdown)
+                  repeats=args.repeats, markdown=args.markdown, only_models=args.models)
     elif args.command == "phases":
         from .bench.phases import run_phases
 

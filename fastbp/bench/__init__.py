@@ -4,13 +4,16 @@ The workloads are ``fastbp.workloads.WORKLOADS`` (W1-W5).  For each workload and
 shows the median time per epoch (or step) with compilation excluded, the GEMM FLOP rate and its
 fraction of a GEMM peak measured in the same run, the speedup over the tutorial's class, the JIT
 compile time (first call minus a warm call), and the largest parameter difference from fastbp's
-NumPy reference engine after the same training.  Then cold starts and the memory of an epoch.
+NumPy reference engine after the same training.  Then cold starts, the memory of an epoch, and
+the training options on the compiled engine (Adam vs SGD, the output heads, L-BFGS; ``--models``
+runs that table alone).
 
 One job per module:
 
 * ``tutorial_class`` -- the tutorial's class, verbatim (the baseline; the tests' oracle too)
 * ``runners``        -- one runner per engine (tutorial, numpy, numba, torch, jax): ``RUNNERS``
 * ``measure``        -- timing, the GEMM peak, cold start, memory, what the run ran on
+* ``models``         -- the training options' table: Adam vs SGD, heads, L-BFGS (numba only)
 * ``report``         -- the console tables and footnotes, and the ``--markdown`` page
 * ``phases``         -- ``python -m fastbp phases``: where a compiled step spends its time
 
@@ -25,14 +28,18 @@ import numpy as np
 
 from .. import workloads as _workloads
 from . import measure, runners
+from . import models as models_module
 from .report import Report
 
 
-def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=None):
+def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=None,
+                 only_models=False):
     """The ``python -m fastbp bench ...`` command that runs these options."""
     words = ["python -m fastbp bench"]
     if quick:
         words.append("--quick")
+    if only_models:
+        words.append("--models")
     if workloads:
         words.append(f"--workloads {workloads}")
     if threads is not None:
@@ -45,17 +52,26 @@ def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=
 
 
 def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, peak_size=None,
-              settle=1.0, out=print, log=None, isolate=True, engines=None, markdown=None):
+              settle=1.0, out=print, log=None, isolate=True, engines=None, markdown=None,
+              models=True, only_models=False, model_plan=None):
     """Run the selected workloads on every available engine; print and return the table rows.
 
     ``workloads``: "W1,W3" (``COLD`` selects the cold-start rows); default all, cold start included.
     ``cold``: force the cold-start measurement on/off (default: when selected).
     ``engines``: the ``runners.Engine``s to run (default: every available one of ``runners.RUNNERS``).
     ``markdown``: also write the results as a Markdown page to this path.
+    ``models``: the training options' table after the others (``fastbp.bench.models``; whatever
+    the workloads); ``only_models``: that table alone (``--models``; no workload, no cold start).
+    ``model_plan``: its sizes (default ``models.plan(quick, repeats)``).
     Returns ``(rows, cold-start results)``.
     """
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-    selected = _workloads.select(workloads, also=("COLD",))
+    if only_models:
+        if workloads:
+            raise ValueError("only_models runs the training options' table alone: no workloads")
+        selected, cold, models = [], False, True
+    else:
+        selected = _workloads.select(workloads, also=("COLD",))
     if cold is None:
         cold = not workloads or "COLD" in workloads.upper()
     thread_note = measure.set_threads(threads)
@@ -69,15 +85,21 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
             if selected else [])
     cold_results = measure.run_cold_start(quick, log) if cold else None
     memory = measure.epoch_memory(quick) if cold else None
+    model_results = (models_module.run_models(model_plan or models_module.plan(quick, repeats),
+                                              log, threads, isolate, settle)
+                     if models else None)
 
     ran = list(dict.fromkeys(row.engine for row in rows if row.engine != "GEMMs only"))
+    if only_models:
+        ran = ["numba"]
     report = Report(quick=quick, repeats=repeats, engines=ran or [e.name for e in engines],
                     pools=measure.blas_pools(), peaks=peaks, peak_size=peak_size, rows=rows,
-                    workloads=selected, thread_note=thread_note, cold=cold_results, memory=memory)
+                    workloads=selected, thread_note=thread_note, cold=cold_results, memory=memory,
+                    models=model_results)
     for line in report.lines():
         out(line)
     if markdown:
-        command = command_line(quick, workloads, threads, repeats, markdown)
+        command = command_line(quick, workloads, threads, repeats, markdown, only_models)
         directory = os.path.dirname(os.path.abspath(markdown))
         os.makedirs(directory, exist_ok=True)
         with open(markdown, "w", encoding="utf-8") as page:

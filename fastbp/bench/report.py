@@ -2,7 +2,7 @@
 
 ``Report`` holds everything one run measured; ``Report.lines()`` is the console text,
 ``Report.markdown(...)`` the same tables as a page (``docs/performance.md``-style), with the CPU
-and the command that produced it.
+and the command that produced it.  The training options' table (``models``) comes last.
 """
 import math
 from dataclasses import dataclass, field
@@ -11,7 +11,8 @@ import numpy as np
 
 import fastbp
 
-from ..workloads import gemm_flops
+from ..workloads import THREE_SPIRALS, gemm_flops, workload
+from .models import ADAM_LR
 
 
 def fmt_time(seconds):
@@ -101,6 +102,86 @@ The tutorial's class runs on float32 inputs as a user would: its weights and rel
 COLD_HEADER = ["engine", "process wall", "import fastbp", "first fit"]
 
 
+# -- the training options' table (fastbp.bench.models) ---------------------------------------------
+
+OPTIMIZER_HEADER = ["workload", "data", "epochs", "sgd/epoch", "adam/epoch", "adam/sgd",
+                    "IQR", "target", ""]
+
+
+def optimizer_cells(rows):
+    """"Adam vs SGD": one line per workload (OPTIMIZER_HEADER's columns)."""
+    lines = []
+    for row in rows:
+        w, run = row.run.workload, row.run
+        data = f"{run.samples}x{w.sizes[0]} {w.dtype}, " + (
+            "full batch" if w.kind == "full" else f"batch {w.batch_size}")
+        low, high = row.ratio_iqr
+        lines.append([f"{w.key} {w.title} {list(w.sizes)}", data, str(run.epochs),
+                      fmt_time(row.sgd), fmt_time(row.adam), f"{row.ratio:.2f}x",
+                      f"{low:.2f}-{high:.2f}x", f"<= {row.target:g}x",
+                      "met" if row.met else "missed"])
+    return lines
+
+
+HEAD_HEADER = ["output", "y", "time/epoch", "vs sigmoid"]
+
+
+def head_cells(rows):
+    """"Heads": one line per output head (HEAD_HEADER's columns)."""
+    return [[row.output, row.y, fmt_time(row.seconds), f"{row.ratio:.2f}x"] for row in rows]
+
+
+LBFGS_HEADER = ["optimizer", "runs until", "used", "time", "final loss", "accuracy"]
+
+
+def lbfgs_cells(rows):
+    """"L-BFGS on the circle": L-BFGS, then SGD to the same loss (LBFGS_HEADER's columns)."""
+    lines = []
+    for row in rows:
+        if row.optimizer == "lbfgs":
+            name, until = "lbfgs", f"converged or {row.most} iterations"
+            used = f"{row.used} iterations"
+        else:
+            name = f"{row.optimizer}, lr {row.lr:g}"
+            until = f"loss <= {row.target:.2g} or {row.most} epochs"
+            used = f"{row.used} epochs" + ("" if row.reached else " (loss not reached)")
+        lines.append([name, until, used, fmt_time(row.seconds), f"{row.loss:.2g}",
+                      f"{100 * row.accuracy:.1f}%"])
+    return lines
+
+
+def models_sections(results):
+    """The training options' sub-tables: (title, header, cells); two left-aligned columns each."""
+    plan = results.plan
+    return [
+        (f"Adam vs SGD: time per epoch, sgd (the workload's lr) and adam (lr {ADAM_LR}), "
+         f"{plan.rounds} interleaved rounds", OPTIMIZER_HEADER,
+         optimizer_cells(results.optimizers)),
+        (f"Heads: three spirals {list(THREE_SPIRALS.sizes)} "
+         f"({3 * plan.head_per_class} samples), adam lr {THREE_SPIRALS.lr}, "
+         f"{plan.head_epochs} epochs, {plan.rounds} interleaved rounds",
+         HEAD_HEADER, head_cells(results.heads)),
+        (f"L-BFGS on the circle {list(workload('W1').sizes)}: time to a good model "
+         f"(median of {max(1, plan.repeats)} fits)", LBFGS_HEADER, lbfgs_cells(results.lbfgs)),
+    ]
+
+
+MODELS_TITLE = "training options on the compiled engine (numba), fastbp.bench.models"
+
+MODELS_NOTES = """
+Adam vs SGD: W1 and W2 full batch (W2 at most 500 epochs), W5 one shuffled epoch of mini-batches,
+  all from fastbp.workloads.  In one process of its own, rounds sgd, adam, sgd, adam, ..., each
+  fit on a fresh NeuralNetwork(sizes, dtype, seed=0), after one untimed round (compilation).
+  sgd/epoch, adam/epoch: median fit time / epochs.  adam/sgd: median of the per-round ratios;
+  IQR: their 25th-75th percentiles; target: the most adam/sgd allowed (met: the median is within).
+Heads: y one-hot as 3 independent labels (sigmoid), integer class labels (softmax), one-hot as
+  regression targets (identity); interleaved the same way; vs sigmoid: median per-round ratio.
+L-BFGS: fit(epochs=100, optimizer="lbfgs") stops when converged; sgd: plain SGD at W1's lr for
+  the epochs that reach L-BFGS's final loss (found by one untimed run of the cap), then fits of
+  exactly those epochs from fresh weights timed; final loss and accuracy of the model each fit
+  ends with (accuracy on the training data).  time: median wall time of a whole fit."""
+
+
 @dataclass
 class Report:
     """One bench run's results (see ``fastbp.bench.run_bench``)."""
@@ -116,6 +197,7 @@ class Report:
     thread_note: str = None
     cold: tuple = None               # (epochs, [(name, (wall, import, first fit))])
     memory: tuple = None             # (samples, peak bytes, budget bytes)
+    models: object = None            # fastbp.bench.models.Results
     title: str = field(default="fastbp bench", repr=False)
 
     def header(self):
@@ -177,6 +259,11 @@ class Report:
             out += ["", self.cold_title(), columns(COLD_HEADER, self.cold_cells())]
         if self.memory:
             out += ["", self.memory_line()]
+        if self.models:
+            out += ["", f"{MODELS_TITLE}:"]
+            for title, header, cells in models_sections(self.models):
+                out += ["", title, columns(header, cells)]
+            out.append(MODELS_NOTES)
         return out
 
     def markdown(self, command, cpu):
@@ -195,6 +282,13 @@ class Report:
             page += markdown_table(COLD_HEADER, self.cold_cells(), left=1)
         if self.memory:
             page += ["", "## Memory", "", self.memory_line()]
+        if self.models:
+            if page[-1]:
+                page.append("")
+            page += ["## Training options", "", f"{MODELS_TITLE[:1].upper()}{MODELS_TITLE[1:]}."]
+            for title, header, cells in models_sections(self.models):
+                page += ["", title, ""] + markdown_table(header, cells, left=2)
+            page += ["", "```text", MODELS_NOTES.strip("\n"), "```"]
         return "\n".join(page) + "\n"
 
 
