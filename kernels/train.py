@@ -214,23 +214,25 @@ def combine(shared, n_slots, field):
 
 
 @kernel(inline=True)
-def block_step(net, blocks, b, n, n_mean, tutorial, shared):
-    """Forward, loss and gradient of block b's n samples (already in its buffers), the gradient
-    as this block's share of the mean over ``n_mean`` samples; the block's loss sum and correct
-    count published in its slot."""
-    sizes = net.sizes
-    if n == 0:  # a last batch smaller than the number of blocks
-        blocks.grads[b][:] = 0
-        shared[b * SLOT + LOSS] = 0.0
-        shared[b * SLOT + CORRECT] = 0.0
-        return
-    x, y, z, a, d = blocks.x[b], blocks.y[b], blocks.z[b], blocks.a[b], blocks.d[b]
-    forward_pass(net.params, sizes, net.codes, x, z, a, n)
+def job_pass(net, x, y, z, a, d, grads, n, n_mean, tutorial, with_gradient):
+    """Forward and loss of the n samples in buffers x, y (z, a, d their workspace); with
+    ``with_gradient``, their share of the gradient of the mean over ``n_mean`` samples into
+    ``grads`` too.  Returns (loss sum, correct count).  Each training loop calls this from one
+    place only -- for its blocks and for the validation set alike -- so the forward pass is
+    compiled into it once."""
+    sizes, codes = net.sizes, net.codes
     last = sizes.size - 2
-    loss_sum, correct = output_loss_sum(layer_block(z, sizes, last, n), layer_block(a, sizes, last, n),
-                                        input_block(y, sizes[last + 1], n), tutorial,
-                                        net.codes[last])
-    gradient_pass(net.params, blocks.grads[b], sizes, net.codes, x, y, z, a, d, n, n_mean, tutorial)
+    forward_pass(net.params, sizes, codes, x, z, a, n)
+    result = output_loss_sum(layer_block(z, sizes, last, n), layer_block(a, sizes, last, n),
+                             input_block(y, sizes[last + 1], n), tutorial, codes[last])
+    if with_gradient:
+        gradient_pass(net.params, grads, sizes, codes, x, y, z, a, d, n, n_mean, tutorial)
+    return result
+
+
+@kernel(inline=True)
+def publish(shared, b, loss_sum, correct):
+    """Block b's loss sum and correct count, on its slot of the shared board."""
     shared[b * SLOT + LOSS] = loss_sum
     shared[b * SLOT + CORRECT] = correct
 
@@ -293,18 +295,17 @@ def finish_step(worker, net, blocks, team, settings, opt, state, lr, t, restorab
 
 
 @kernel(inline=True)
-def validate(net, val, epoch, tutorial):
-    """Worker 0, after an epoch: the validation set's mean loss and accuracy into val.losses[epoch]
-    and val.accuracies[epoch]; then early stopping's bookkeeping (``val.stop``: best loss, epochs
-    since, patience, min_delta, on): an improvement over the best by more than min_delta keeps a
-    copy of the parameters in ``val.best``.  Returns True when training should stop."""
+def record_validation(net, val, epoch, loss_sum, correct):
+    """Worker 0: the validation set's mean loss and accuracy after ``epoch`` into val.losses and
+    val.accuracies; then early stopping's bookkeeping (``val.stop``: best loss, epochs since,
+    patience, min_delta, on): an improvement over the best by more than min_delta keeps a copy
+    of the parameters in ``val.best``.  Returns True when training should stop."""
     sizes, codes = net.sizes, net.codes
-    n = val.n
     last = sizes.size - 2
-    # network_loss: compiled once, called (not a second inlined copy of the forward pass)
-    loss, correct = network_loss(net.params, sizes, codes, val.x, val.y, val.z, val.a, n, tutorial)
+    values = head_values(sizes[last + 1], val.n, codes[last])
+    loss = loss_sum / values
     val.losses[epoch] = loss
-    val.accuracies[epoch] = correct / head_values(sizes[last + 1], n, codes[last])
+    val.accuracies[epoch] = correct / values
     state = val.stop
     if state[4] == 0.0:
         return False
@@ -318,19 +319,12 @@ def validate(net, val, epoch, tutorial):
 
 
 @kernel(inline=True)
-def end_of_epoch(worker, net, team, val, settings, epoch, steps, others_go_on):
-    """Worker 0's validation after an epoch (nothing for the others, nor without validation data).
-    When early stopping says stop, worker 0 raises the STOP flag and -- if the others go on to
-    another step (``others_go_on``) -- meets them at their next barrier, where they see it;
-    returns True then."""
-    if worker != 0 or val.n == 0:
-        return False
-    if not validate(net, val, epoch, settings.tutorial):
-        return False
-    if team.n_workers > 1 and others_go_on:
+def signal_stop(team, steps):
+    """Worker 0 stops early: raise the STOP flag and meet the others at the barrier they wait at
+    (the first of step ``steps``), where they see it."""
+    if team.n_workers > 1:
         team.shared[STOP] = 1.0
         barrier(team.board, 0, team.n_workers, 2 * steps + 1)
-    return True
 
 
 @kernel
@@ -343,7 +337,8 @@ def train_full_batch(worker, net, blocks, team, settings, opt, state, val, n_tot
     Each epoch every worker computes its blocks, then finish_step: barrier, each worker updates
     its share of the parameters (optimizer step ``t0 + epoch + 1``) from the blocks' gradients,
     barrier.  With one worker the barriers cost nothing.  Worker 0 records each epoch's loss and
-    accuracy (before its update), and the validation set's after it (``val``).
+    accuracy (before its update), and -- at the start of the next pass, before its blocks -- the
+    validation set's after it (``val``), which may stop the training early.
 
     Returns (epochs recorded, status); on a non-finite loss or update the parameters are restored
     to the last state whose loss was finite (``restorable``: ``backup`` already holds the state
@@ -354,12 +349,40 @@ def train_full_batch(worker, net, blocks, team, settings, opt, state, val, n_tot
     n_values = head_values(sizes[last + 1], n_total, net.codes[last])
     n_blocks = blocks.grads.shape[0]
     first_block, end_block = share(n_blocks, worker, team.n_workers, 1)
+    validates = worker == 0 and val.n > 0
     window_start = monotonic_ns() if team.n_workers > 1 else 0
     waited = 0
-    for epoch in range(losses.size):
-        for b in range(first_block, end_block):
-            start, stop = share(n_total, b, n_blocks, 1)
-            block_step(net, blocks, b, stop - start, n_total, settings.tutorial, team.shared)
+    done, ending = losses.size, FINISHED  # when a pass only validates, and what it returns
+    epoch = 0
+    while True:
+        closing = epoch == done
+        stop = False
+        # the jobs of this pass: -1, the validation of the last epoch (worker 0), then blocks
+        first_job = first_block - 1 if validates and epoch > 0 else first_block
+        for job in range(first_job, first_block if closing else end_block):
+            if job < 0:
+                x, y, z, a, d = val.x, val.y, val.z, val.a, val.z
+                n, grads = val.n, blocks.grads[0]  # (no gradient is computed)
+            else:
+                start, stop_at = share(n_total, job, n_blocks, 1)
+                n = stop_at - start
+                x, y, z, a, d = blocks.x[job], blocks.y[job], blocks.z[job], blocks.a[job], blocks.d[job]
+                grads = blocks.grads[job]
+                if n == 0:
+                    grads[:] = 0
+                    publish(team.shared, job, 0.0, 0.0)
+                    continue
+            loss_sum, correct = job_pass(net, x, y, z, a, d, grads, n, n_total, settings.tutorial,
+                                         job >= 0)
+            if job < 0:
+                stop = record_validation(net, val, epoch - 1, loss_sum, correct)
+            else:
+                publish(team.shared, job, loss_sum, correct)
+        if closing:
+            return done, STOPPED if stop else ending
+        if stop:
+            signal_stop(team, epoch)
+            return epoch, STOPPED
         status, loss, correct, window_start, waited = finish_step(
             worker, net, blocks, team, settings, opt, state, lrs[epoch], t0 + epoch + 1,
             restorable, epoch, n_values, window_start, waited)
@@ -370,13 +393,10 @@ def train_full_batch(worker, net, blocks, team, settings, opt, state, val, n_tot
             accuracies[epoch] = correct / n_values
         if status == UPDATE_NOT_FINITE:
             return epoch + 1, status
-        go_on = status == FINISHED and epoch + 1 < losses.size
-        if end_of_epoch(worker, net, team, val, settings, epoch, epoch + 1, go_on):
-            return epoch + 1, STOPPED
-        if status == TOO_SLOW:  # after a complete epoch
-            return epoch + 1, status
         restorable = True
-    return losses.size, FINISHED
+        epoch += 1
+        if status == TOO_SLOW:  # after a complete epoch: validate it, then hand over
+            done, ending = epoch, TOO_SLOW
 
 
 @kernel
@@ -423,9 +443,9 @@ def train_minibatch(worker, net, blocks, team, settings, opt, state, val, X, Y, 
     X: (N, n0), Y: (N, K) sample-major, shared.  Every batch is split into the blocks as
     train_full_batch splits the samples (each block's share gathered into its buffers, which
     hold ceil(batch_size / n_blocks) samples), with the same two barriers per step.  Worker 0
-    records per epoch the mean of the batch losses (each before its batch's update), the
-    accuracy over those batches, and the validation set's loss and accuracy after the epoch.
-    Returns (epochs recorded, status).
+    records per epoch the mean of the batch losses (each before its batch's update) and the
+    accuracy over those batches, and -- in the next epoch's first step -- the validation set's
+    loss and accuracy after the epoch.  Returns (epochs recorded, status).
     """
     N = X.shape[0]
     n_blocks = blocks.grads.shape[0]
@@ -433,23 +453,48 @@ def train_minibatch(worker, net, blocks, team, settings, opt, state, val, X, Y, 
     head = net.codes[net.sizes.size - 2]
     sample_major = inputs_sample_major(net.sizes)
     first_block, end_block = share(n_blocks, worker, team.n_workers, 1)
+    validates = worker == 0 and val.n > 0
     steps = 0
     window_start = monotonic_ns() if team.n_workers > 1 else 0
     waited = 0
-    too_slow = False
-    for epoch in range(order.shape[0]):
-        loss_sum = 0.0
-        correct_sum = 0.0
+    done, ending = order.shape[0], FINISHED
+    epoch = 0
+    while True:
+        closing = epoch == done
+        loss_total = 0.0
+        correct_total = 0.0
         n_batches = 0
-        epoch_order = order[epoch]
-        for start in range(0, N, batch_size):
-            n_batch = min(batch_size, N - start)
-            for b in range(first_block, end_block):
-                begin, end = share(n_batch, b, n_blocks, 1)
-                if end > begin:
-                    gather_batch(X, Y, epoch_order, start + begin, end - begin, sample_major,
-                                 blocks.x[b], blocks.y[b])
-                block_step(net, blocks, b, end - begin, n_batch, settings.tutorial, team.shared)
+        too_slow = False
+        start = 0
+        while True:  # the epoch's steps; closing: one pass with only the validation
+            n_batch = 0 if closing else min(batch_size, N - start)
+            stop = False
+            first_job = first_block - 1 if validates and epoch > 0 and start == 0 else first_block
+            for job in range(first_job, first_block if closing else end_block):
+                if job < 0:
+                    x, y, z, a, d = val.x, val.y, val.z, val.a, val.z
+                    n, n_mean, grads = val.n, val.n, blocks.grads[0]  # (no gradient)
+                else:
+                    begin, end = share(n_batch, job, n_blocks, 1)
+                    n, n_mean = end - begin, n_batch
+                    x, y, z, a, d = blocks.x[job], blocks.y[job], blocks.z[job], blocks.a[job], blocks.d[job]
+                    grads = blocks.grads[job]
+                    if n == 0:  # a last batch smaller than the number of blocks
+                        grads[:] = 0
+                        publish(team.shared, job, 0.0, 0.0)
+                        continue
+                    gather_batch(X, Y, order[epoch], start + begin, n, sample_major, x, y)
+                loss_sum, correct = job_pass(net, x, y, z, a, d, grads, n, n_mean,
+                                             settings.tutorial, job >= 0)
+                if job < 0:
+                    stop = record_validation(net, val, epoch - 1, loss_sum, correct)
+                else:
+                    publish(team.shared, job, loss_sum, correct)
+            if closing:
+                return done, STOPPED if stop else ending
+            if stop:
+                signal_stop(team, steps)
+                return epoch, STOPPED
             status, loss, correct, window_start, waited = finish_step(
                 worker, net, blocks, team, settings, opt, state, lrs[epoch], t0 + steps + 1,
                 restorable, steps, head_values(n_outputs, n_batch, head), window_start, waited)
@@ -458,16 +503,16 @@ def train_minibatch(worker, net, blocks, team, settings, opt, state, val, X, Y, 
                 too_slow = True
             elif status != FINISHED:
                 return epoch, status
-            loss_sum += loss
-            correct_sum += correct
+            loss_total += loss
+            correct_total += correct
             n_batches += 1
             restorable = True
+            start += batch_size
+            if start >= N:
+                break
         if worker == 0:
-            losses[epoch] = loss_sum / n_batches
-            accuracies[epoch] = correct_sum / head_values(n_outputs, N, head)
-        go_on = not too_slow and epoch + 1 < order.shape[0]
-        if end_of_epoch(worker, net, team, val, settings, epoch, steps, go_on):
-            return epoch + 1, STOPPED
-        if too_slow:
-            return epoch + 1, TOO_SLOW
-    return order.shape[0], FINISHED
+            losses[epoch] = loss_total / n_batches
+            accuracies[epoch] = correct_total / head_values(n_outputs, N, head)
+        epoch += 1
+        if too_slow:  # after a complete epoch: validate it, then hand over
+            done, ending = epoch, TOO_SLOW
