@@ -88,37 +88,28 @@ def softmax_columns(Z, A):
 
 @kernel(python=False)
 def derivative_row(D, Z, A, i, activation):
-    """D[i] *= activation'(Z[i]) (from Z, or from the activation A where cheaper); returns the
-    sum of the new D[i] -- the layer's bias gradient -- from the same pass.  D, Z, A: (rows, n).
-    Products, as the reference computes them: NaN stays NaN."""
+    """D[i] *= activation'(Z[i]); returns the sum of the new D[i] -- the layer's bias gradient --
+    from the same pass.  D, Z, A: (rows, n).  Products, as the reference computes them: NaN stays
+    NaN.  Two loops serve the five activations: the ReLU family from Z (slope 1 above zero, 0 or
+    LEAKY_SLOPE below), the others from A = f(Z) as c0 + c1 a + c2 a^2 (tanh: 1 - a^2; sigmoid:
+    a - a^2; identity: 1)."""
     zero = D.dtype.type(0.0)
     one = D.dtype.type(1.0)
     total = zero
     n = D.shape[1]
-    if activation == RELU:
-        for k in range(n):
-            d = D[i, k] * (one if Z[i, k] > zero else zero)
-            D[i, k] = d
-            total += d
-    elif activation == LEAKY_RELU:
-        slope = D.dtype.type(LEAKY_SLOPE)
+    if activation == RELU or activation == LEAKY_RELU:
+        slope = D.dtype.type(LEAKY_SLOPE) if activation == LEAKY_RELU else zero
         for k in range(n):
             d = D[i, k] * (one if Z[i, k] > zero else slope)
             D[i, k] = d
             total += d
-    elif activation == TANH:
-        for k in range(n):
-            a = A[i, k]
-            d = D[i, k] * (one - a * a)
-            D[i, k] = d
-            total += d
-    elif activation == SIGMOID:
-        for k in range(n):
-            a = A[i, k]
-            d = D[i, k] * (a * (one - a))
-            D[i, k] = d
-            total += d
-    else:  # IDENTITY
-        for k in range(n):
-            total += D[i, k]
+        return total
+    c0 = zero if activation == SIGMOID else one
+    c1 = one if activation == SIGMOID else zero
+    c2 = zero if activation == IDENTITY else -one
+    for k in range(n):
+        a = A[i, k]
+        d = D[i, k] * (c0 + a * (c1 + a * c2))
+        D[i, k] = d
+        total += d
     return total
