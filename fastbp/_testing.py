@@ -145,14 +145,11 @@ def _compiled_kernels(c):
     def dense_forward():
         kernels.dense_forward(W, b, a_in, Z, A, ACTIVATIONS[c["activation"]][1])
         if c["activation"] == "softmax":  # an output layer: the network's pass finishes it
-            kernels.softmax_columns(Z, A)
+            kernels.softmax(Z, A)
         return Z.T, A.T
 
     def output_delta():
-        if c["tutorial"]:
-            kernels.output_delta_tutorial(a, y, D, a.shape[1])
-        else:
-            kernels.output_delta(a, y, D, a.shape[1], HEADS[c["head"]])
+        kernels.head_delta(a, y, D, a.shape[1], HEADS[c["head"]], c["tutorial"])
         return D.T
 
     db_prev = np.empty(z_prev.shape[0], dtype=z_prev.dtype)
@@ -172,7 +169,7 @@ def _compiled_kernels(c):
         for array in (velocity, m, v):
             array[...] = 0
         for t, grads in enumerate(c["grads"], start=1):
-            kernels.optimizer_step(params, grads, c["lr"], backup, record, velocity, m, v,
+            kernels.optimizer_update(params, grads, c["lr"], backup, record, velocity, m, v,
                                    c["decay"], t)
         return params
 

@@ -386,7 +386,7 @@ class NumbaEngine:
 
     def update(self, lr):
         p = self.params
-        if kernels.sgd_step(p.flat, p.grads, lr, p.backup):
+        if kernels.sgd_update(p.flat, p.grads, lr, p.backup):
             return True
         np.copyto(p.flat, p.backup)
         return False

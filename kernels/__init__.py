@@ -7,11 +7,10 @@ first layer is a BLAS product (then sample-major, see ``train.inputs_sample_majo
 The NumPy reference (``fastbp.reference``) computes the same math sample-major, as the
 tutorial writes it; tests compare the two on transposed views.
 """
-from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH, softmax_columns
+from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH, softmax
 from .backward import (
     bias_gradient,
-    output_delta,
-    output_delta_tutorial,
+    head_delta,
     output_loss,
     propagate_delta,
     weight_gradient,
@@ -34,15 +33,15 @@ from .train import (
     train_full_batch,
     train_minibatch,
 )
-from .update import ADAM, SGD, Optimizer, OptimizerState, optimizer_step, sgd_step
+from .update import ADAM, SGD, Optimizer, OptimizerState, optimizer_update, sgd_update
 
 __all__ = [
     "CACHE_ENABLED", "FAST_FLOATS", "SLOT", "use_blas", "finite_and_within",
     "IDENTITY", "LEAKY_RELU", "RELU", "SIGMOID", "SOFTMAX", "TANH", "SGD", "ADAM",
-    "softmax_columns",
-    "dense_forward", "bias_gradient", "output_delta", "output_delta_tutorial", "output_loss",
+    "softmax", "head_delta", "sgd_update", "optimizer_update",
+    "dense_forward", "bias_gradient", "output_loss",
     "propagate_delta", "weight_gradient",
-    "sgd_step", "optimizer_step", "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",
+    "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",
     "train_full_batch", "train_minibatch", "loss_and_gradient",
     "Net", "Blocks", "Team", "Settings", "Validation", "Optimizer", "OptimizerState",
 ]

@@ -54,20 +54,17 @@ def activate_row(Z, A, o, bias, activation):
         if bias != zero:
             for k in range(n):
                 Z[o, k] += bias
-        if activation == LEAKY_RELU:
-            slope = Z.dtype.type(LEAKY_SLOPE)
+        if activation == TANH:
+            for k in range(n):
+                A[o, k] = np.tanh(Z[o, k])
+        else:  # LEAKY_RELU; IDENTITY and SOFTMAX (finished by softmax_columns) as slope 1
+            slope = Z.dtype.type(LEAKY_SLOPE if activation == LEAKY_RELU else 1.0)
             for k in range(n):
                 z = Z[o, k]
                 A[o, k] = z * slope if z < zero else z
-        elif activation == TANH:
-            for k in range(n):
-                A[o, k] = np.tanh(Z[o, k])
-        else:  # IDENTITY, SOFTMAX (finished by softmax_columns)
-            for k in range(n):
-                A[o, k] = Z[o, k]
 
 
-@kernel
+@kernel(python=False)
 def softmax_columns(Z, A):
     """A[:, k] = softmax(Z[:, k]) for every sample k (stable: shifted by the column's maximum).
     Z, A: (K, n)."""
@@ -113,3 +110,9 @@ def derivative_row(D, Z, A, i, activation):
         D[i, k] = d
         total += d
     return total
+
+
+@kernel
+def softmax(Z, A):
+    """softmax_columns callable from Python (tests and benchmarks)."""
+    softmax_columns(Z, A)

@@ -121,7 +121,7 @@ def bce_loss_sum(Z, A, Y, tutorial):
     return total, correct
 
 
-@kernel
+@kernel(python=False)
 def output_delta(A, Y, D, n_mean, head):
     """Exact output delta D = dLoss/dZ of the head: (A - Y) / (K n_mean) (sigmoid),
     (A - Y) / n_mean (softmax), 2 (A - Y) / (K n_mean) (identity, A = Z).  A, Y, D: (K, n).
@@ -141,7 +141,7 @@ def output_delta(A, Y, D, n_mean, head):
             D[o, k] = (A[o, k] - Y[o, k]) * scale
 
 
-@kernel
+@kernel(python=False)
 def output_delta_tutorial(A, Y, D, n_mean):
     """The tutorial's output delta: bce_derivative(y, a) * a (1 - a), divided by n_mean (rows) only."""
     K, n = A.shape
@@ -245,3 +245,14 @@ def weight_gradient(A_in, D, dW):
         gemm(A_in, D.T, dW)
     else:
         weight_gradient_loops(A_in, D, dW)
+
+
+@kernel
+def head_delta(A, Y, D, n_mean, head, tutorial):
+    """output_delta (or output_delta_tutorial) callable from Python, for tests and benchmarks:
+    compiled only when called, so the training loops' first compilation does not pay for a
+    Python wrapper."""
+    if tutorial:
+        output_delta_tutorial(A, Y, D, n_mean)
+    else:
+        output_delta(A, Y, D, n_mean, head)

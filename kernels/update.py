@@ -17,7 +17,7 @@ Optimizer = namedtuple("Optimizer", "code momentum nesterov beta1 beta2 eps weig
 OptimizerState = namedtuple("OptimizerState", "velocity m v decay")
 
 
-@kernel
+@kernel(python=False)
 def sgd_step(params, grads, lr, backup):
     """backup = params; params -= lr * grads.  All 1-D, one dtype.
 
@@ -64,7 +64,7 @@ def optimizer_step_blocks(params, grads, lr, backup, start, stop, opt, state, t)
                           state.decay[start:stop], t)
 
 
-@kernel
+@kernel(python=False)
 def optimizer_step(params, grads, lr, backup, opt, velocity, m, v, decay, t):
     """backup = params, then one step of the optimizer at rate ``lr`` (step number ``t`` from 1),
     as torch.optim computes it: the gradient g + weight_decay * p for weights (``decay`` 1 for
@@ -127,3 +127,16 @@ def copy_into(target, source):
 def restore_range(params, backup, start, stop):
     """params[start:stop] = backup[start:stop]."""
     restore(params[start:stop], backup[start:stop])
+
+
+@kernel
+def sgd_update(params, grads, lr, backup):
+    """sgd_step callable from Python (``backward``'s update): compiled when first called, so
+    the training loops' first compilation does not pay for a Python wrapper."""
+    return sgd_step(params, grads, lr, backup)
+
+
+@kernel
+def optimizer_update(params, grads, lr, backup, opt, velocity, m, v, decay, t):
+    """optimizer_step callable from Python (tests and benchmarks)."""
+    return optimizer_step(params, grads, lr, backup, opt, velocity, m, v, decay, t)

@@ -84,9 +84,9 @@ def test_parameter_update_flags_non_finite_results():
     params = np.ones(5)
     grads = np.array([0, 0, np.inf, 0, 0.0])
     backup = np.empty(5)
-    assert not kernels.sgd_step(params, grads, 0.1, backup)
+    assert not kernels.sgd_update(params, grads, 0.1, backup)
     np.testing.assert_array_equal(backup, np.ones(5))  # the caller restores from here
-    assert kernels.sgd_step(np.ones(5), np.ones(5), 0.1, backup)
+    assert kernels.sgd_update(np.ones(5), np.ones(5), 0.1, backup)
 
 
 @numba.njit

@@ -350,7 +350,7 @@ def test_each_dtype_compiles_once_whatever_the_shapes():
             nn.gradients(X, y)
             nn.loss(X, y)
     for entry in (kernels.train_full_batch, kernels.train_minibatch, kernels.forward_pass,
-                  kernels.gradient_pass, kernels.network_loss, kernels.sgd_step):
+                  kernels.gradient_pass, kernels.network_loss, kernels.sgd_update):
         assert len(entry.signatures) <= 2, (entry, entry.signatures)
 
 
