@@ -1,15 +1,17 @@
 """A readers-writer lock: one network serves inference from many threads while changes run alone."""
-import contextlib
 import threading
 
 
 class ReadWriteLock:
-    """Any number of readers at once, or one writer.
+    """Any number of readers at once, or one writer: ``with lock.read(): ...``,
+    ``with lock.write(): ...``.
 
     Re-entrant for the writer (a writer may read or write again in the same thread); a reader
     must neither ask to write (it would wait for itself) nor read again while holding a read (a
-    writer waiting in between would wait for it, and it for the writer).  Writers are preferred: once a writer
-    waits, new readers wait behind it, so a stream of predictions cannot starve a fit.
+    writer waiting in between would wait for it, and it for the writer).  Writers are preferred:
+    once a writer waits, new readers wait behind it, so a stream of predictions cannot starve a
+    fit.  The guards are plain objects, not generator context managers: the tutorial's loop
+    takes the lock twice per step, so its cost is part of every ``forward``/``backward``.
     """
 
     def __init__(self):
@@ -18,52 +20,88 @@ class ReadWriteLock:
         self._writer = None  # the thread holding the write lock
         self._depth = 0      # its re-entries
         self._writers_waiting = 0
+        self._read = _ReadGuard(self)
+        self._write = _WriteGuard(self)
 
-    @contextlib.contextmanager
     def read(self):
+        return self._read
+
+    def write(self):
+        return self._write
+
+    def _acquire_read(self):
+        """True when this read is a writer's re-entry."""
         me = threading.get_ident()
         with self._condition:
             if self._writer == me:  # a writer reading its own state
                 self._depth += 1
-                reentered = True
-            else:
-                reentered = False
-                while self._writer is not None or self._writers_waiting:
-                    self._condition.wait()
-                self._readers += 1
-        try:
-            yield
-        finally:
-            with self._condition:
-                if reentered:
-                    self._depth -= 1
-                else:
-                    self._readers -= 1
-                    if self._readers == 0:
-                        self._condition.notify_all()
+                return True
+            while self._writer is not None or self._writers_waiting:
+                self._condition.wait()
+            self._readers += 1
+            return False
 
-    @contextlib.contextmanager
-    def write(self):
+    def _release_read(self, reentered):
+        with self._condition:
+            if reentered:
+                self._depth -= 1
+            else:
+                self._readers -= 1
+                if self._readers == 0:
+                    self._condition.notify_all()
+
+    def _acquire_write(self):
         me = threading.get_ident()
         with self._condition:
             if self._writer == me:
                 self._depth += 1
-            else:
-                self._writers_waiting += 1
-                try:
-                    while self._writer is not None or self._readers:
-                        self._condition.wait()
-                finally:
-                    self._writers_waiting -= 1
-                    if self._writer is None:  # gave up (e.g. Ctrl-C): readers may go on
-                        self._condition.notify_all()
-                self._writer = me
-                self._depth = 1
-        try:
-            yield
-        finally:
-            with self._condition:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._writer = None
+                return
+            if self._writer is None and not self._readers:  # the usual case: nobody else
+                self._writer, self._depth = me, 1
+                return
+            self._writers_waiting += 1
+            try:
+                while self._writer is not None or self._readers:
+                    self._condition.wait()
+            finally:
+                self._writers_waiting -= 1
+                if self._writer is None:  # gave up (e.g. Ctrl-C): readers may go on
                     self._condition.notify_all()
+            self._writer, self._depth = me, 1
+
+    def _release_write(self):
+        with self._condition:
+            self._depth -= 1
+            if self._depth == 0:
+                self._writer = None
+                self._condition.notify_all()  # (cheap when nobody waits)
+
+
+class _ReadGuard:
+    """``with lock.read():`` -- the state of each thread's read kept per thread."""
+
+    def __init__(self, lock):
+        self._lock = lock
+        self._local = threading.local()
+
+    def __enter__(self):
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        stack.append(self._lock._acquire_read())
+
+    def __exit__(self, *exc_info):
+        self._lock._release_read(self._local.stack.pop())
+        return False
+
+
+class _WriteGuard:
+    def __init__(self, lock):
+        self._lock = lock
+
+    def __enter__(self):
+        self._lock._acquire_write()
+
+    def __exit__(self, *exc_info):
+        self._lock._release_write()
+        return False
