@@ -52,7 +52,7 @@ def tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat, model=None
 
 # Idle time before each engine's runs: OpenBLAS's threads spin ~0.1 s after a product, and
 # spinning on the cores the next engine's training threads want they slowed it down (the
-# spirals' JIT fits after the reference's fell back to one thread: 318 vs 186 us/epoch).
+# measurement is in docs/decisions.md).
 SETTLE_SECONDS = 0.3
 CLASS_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown"]
 

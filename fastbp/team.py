@@ -38,10 +38,9 @@ def worker_cpus(n_workers):
     lowest numbers) -- or None where that is unknown (no sched_setaffinity / sched_getcpu).
 
     Unbound, Linux often started a helper on the caller's CPU, or woke the caller on the
-    helper's, when the other CPU had been idle (measured: after 0.3 s idle, 4 fits in 5 of the
-    circle ran their two workers on one core, each step waiting for the other, until the
-    fallback to one worker) and separated them only at its next load balancing, milliseconds
-    later.
+    helper's, when the other CPU had been idle, so both workers shared one core, each step
+    waiting for the other, until Linux's next load balancing milliseconds later (or the
+    fallback to one worker; the measurements are in docs/decisions.md).
     """
     if not hasattr(os, "sched_setaffinity"):
         return None

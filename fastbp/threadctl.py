@@ -57,8 +57,8 @@ def _from_any_thread(set_limits):
     threadpoolctl (from 3.8) lets one "controlling" thread at a time change the process-wide pool
     of an OpenBLAS without OpenMP and silently ignores the others; a thread that set a limit
     outside a ``with`` block keeps that role while it lives.  So a fit in a second thread could
-    not put the pools on one thread for its workers (measured: three concurrent fits of the
-    spirals in threads, each worker calling 2-thread BLAS, took 1.5-10 s instead of 0.16 s).
+    not put the pools on one thread for its workers, whose 2-thread BLAS calls then fought over
+    the cores (docs/decisions.md has the measurement).
     Here the calling thread takes the role for the call and gives it up afterwards.
     """
     release = getattr(threadpoolctl.OpenBLASController, "clear_controlling_thread", None)

@@ -22,7 +22,7 @@ from numba.extending import intrinsic
 from .config import kernel
 
 SLOT = 8  # int64 entries per slot: 64 bytes, one cache line
-# A waiter spins ~25 us (1024 pauses, measured 24 ns each here), then calls sched_yield between
+# A waiter spins ~25 us (1024 pauses of ~24 ns), then calls sched_yield between
 # checks: the worker it waits for has no core (another busy process, or more workers than
 # cores), so the waiter's core is better given to whoever is runnable.  (Sleeping instead --
 # usleep(20), ~70 us with the kernel's timer slack -- made the workers wait for each other's
