@@ -29,7 +29,7 @@ class ReadWriteLock:
     def write(self):
         return self._write
 
-    def _acquire_read(self):
+    def acquire_read(self):
         """True when this read is a writer's re-entry."""
         me = threading.get_ident()
         with self._condition:
@@ -41,7 +41,7 @@ class ReadWriteLock:
             self._readers += 1
             return False
 
-    def _release_read(self, reentered):
+    def release_read(self, reentered):
         with self._condition:
             if reentered:
                 self._depth -= 1
@@ -50,7 +50,7 @@ class ReadWriteLock:
                 if self._readers == 0:
                     self._condition.notify_all()
 
-    def _acquire_write(self):
+    def acquire_write(self):
         me = threading.get_ident()
         with self._condition:
             if self._writer == me:
@@ -69,7 +69,7 @@ class ReadWriteLock:
                     self._condition.notify_all()
             self._writer, self._depth = me, 1
 
-    def _release_write(self):
+    def release_write(self):
         with self._condition:
             self._depth -= 1
             if self._depth == 0:
@@ -88,10 +88,10 @@ class _ReadGuard:
         stack = getattr(self._local, "stack", None)
         if stack is None:
             stack = self._local.stack = []
-        stack.append(self._lock._acquire_read())
+        stack.append(self._lock.acquire_read())
 
     def __exit__(self, *exc_info):
-        self._lock._release_read(self._local.stack.pop())
+        self._lock.release_read(self._local.stack.pop())
         return False
 
 
@@ -100,8 +100,8 @@ class _WriteGuard:
         self._lock = lock
 
     def __enter__(self):
-        self._lock._acquire_write()
+        self._lock.acquire_write()
 
     def __exit__(self, *exc_info):
-        self._lock._release_write()
+        self._lock.release_write()
         return False
