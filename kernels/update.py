@@ -36,13 +36,6 @@ def sgd_step(params, grads, lr, backup):
     return poison == zero
 
 
-@kernel(python=False)
-def restore(params, backup):
-    """params = backup (an explicit loop: slice assignment would compile a costly error path)."""
-    for k in range(params.size):
-        params[k] = backup[k]
-
-
 @kernel(inline=True)
 def optimizer_step_blocks(params, grads, lr, backup, start, stop, opt, state, t):
     """The optimizer's step ``t`` for parameters [start, stop) from a gradient computed in blocks.
@@ -126,7 +119,7 @@ def copy_into(target, source):
 @kernel(inline=True)
 def restore_range(params, backup, start, stop):
     """params[start:stop] = backup[start:stop]."""
-    restore(params[start:stop], backup[start:stop])
+    copy_into(params[start:stop], backup[start:stop])
 
 
 @kernel
