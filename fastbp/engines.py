@@ -40,8 +40,8 @@ class Run:
 
     ``optimizer``: a ``kernels.Optimizer`` record; ``state``: the network's
     ``kernels.OptimizerState`` (updated in place); ``steps``: optimizer steps taken before this
-    call; ``validation``: (Xv, Yv) or None; ``stop``: early stopping's float64 state [best loss,
-    epochs since it, patience, min_delta, on]; ``best``: the parameters at the best loss.
+    call; ``validation``: (Xv, Yv) or None; ``stop``: early stopping's float64 state (see
+    ``kernels.train.monitor_epoch``); ``best``: the parameters at the best validation epoch.
     """
 
     optimizer: tuple
@@ -125,21 +125,26 @@ class NumpyEngine:
             getattr(run.state, name)[...] = value if ok else before[name]
         return ok
 
-    def _validate(self, run, epoch_results):
-        """Validation loss and accuracy after an epoch; True when early stopping says stop."""
-        Xv, Yv = run.validation
-        loss, accuracy = self.loss(Xv, Yv)
-        epoch_results[0].append(loss)
-        epoch_results[1].append(accuracy)
-        stop = run.stop
-        if stop[4] == 0:
+    def _monitor(self, run, out):
+        """After an epoch: the validation loss and accuracy, then early stopping's rule (as
+        ``kernels.train.monitor_epoch``); True when it says stop."""
+        loss = accuracy = 0.0
+        if run.validation is not None:
+            loss, accuracy = self.loss(*run.validation)
+            out.val_losses.append(loss)
+            out.val_accuracies.append(accuracy)
+        best, _, patience, min_delta, monitor, scale = run.stop
+        if monitor == kernels.NO_MONITOR:
             return False
-        if loss < stop[0] - stop[3]:
-            stop[0], stop[1] = loss, 0
-            np.copyto(run.best, self.params.flat)
-        else:
-            stop[1] += 1
-        return stop[1] >= stop[2]
+        value = {kernels.TRAIN_LOSS: out.losses[-1], kernels.VAL_LOSS: loss,
+                 kernels.VAL_SCORE: loss * scale - 1.0 if self.params.head == "identity"
+                 else -accuracy}[monitor]
+        run.stop[1] = 0 if value < best - min_delta else run.stop[1] + 1
+        if value < best:
+            run.stop[0] = value
+            if monitor != kernels.TRAIN_LOSS:
+                np.copyto(run.best, self.params.flat)
+        return run.stop[1] >= patience
 
     @np.errstate(over="ignore", invalid="ignore")  # divergence is detected and reported instead
     def train_full_batch(self, X, Y, lrs, restorable, plan, run):
@@ -155,8 +160,7 @@ class NumpyEngine:
                 out.status = UPDATE_NOT_FINITE
                 return out
             restorable = True
-            if run.validation is not None and self._validate(
-                    run, (out.val_losses, out.val_accuracies)):
+            if self._monitor(run, out):
                 out.status = STOPPED
                 return out
         return out
@@ -182,8 +186,7 @@ class NumpyEngine:
                 restorable = True
             out.losses.append(float(np.mean(batch_losses)))
             out.accuracies.append(correct / (n_samples if head == "softmax" else Y.size))
-            if run.validation is not None and self._validate(
-                    run, (out.val_losses, out.val_accuracies)):
+            if self._monitor(run, out):
                 out.status = STOPPED
                 return out
         return out
@@ -403,10 +406,9 @@ class NumbaEngine:
         per-epoch result arrays, early stopping's state (an empty record without validation)."""
         p = self.params
         out = np.empty(epochs), np.empty(epochs)
-        if run.validation is None:
+        if run.validation is None:  # (early stopping may still monitor the training loss)
             empty = np.empty(0, p.dtype)
-            return kernels.Validation(empty, empty, empty, empty, 0, *out,
-                                      np.zeros(5), empty), out
+            return kernels.Validation(empty, empty, empty, empty, 0, *out, run.stop, empty), out
         Xv, Yv = run.validation
         ws = Workspace(p.sizes, len(Xv), p.dtype)
         ws.load(Xv, Yv)

@@ -12,6 +12,8 @@ from .errors import TrainingDivergedError
 from .progress import Progress
 
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
+MONITORS = {"val_loss": kernels.VAL_LOSS, "val_score": kernels.VAL_SCORE,
+            "loss": kernels.TRAIN_LOSS}
 
 
 @dataclasses.dataclass
@@ -32,9 +34,35 @@ class FitOptions:
     weight_decay: float
     validation: tuple           # (Xv, Yv) or None
     early_stopping: bool
+    monitor: str                # what early stopping watches: a key of MONITORS
     patience: int
     min_delta: float
+    gtol: float                 # L-BFGS only
+    max_fun: int                # L-BFGS only
     classification: bool        # the history has accuracies
+
+    @property
+    def restores_best(self):
+        """Early stopping on a validation monitor ends with the best epoch's parameters."""
+        return self.early_stopping and self.monitor != "loss"
+
+    def stop_state(self):
+        """Early stopping's float64 state for the training loops (kernels.train.monitor_epoch):
+        [best, epochs since, patience, min_delta, monitor, R^2 scale]."""
+        monitor = MONITORS[self.monitor] if self.early_stopping else kernels.NO_MONITOR
+        scale = 0.0
+        if self.validation is not None and not self.classification:
+            Yv = self.validation[1].astype(np.float64)
+            total = float(((Yv - Yv.mean(axis=0)) ** 2).sum())
+            scale = Yv.size / total if total > 0 else 0.0
+        return np.array([np.inf, 0.0, self.patience, self.min_delta, monitor, scale])
+
+    def validation_score(self, val_loss, val_accuracy):
+        """The score the ``val_score`` monitor watches: accuracy, or (identity head) R^2 over all
+        outputs together (variance-weighted), from the validation loss."""
+        if self.classification:
+            return val_accuracy
+        return 1.0 - val_loss * self.stop_state()[5]
 
     @property
     def optimizer_key(self):
@@ -116,7 +144,8 @@ def check_schedule(lr, epochs):
 
 def check_fit_options(nn, X, y, *, epochs, lr, batch_size, shuffle, optimizer, momentum,
                       nesterov, betas, eps, weight_decay, validation_data, validation_split,
-                      early_stopping, patience, min_delta):
+                      early_stopping, monitor="val_loss", patience, min_delta, gtol=1e-5,
+                      max_fun=15000):
     """Every option of ``nn.fit`` checked (X already is), into a FitOptions; nothing changes."""
     head, K, dtype = nn.output, nn.n_outputs, nn.dtype
     Y = check_targets(y, len(X), K, dtype, head)
@@ -140,6 +169,10 @@ def check_fit_options(nn, X, y, *, epochs, lr, batch_size, shuffle, optimizer, m
     early_stopping = _flag(early_stopping, "early_stopping")
     patience = check_count(patience, "patience", 1)
     min_delta = _real(min_delta, "min_delta")
+    if not isinstance(monitor, str) or monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {list(MONITORS)}, got {monitor!r}")
+    gtol = _real(gtol, "gtol")
+    max_fun = check_count(max_fun, "max_fun", 1)
     if nn.tutorial_compat and (optimizer != "sgd" or momentum or weight_decay):
         raise ValueError("tutorial_compat=True trains with the tutorial's plain SGD: no other "
                          "optimizer, momentum or weight decay")
@@ -167,13 +200,14 @@ def check_fit_options(nn, X, y, *, epochs, lr, batch_size, shuffle, optimizer, m
         X, Y = X[:n_train], Y[:n_train]
         if batch_size is not None:
             batch_size = min(batch_size, len(X))
-    if early_stopping and validation is None:
-        raise ValueError("early_stopping=True monitors the validation loss: give validation_data "
-                         "or validation_split")
+    if early_stopping and validation is None and monitor != "loss":
+        raise ValueError(f"early_stopping=True with monitor={monitor!r} needs a validation set: "
+                         "give validation_data or validation_split (or monitor='loss')")
     return FitOptions(X=X, Y=Y, epochs=epochs, lrs=lrs, batch_size=batch_size, shuffle=shuffle,
                       optimizer=optimizer, momentum=momentum, nesterov=nesterov, betas=betas,
                       eps=eps, weight_decay=weight_decay, validation=validation,
-                      early_stopping=early_stopping, patience=patience, min_delta=min_delta,
+                      early_stopping=early_stopping, monitor=monitor, patience=patience,
+                      min_delta=min_delta, gtol=gtol, max_fun=max_fun,
                       classification=head != "identity")
 
 
@@ -194,7 +228,7 @@ def lbfgs_fit(engine, params, options, verbose):
     history = options.empty_history()
     start = flat.copy()
     accepted = [start]
-    stop = [math.inf, 0]  # best validation loss, iterations since
+    stop = options.stop_state()  # as the training loops keep it (kernels.train.monitor_epoch)
     best = [None]
 
     def objective(w):
@@ -216,19 +250,23 @@ def lbfgs_fit(engine, params, options, verbose):
         history["loss"].append(loss)
         if options.classification:
             history["accuracy"].append(accuracy)
+        val_loss = val_accuracy = None
         if options.validation is not None:
             val_loss, val_accuracy = engine.loss(*options.validation)
             history["val_loss"].append(val_loss)
             if options.classification:
                 history["val_accuracy"].append(val_accuracy)
-            if options.early_stopping:
-                if val_loss < stop[0] - options.min_delta:
-                    stop[0], stop[1], best[0] = val_loss, 0, flat.copy()
-                else:
-                    stop[1] += 1
-                    if stop[1] >= options.patience:
-                        progress.update(1, history)
-                        raise StopIteration
+        if options.early_stopping:
+            value = {"loss": loss, "val_loss": val_loss}.get(options.monitor)
+            if value is None:
+                value = -options.validation_score(val_loss, val_accuracy)
+            stop[1] = 0 if value < stop[0] - options.min_delta else stop[1] + 1
+            if value < stop[0]:
+                stop[0] = value
+                best[0] = flat.copy() if options.restores_best else None
+            if stop[1] >= options.patience:
+                progress.update(1, history)
+                raise StopIteration
         progress.update(1, history)
 
     if options.epochs == 0:
@@ -243,14 +281,14 @@ def lbfgs_fit(engine, params, options, verbose):
         try:
             result = minimize(objective, start.astype(np.float64), jac=True, method="L-BFGS-B",
                               callback=record,
-                              options={"maxiter": options.epochs,
-                                       "maxfun": max(15000, 2 * options.epochs)})
+                              options={"maxiter": options.epochs, "maxfun": options.max_fun,
+                                       "gtol": options.gtol})
             flat[...] = result.x
         except BaseException:
             np.copyto(flat, accepted[0])  # not a line search's trial point
             raise
     if not np.all(np.isfinite(flat)):
         np.copyto(flat, accepted[0])
-    if options.early_stopping and best[0] is not None:
+    if options.restores_best and best[0] is not None:
         np.copyto(flat, best[0])
     return history

@@ -357,7 +357,8 @@ class NeuralNetwork:
     def fit(self, X, y, *, epochs=1000, lr=0.01, batch_size=None, shuffle=True, seed=None,
             verbose=0, optimizer="sgd", momentum=0.0, nesterov=False, betas=(0.9, 0.999),
             eps=1e-8, weight_decay=0.0, validation_data=None, validation_split=0.0,
-            early_stopping=False, patience=10, min_delta=0.0):
+            early_stopping=False, monitor="val_loss", patience=10, min_delta=0.0, gtol=1e-5,
+            max_fun=15000):
         """Train; returns the history: ``{'loss': [...], 'accuracy': [...]}`` one entry per epoch
         (no ``accuracy`` for an identity output), with ``val_loss`` (and ``val_accuracy``) when
         validating.
@@ -379,8 +380,13 @@ class NeuralNetwork:
 
         ``validation_data=(Xv, yv)`` or ``validation_split=f`` (the last fraction of the samples,
         before any shuffling) records the validation loss (and accuracy) after every epoch;
-        ``early_stopping=True`` stops after ``patience`` epochs without an improvement of the
-        validation loss greater than ``min_delta`` and restores the best weights.
+        ``early_stopping=True`` stops after ``patience`` epochs in a row that do not improve on
+        the best value so far of ``monitor`` by more than ``min_delta``: ``"val_loss"`` (the
+        validation loss), ``"val_score"`` (the validation accuracy, or R^2 for an identity output)
+        -- both end with the weights of the best validation epoch -- or ``"loss"`` (the epoch's
+        training loss; no validation set needed, the weights are the last ones).  With
+        ``optimizer="lbfgs"``, ``gtol`` and ``max_fun`` are SciPy's L-BFGS-B options (projected
+        gradient tolerance, most evaluations of the loss).
 
         A seeded fit gives the same bits whatever the number of threads (see fastbp.policy).
         If the loss or an update becomes NaN/inf, raises TrainingDivergedError and leaves the
@@ -391,8 +397,8 @@ class NeuralNetwork:
             self, X, y, epochs=epochs, lr=lr, batch_size=batch_size, shuffle=shuffle,
             optimizer=optimizer, momentum=momentum, nesterov=nesterov, betas=betas, eps=eps,
             weight_decay=weight_decay, validation_data=validation_data,
-            validation_split=validation_split, early_stopping=early_stopping, patience=patience,
-            min_delta=min_delta)
+            validation_split=validation_split, early_stopping=early_stopping, monitor=monitor,
+            patience=patience, min_delta=min_delta, gtol=gtol, max_fun=max_fun)
         random = self._random if seed is None else _random_source(seed)
         with self._lock.write():
             if options.optimizer == "lbfgs":
@@ -411,9 +417,8 @@ class NeuralNetwork:
                 m=np.zeros(P if adam else 0, dtype), v=np.zeros(P if adam else 0, dtype),
                 decay=self._params.decay)
             self._optimizer, self._optimizer_steps = options.optimizer_key, 0
-        stop = np.array([np.inf, 0.0, options.patience, options.min_delta,
-                         float(options.early_stopping)])
-        best = np.empty(self._params.flat.size if options.early_stopping else 0, self.dtype)
+        stop = options.stop_state()
+        best = np.empty(self._params.flat.size if options.restores_best else 0, self.dtype)
         return Run(options.record, self._optimizer_state, self._optimizer_steps,
                    options.validation, stop, best)
 
@@ -460,8 +465,8 @@ class NeuralNetwork:
                 progress.update(done, history)
                 if stopped:
                     break
-        if options.early_stopping and np.isfinite(run.stop[0]):
-            np.copyto(self._params.flat, run.best)  # the weights of the best validation loss
+        if options.restores_best and np.isfinite(run.stop[0]):
+            np.copyto(self._params.flat, run.best)  # the weights of the best validation epoch
         return history
 
     def _diverged(self, status, history, epoch, lr):

@@ -20,6 +20,10 @@ from .config import CACHE_ENABLED, FAST_FLOATS, use_blas
 from .dense import dense_forward
 from .sync import SLOT
 from .train import (
+    NO_MONITOR,
+    TRAIN_LOSS,
+    VAL_LOSS,
+    VAL_SCORE,
     Blocks,
     Net,
     Settings,
@@ -37,6 +41,7 @@ from .update import ADAM, SGD, Optimizer, OptimizerState, optimizer_update, sgd_
 
 __all__ = [
     "CACHE_ENABLED", "FAST_FLOATS", "SLOT", "use_blas", "finite_and_within",
+    "NO_MONITOR", "VAL_LOSS", "VAL_SCORE", "TRAIN_LOSS",
     "IDENTITY", "LEAKY_RELU", "RELU", "SIGMOID", "SOFTMAX", "TANH", "SGD", "ADAM",
     "softmax", "head_delta", "sgd_update", "optimizer_update",
     "dense_forward", "bias_gradient", "output_loss",

@@ -38,7 +38,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .activations import SOFTMAX, softmax_columns
+from .activations import IDENTITY, SOFTMAX, softmax_columns
 from .backward import (
     bias_gradient,
     head_values,
@@ -76,6 +76,12 @@ FINITE = 2
 WAITED = 3   # nanoseconds the worker waited at barriers in the current window
 ELAPSED = 4  # nanoseconds since the current window started, for that worker
 STOP = 5     # (slot 0 only) worker 0 stopped early: the others return at their next barrier
+
+# What early stopping monitors (Validation.stop[4]).
+NO_MONITOR = 0
+VAL_LOSS = 1
+VAL_SCORE = 2
+TRAIN_LOSS = 3
 
 
 
@@ -295,26 +301,47 @@ def finish_step(worker, net, blocks, team, settings, opt, state, lr, t, restorab
 
 
 @kernel(inline=True)
-def record_validation(net, val, epoch, loss_sum, correct):
-    """Worker 0: the validation set's mean loss and accuracy after ``epoch`` into val.losses and
-    val.accuracies; then early stopping's bookkeeping (``val.stop``: best loss, epochs since,
-    patience, min_delta, on): an improvement over the best by more than min_delta keeps a copy
-    of the parameters in ``val.best``.  Returns True when training should stop."""
+def monitor_epoch(net, val, epoch, loss_sum, correct, train_loss):
+    """Worker 0, after ``epoch``: the validation set's mean loss and accuracy (from its pass's
+    ``loss_sum`` and ``correct``) into val.losses and val.accuracies when there is a validation
+    set; then early stopping's bookkeeping.  Returns True when training should stop.
+
+    ``val.stop`` = [best, epochs since, patience, min_delta, monitor, R^2 scale]: the monitored
+    value is the validation loss (VAL_LOSS), minus the validation score (VAL_SCORE: accuracy, or
+    for an identity head R^2 = 1 - loss * scale) or the epoch's training loss (TRAIN_LOSS).  An
+    epoch that does not improve on the best by more than min_delta counts one more; any new best
+    is kept (for the validation monitors with a copy of the parameters in ``val.best``).
+    """
     sizes, codes = net.sizes, net.codes
     last = sizes.size - 2
-    values = head_values(sizes[last + 1], val.n, codes[last])
-    loss = loss_sum / values
-    val.losses[epoch] = loss
-    val.accuracies[epoch] = correct / values
     state = val.stop
-    if state[4] == 0.0:
+    loss = 0.0
+    accuracy = 0.0
+    if val.n > 0:
+        values = head_values(sizes[last + 1], val.n, codes[last])
+        loss = loss_sum / values
+        accuracy = correct / values
+        val.losses[epoch] = loss
+        val.accuracies[epoch] = accuracy
+    monitor = state[4]
+    if monitor == NO_MONITOR:
         return False
-    if loss < state[0] - state[3]:
-        state[0] = loss
+    if monitor == TRAIN_LOSS:
+        value = train_loss
+    elif monitor == VAL_LOSS:
+        value = loss
+    elif codes[last] == IDENTITY:
+        value = loss * state[5] - 1.0
+    else:
+        value = -accuracy
+    if value < state[0] - state[3]:
         state[1] = 0.0
-        copy_into(val.best, net.params)
     else:
         state[1] += 1.0
+    if value < state[0]:
+        state[0] = value
+        if monitor != TRAIN_LOSS:
+            copy_into(val.best, net.params)
     return state[1] >= state[2]
 
 
@@ -349,7 +376,7 @@ def train_full_batch(worker, net, blocks, team, settings, opt, state, val, n_tot
     n_values = head_values(sizes[last + 1], n_total, net.codes[last])
     n_blocks = blocks.grads.shape[0]
     first_block, end_block = share(n_blocks, worker, team.n_workers, 1)
-    validates = worker == 0 and val.n > 0
+    monitors = worker == 0 and (val.n > 0 or val.stop[4] == TRAIN_LOSS)
     window_start = monotonic_ns() if team.n_workers > 1 else 0
     waited = 0
     done, ending = losses.size, FINISHED  # when a pass only validates, and what it returns
@@ -358,7 +385,7 @@ def train_full_batch(worker, net, blocks, team, settings, opt, state, val, n_tot
         closing = epoch == done
         stop = False
         # the jobs of this pass: -1, the validation of the last epoch (worker 0), then blocks
-        first_job = first_block - 1 if validates and epoch > 0 else first_block
+        first_job = first_block - 1 if monitors and epoch > 0 else first_block
         for job in range(first_job, first_block if closing else end_block):
             if job < 0:
                 x, y, z, a, d = val.x, val.y, val.z, val.a, val.z
@@ -372,10 +399,12 @@ def train_full_batch(worker, net, blocks, team, settings, opt, state, val, n_tot
                     grads[:] = 0
                     publish(team.shared, job, 0.0, 0.0)
                     continue
-            loss_sum, correct = job_pass(net, x, y, z, a, d, grads, n, n_total, settings.tutorial,
-                                         job >= 0)
+            loss_sum, correct = 0.0, 0.0
+            if n > 0:  # (a job -1 with no validation set only monitors the training loss)
+                loss_sum, correct = job_pass(net, x, y, z, a, d, grads, n, n_total,
+                                             settings.tutorial, job >= 0)
             if job < 0:
-                stop = record_validation(net, val, epoch - 1, loss_sum, correct)
+                stop = monitor_epoch(net, val, epoch - 1, loss_sum, correct, losses[epoch - 1])
             else:
                 publish(team.shared, job, loss_sum, correct)
         if closing:
@@ -453,7 +482,7 @@ def train_minibatch(worker, net, blocks, team, settings, opt, state, val, X, Y, 
     head = net.codes[net.sizes.size - 2]
     sample_major = inputs_sample_major(net.sizes)
     first_block, end_block = share(n_blocks, worker, team.n_workers, 1)
-    validates = worker == 0 and val.n > 0
+    monitors = worker == 0 and (val.n > 0 or val.stop[4] == TRAIN_LOSS)
     steps = 0
     window_start = monotonic_ns() if team.n_workers > 1 else 0
     waited = 0
@@ -469,7 +498,7 @@ def train_minibatch(worker, net, blocks, team, settings, opt, state, val, X, Y, 
         while True:  # the epoch's steps; closing: one pass with only the validation
             n_batch = 0 if closing else min(batch_size, N - start)
             stop = False
-            first_job = first_block - 1 if validates and epoch > 0 and start == 0 else first_block
+            first_job = first_block - 1 if monitors and epoch > 0 and start == 0 else first_block
             for job in range(first_job, first_block if closing else end_block):
                 if job < 0:
                     x, y, z, a, d = val.x, val.y, val.z, val.a, val.z
@@ -484,10 +513,13 @@ def train_minibatch(worker, net, blocks, team, settings, opt, state, val, X, Y, 
                         publish(team.shared, job, 0.0, 0.0)
                         continue
                     gather_batch(X, Y, order[epoch], start + begin, n, sample_major, x, y)
-                loss_sum, correct = job_pass(net, x, y, z, a, d, grads, n, n_mean,
-                                             settings.tutorial, job >= 0)
+                loss_sum, correct = 0.0, 0.0
+                if n > 0:  # (a job -1 with no validation set only monitors the training loss)
+                    loss_sum, correct = job_pass(net, x, y, z, a, d, grads, n, n_mean,
+                                                 settings.tutorial, job >= 0)
                 if job < 0:
-                    stop = record_validation(net, val, epoch - 1, loss_sum, correct)
+                    stop = monitor_epoch(net, val, epoch - 1, loss_sum, correct,
+                                         losses[epoch - 1])
                 else:
                     publish(team.shared, job, loss_sum, correct)
             if closing:

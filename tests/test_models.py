@@ -252,6 +252,51 @@ def test_early_stopping_restores_the_best_validation_loss(backend, batch_size):
     assert nn.loss(Xv, yv) == min(history["val_loss"])
 
 
+def stopping_reference(values, patience, min_delta):
+    """How many epochs a fit monitoring ``values`` (smaller is better) runs, and its best epoch:
+    the rule of docs/models.md, written out."""
+    best, since, best_epoch = np.inf, 0, None
+    for epoch, value in enumerate(values):
+        since = 0 if value < best - min_delta else since + 1
+        if value < best:
+            best, best_epoch = value, epoch
+        if since >= patience:
+            return epoch + 1, best_epoch
+    return len(values), best_epoch
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("monitor", ["loss", "val_loss", "val_score"])
+def test_every_monitor_stops_where_its_rule_says(backend, monitor, head, batch_size):
+    """The epoch a fit stops at, and the weights it ends with, follow the rule applied to the
+    history it records: the same fit run for all epochs without stopping gives the values."""
+    X, y = problem(head, n=80)
+    options = dict(epochs=400, lr=0.05, optimizer="adam", batch_size=batch_size, seed=0,
+                   validation_split=0.0 if monitor == "loss" else 0.25)
+    free = make([3, 16, 3], backend, output=head)
+    history = free.fit(X, y, **options)
+    if monitor == "loss":
+        values = history["loss"]
+    elif monitor == "val_loss":
+        values = history["val_loss"]
+    elif head == "identity":  # R^2 of all outputs together, from the validation targets
+        Yv = np.asarray(y[60:], dtype=float)
+        values = [loss * Yv.size / ((Yv - Yv.mean(axis=0)) ** 2).sum() - 1
+                  for loss in history["val_loss"]]
+    else:
+        values = [-a for a in history["val_accuracy"]]
+    epochs, best_epoch = stopping_reference(values, patience=7, min_delta=1e-3)
+    assert epochs < 400
+    nn = make([3, 16, 3], backend, output=head)
+    stopped = nn.fit(X, y, early_stopping=True, monitor=monitor, patience=7, min_delta=1e-3,
+                     **options)
+    assert stopped == {key: value[:epochs] for key, value in history.items()}
+    kept = make([3, 16, 3], backend, output=head)  # the weights it ends with
+    kept.fit(X, y, **dict(options, epochs=epochs if monitor == "loss" else best_epoch + 1))
+    np.testing.assert_array_equal(parameters_of(nn), parameters_of(kept))
+
+
 def test_early_stopping_is_bit_identical_across_workers():
     import dataclasses
 
@@ -346,6 +391,10 @@ BAD_FITS = [
      ValueError, "not both"),
     ("sigmoid", dict(optimizer="lbfgs", batch_size=8), ValueError, "full batch"),
     ("sigmoid", dict(patience=0), ValueError, "patience"),
+    ("sigmoid", dict(early_stopping=True, monitor="val_score"), ValueError, "validation"),
+    ("sigmoid", dict(early_stopping=True, monitor="accuracy"), ValueError, "monitor"),
+    ("sigmoid", dict(optimizer="lbfgs", max_fun=0), ValueError, "max_fun"),
+    ("sigmoid", dict(optimizer="lbfgs", gtol=-1.0), ValueError, "gtol"),
 ]
 
 
