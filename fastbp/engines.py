@@ -177,14 +177,14 @@ class NumpyEngine:
                 loss, accuracy = self.loss(X[rows], Y[rows])
                 if not np.isfinite(loss):
                     return self._stop(out, restorable, LOSS_NOT_FINITE)
-                batch_losses.append(loss)
+                batch_losses.append(loss * len(rows))
                 correct += accuracy * (len(rows) if head == "softmax" else Y[rows].size)
                 t += 1
                 if not self._optimizer_step(self.gradients(X[rows], Y[rows]), lr, run, t):
                     out.status = UPDATE_NOT_FINITE
                     return out
                 restorable = True
-            out.losses.append(float(np.mean(batch_losses)))
+            out.losses.append(float(np.sum(batch_losses) / n_samples))
             out.accuracies.append(correct / (n_samples if head == "softmax" else Y.size))
             if self._monitor(run, out):
                 out.status = STOPPED

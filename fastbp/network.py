@@ -365,8 +365,8 @@ class NeuralNetwork:
 
         ``batch_size=None``: full batch, each epoch's loss and accuracy measured before its update
         (as the tutorial's loop).  An integer: shuffled mini-batches, one step per batch on its
-        mean gradient; the history records per epoch the mean of the batch losses and the accuracy
-        over those batches.  The order is reshuffled every epoch from ``seed`` if given, else from
+        mean gradient; the history records per epoch the mean loss per sample over its batches
+        (each batch's loss weighted by its size) and the accuracy over those batches.  The order is reshuffled every epoch from ``seed`` if given, else from
         the network's own random source.  The loop runs inside compiled calls of many epochs each
         (Ctrl-C stops the fit between two calls, the network left as the last one made it).
         ``verbose=1`` shows progress (tqdm if installed).
@@ -404,6 +404,12 @@ class NeuralNetwork:
             if options.optimizer == "lbfgs":
                 return lbfgs_fit(self._engine, self._params, options, verbose)
             return self._fit(options, random, verbose)
+
+    def reset_optimizer(self):
+        """Forget the optimizer's state (momentum, Adam's moments, the step count): the next fit
+        starts its optimizer afresh, as a fit with other optimizer settings does."""
+        with self._lock.write():
+            self._optimizer, self._optimizer_state, self._optimizer_steps = None, None, 0
 
     def _optimizer_run(self, options):
         """The Run of a fit: the optimizer's record and the network's state for it (kept from

@@ -472,8 +472,8 @@ def train_minibatch(worker, net, blocks, team, settings, opt, state, val, X, Y, 
     X: (N, n0), Y: (N, K) sample-major, shared.  Every batch is split into the blocks as
     train_full_batch splits the samples (each block's share gathered into its buffers, which
     hold ceil(batch_size / n_blocks) samples), with the same two barriers per step.  Worker 0
-    records per epoch the mean of the batch losses (each before its batch's update) and the
-    accuracy over those batches, and -- in the next epoch's first step -- the validation set's
+    records per epoch the mean loss per sample over its batches (each batch's loss before its
+    update, weighted by its size) and the accuracy over those batches, and -- in the next epoch's first step -- the validation set's
     loss and accuracy after the epoch.  Returns (epochs recorded, status).
     """
     N = X.shape[0]
@@ -490,9 +490,8 @@ def train_minibatch(worker, net, blocks, team, settings, opt, state, val, X, Y, 
     epoch = 0
     while True:
         closing = epoch == done
-        loss_total = 0.0
+        loss_total = 0.0  # the batches' losses, each weighted by its samples
         correct_total = 0.0
-        n_batches = 0
         too_slow = False
         start = 0
         while True:  # the epoch's steps; closing: one pass with only the validation
@@ -535,15 +534,14 @@ def train_minibatch(worker, net, blocks, team, settings, opt, state, val, X, Y, 
                 too_slow = True
             elif status != FINISHED:
                 return epoch, status
-            loss_total += loss
+            loss_total += loss * n_batch
             correct_total += correct
-            n_batches += 1
             restorable = True
             start += batch_size
             if start >= N:
                 break
         if worker == 0:
-            losses[epoch] = loss_total / n_batches
+            losses[epoch] = loss_total / N
             accuracies[epoch] = correct_total / head_values(n_outputs, N, head)
         epoch += 1
         if too_slow:  # after a complete epoch: validate it, then hand over

@@ -1,0 +1,607 @@
+"""scikit-learn estimators on fastbp's compiled training: ``MLPClassifier`` and ``MLPRegressor``.
+
+They take scikit-learn's ``MLPClassifier``/``MLPRegressor`` parameters (names and defaults) for
+everything fastbp trains, follow its estimator conventions (``fit`` returns ``self``, fitted
+attributes end in ``_``, ``clone``, pickling, ``Pipeline``, ``GridSearchCV``) and pass its
+estimator checks.  Each fit trains a :class:`fastbp.NeuralNetwork` (``network_``).
+
+scikit-learn is an optional dependency (``pip install "fastbp[sklearn]"``), imported here only.
+
+Where the math differs from scikit-learn's (docs/sklearn.md):
+
+* weights start He-normal (ReLU) or Glorot-normal (others), not Glorot-uniform;
+* ``alpha`` is scikit-learn's L2 penalty ``alpha / (2 n_batch) |W|^2`` with ``n_batch`` the
+  ``batch_size`` (scikit-learn divides a last, smaller batch's penalty by its own size);
+* Adam adds ``epsilon`` to the bias-corrected ``sqrt(v_hat)`` (Kingma & Ba, PyTorch);
+  scikit-learn adds it to ``sqrt(v)`` before the correction;
+* ``loss_curve_`` holds each epoch's data loss without the L2 term (scikit-learn adds it);
+* with ``early_stopping``, several regression outputs are scored by their variance-weighted
+  R^2, and several labels of a multi-label classifier by the accuracy of every label.
+"""
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from .network import NeuralNetwork
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+# scikit-learn's names for what fastbp calls them
+ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "identity"}
+OUT_ACTIVATIONS = {"sigmoid": "logistic", "softmax": "softmax", "identity": "identity"}
+SOLVERS = ("sgd", "adam", "lbfgs")
+STOCHASTIC_SOLVERS = ("sgd", "adam")
+LEARNING_RATES = ("constant", "invscaling")
+
+
+def _stochastic(estimator):
+    if estimator.solver not in STOCHASTIC_SOLVERS:
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers; "
+                             f"{estimator.solver!r} is not stochastic")
+    return True
+
+
+def invscaling_rates(learning_rate_init, power_t, samples_seen, n_samples, epochs):
+    """scikit-learn's 'invscaling' rates, one per epoch: learning_rate_init / (t + 1) ** power_t,
+    t the training samples seen before the epoch."""
+    seen = samples_seen + n_samples * np.arange(epochs, dtype=np.float64)
+    return learning_rate_init / (seen + 1.0) ** power_t
+
+
+def fit_keywords(params, n_samples, loss_scale):
+    """``NeuralNetwork.fit`` keywords that train as scikit-learn's parameters ``params`` say.
+
+    ``loss_scale``: scikit-learn's loss over fastbp's for the same predictions (1 for the
+    cross-entropies, 1/2 for the squared error: scikit-learn's is halved).  The step sizes,
+    the penalty, Adam's epsilon and the tolerances are scaled so that the steps are
+    scikit-learn's.
+    """
+    solver = params["solver"]
+    batch = n_samples if solver == "lbfgs" else _batch_size(params["batch_size"], n_samples)
+    keywords = dict(weight_decay=params["alpha"] / (batch * loss_scale),
+                    verbose=int(bool(params["verbose"])))
+    if solver == "lbfgs":
+        keywords.update(optimizer="lbfgs", gtol=params["tol"] / loss_scale,
+                        max_fun=params["max_fun"])
+        return keywords
+    keywords.update(batch_size=None if batch >= n_samples else batch, shuffle=params["shuffle"])
+    if solver == "adam":
+        keywords.update(optimizer="adam", betas=(params["beta_1"], params["beta_2"]),
+                        eps=params["epsilon"] / loss_scale)
+    else:
+        momentum = params["momentum"]
+        keywords.update(optimizer="sgd", momentum=momentum,
+                        nesterov=bool(params["nesterovs_momentum"]) and momentum > 0)
+    return keywords
+
+
+def _batch_size(batch_size, n_samples):
+    if isinstance(batch_size, str) and batch_size == "auto":
+        return min(200, n_samples)
+    if batch_size > n_samples:
+        warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to "
+                      "be clipped", stacklevel=3)
+    return max(1, min(batch_size, n_samples))
+
+
+class _FastbpMLP(BaseEstimator):
+    """What the classifier and the regressor share: checking the parameters, building the
+    network, training it through NeuralNetwork.fit and keeping scikit-learn's fitted attributes."""
+
+    _loss_scale = 1.0
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="float64", backend="numba"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+        self.backend = backend
+
+    # -- checks ---------------------------------------------------------------------------------
+    def _checked_params(self):
+        """The parameters, checked; a clear error for what fastbp does not build."""
+        params = self.get_params()
+        hidden = params["hidden_layer_sizes"]
+        if isinstance(hidden, numbers.Integral):
+            hidden = [hidden]
+        hidden = list(hidden)
+        if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0
+                   for h in hidden):
+            raise ValueError(f"hidden_layer_sizes must hold positive integers, got "
+                             f"{params['hidden_layer_sizes']!r}")
+        params["hidden_layer_sizes"] = [int(h) for h in hidden]
+        _choice(params, "activation", ACTIVATIONS)
+        _choice(params, "solver", SOLVERS)
+        if params["learning_rate"] == "adaptive":
+            raise ValueError("learning_rate='adaptive' is not supported by fastbp: use "
+                             "'constant' or 'invscaling' (or solver='adam')")
+        _choice(params, "learning_rate", LEARNING_RATES)
+        for name, low in (("alpha", 0.0), ("power_t", 0.0), ("tol", 0.0), ("momentum", 0.0),
+                          ("epsilon", 0.0)):
+            _number(params, name, low)
+        _number(params, "learning_rate_init", 0.0, open_low=True)
+        for name in ("beta_1", "beta_2", "validation_fraction"):
+            _number(params, name, 0.0, 1.0)
+        if params["momentum"] > 1:
+            raise ValueError(f"momentum must be in [0, 1], got {params['momentum']!r}")
+        for name in ("max_iter", "n_iter_no_change", "max_fun"):
+            value = params[name]
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        batch = params["batch_size"]
+        if not (isinstance(batch, str) and batch == "auto") and (
+                isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1):
+            raise ValueError(f"batch_size must be 'auto' or a positive integer, got {batch!r}")
+        return params
+
+    # -- training -------------------------------------------------------------------------------
+    def _fit(self, X, y, incremental):
+        params = self._checked_params()
+        first = not hasattr(self, "network_") or (not self.warm_start and not incremental)
+        X, Y = self._validate_input(X, y, incremental, reset=first)
+        random = check_random_state(self.random_state)
+        output = self._output(Y)
+        sizes = [X.shape[1], *params["hidden_layer_sizes"], self._n_outputs(Y)]
+        if not first and (list(self.network_.layer_sizes) != sizes
+                          or self.network_.output != output):
+            raise ValueError(f"warm_start or partial_fit needs the same network: it has layers "
+                             f"{list(self.network_.layer_sizes)}, this data and these parameters "
+                             f"give {sizes}")
+        if first:
+            network = NeuralNetwork(sizes, activation=ACTIVATIONS[params["activation"]],
+                                    output=output, backend=params["backend"],
+                                    dtype=params["dtype"], seed=_seed(random))
+            self.network_ = network
+            self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
+        elif not incremental:
+            self.network_.reset_optimizer()  # scikit-learn: a warm start gets a new optimizer
+        network = self.network_
+        validation = None
+        early_stopping = params["early_stopping"] and not incremental \
+            and params["solver"] != "lbfgs"
+        if early_stopping:
+            X, Y, validation = self._split_validation(X, Y, random, params)
+        keywords = fit_keywords(params, len(X), self._loss_scale)
+        epochs = 1 if incremental else params["max_iter"]
+        if params["solver"] == "lbfgs":
+            lr = 0.0
+        elif params["learning_rate"] == "invscaling" and params["solver"] == "sgd":
+            lr = invscaling_rates(params["learning_rate_init"], params["power_t"], self.t_,
+                                  len(X), epochs)
+        else:
+            lr = params["learning_rate_init"]
+        if params["solver"] == "sgd":
+            lr = np.asarray(lr) * self._loss_scale  # steps of scikit-learn's (halved) loss
+        if not incremental and params["solver"] != "lbfgs":
+            keywords.update(early_stopping=True, patience=params["n_iter_no_change"] + 1,
+                            monitor="val_score" if early_stopping else "loss",
+                            min_delta=params["tol"] if early_stopping
+                            else params["tol"] / self._loss_scale)
+        history = network.fit(X, Y, epochs=epochs, lr=lr if np.ndim(lr) else float(lr),
+                              seed=_seed(random), validation_data=validation, **keywords)
+        self._record(history, len(X), early_stopping, validation, epochs, incremental,
+                     params["solver"])
+        return self
+
+    def _split_validation(self, X, Y, random, params):
+        stratify = self._stratify(Y)
+        X, X_val, Y, Y_val = train_test_split(X, Y, random_state=random, stratify=stratify,
+                                              test_size=params["validation_fraction"])
+        if len(X_val) < 2:
+            raise ValueError(f"The validation set is too small: validation_fraction="
+                             f"{params['validation_fraction']} of {len(X) + len(X_val)} samples "
+                             "gives fewer than 2")
+        return X, Y, (X_val, Y_val)
+
+    def _record(self, history, n_samples, early_stopping, validation, epochs, incremental,
+                solver):
+        losses = [loss * self._loss_scale for loss in history["loss"]]
+        self.loss_curve_ = self.loss_curve_ + losses
+        self.n_iter_ += len(losses)
+        self.t_ += n_samples * len(losses)
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else np.inf
+        if early_stopping:
+            self.validation_scores_ = [self._validation_score(loss, accuracy, validation[1])
+                                       for loss, accuracy in zip(
+                                           history["val_loss"],
+                                           history.get("val_accuracy", history["val_loss"]))]
+            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else np.inf
+        if not incremental and len(losses) == epochs:
+            what = ("lbfgs failed to converge: increase the number of iterations (max_iter)"
+                    if solver == "lbfgs" else
+                    f"Stochastic Optimizer: Maximum iterations ({epochs}) reached and the "
+                    "optimization hasn't converged yet.")
+            warnings.warn(what, ConvergenceWarning, stacklevel=3)
+
+    # -- fitted attributes, read from the network -----------------------------------------------
+    @property
+    def coefs_(self):
+        """Per-layer (n_in, n_out) weights: views into ``network_``'s parameters."""
+        check_is_fitted(self, "network_")
+        return list(self.network_.weights)
+
+    @property
+    def intercepts_(self):
+        """Per-layer (n_out,) biases: views into ``network_``'s parameters."""
+        check_is_fitted(self, "network_")
+        return list(self.network_.biases)
+
+    @property
+    def n_layers_(self):
+        check_is_fitted(self, "network_")
+        return len(self.network_.layer_sizes)
+
+    @property
+    def n_outputs_(self):
+        check_is_fitted(self, "network_")
+        return self.network_.n_outputs
+
+    @property
+    def out_activation_(self):
+        check_is_fitted(self, "network_")
+        return OUT_ACTIVATIONS[self.network_.output]
+
+    def _outputs(self, X):
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        return self.network_.forward(X, record=False)
+
+    # -- model files ----------------------------------------------------------------------------
+    def save(self, path):
+        """Write the fitted estimator to an ``.npz`` model file without pickle (docs/model-files.md)."""
+        from .modelfile import save_estimator
+
+        check_is_fitted(self, "network_")
+        save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read an estimator written by :meth:`save`; nothing in the file is executed."""
+        from .modelfile import load_estimator
+
+        return load_estimator(cls, path)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _FastbpMLP):
+    """Multi-layer perceptron classifier trained by fastbp's compiled kernels.
+
+    scikit-learn's ``sklearn.neural_network.MLPClassifier`` parameters and defaults (see its
+    documentation), except ``learning_rate='adaptive'`` (not supported); plus ``dtype``
+    (``"float64"`` or ``"float32"``: the network's parameters and arithmetic) and ``backend``
+    (``"numba"``, or ``"numpy"`` for the reference engine).  Binary targets train one sigmoid
+    output, several classes a softmax, a label-indicator matrix one sigmoid per label.  Labels
+    may be of any type scikit-learn accepts (ints, strings, ...).
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels.
+    network_ : fastbp.NeuralNetwork
+        The trained network.
+    coefs_, intercepts_ : list of ndarray
+        Per-layer weights (n_in, n_out) and biases (n_out,).
+    loss_ : float
+        The last epoch's loss (``loss_curve_[-1]``).
+    loss_curve_ : list of float
+        Each epoch's mean cross-entropy (without the L2 term).
+    best_loss_ : float or None
+        The lowest of ``loss_curve_`` (None with early stopping).
+    validation_scores_, best_validation_score_ : list of float, float, or None
+        With early stopping, the accuracy on the validation set after each epoch, and the best.
+    n_iter_ : int
+        Epochs (L-BFGS: iterations) trained.
+    t_ : int
+        Training samples seen.
+    n_features_in_, feature_names_in_ : int, ndarray
+        The inputs seen by ``fit`` (names for a pandas DataFrame).
+    n_layers_, n_outputs_ : int
+    out_activation_ : str
+        ``"logistic"`` or ``"softmax"``.
+    """
+
+    def fit(self, X, y):
+        """Train on X (n_samples, n_features) and labels y; returns self.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a 0/1 label-indicator matrix for multi-label classification.
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        return self._fit(X, y, incremental=False)
+
+    @available_if(_stochastic)
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y), continuing the optimizer's state; returns self.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        classes : array-like, required on the first call
+            Every class label that ``y`` may ever hold.
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, incremental=True)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32),
+                             reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start and not incremental:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"warm_start can only be used where `y` has the same classes "
+                                     f"as in the previous call to fit. Previously got "
+                                     f"{self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                                 f"{self.classes_}. 'y' has {classes}.")
+        if len(self.classes_) < 2 and self._label_binarizer.y_type_ != "multilabel-indicator":
+            raise ValueError(f"y has only one class ({self.classes_[0]!r}): a classifier needs "
+                             "samples of at least 2 classes")
+        Y = self._label_binarizer.transform(y)
+        if self._label_binarizer.y_type_ == "multiclass":
+            Y = Y.argmax(axis=1)  # class indices for the softmax head
+        return X, Y.astype(X.dtype)
+
+    def _output(self, Y):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "sigmoid"
+
+    def _n_outputs(self, Y):
+        return len(self.classes_) if Y.ndim == 1 else Y.shape[1]
+
+    def _stratify(self, Y):
+        return Y if self._label_binarizer.y_type_ != "multilabel-indicator" else None
+
+    @staticmethod
+    def _validation_score(loss, accuracy, Y_val):
+        return accuracy
+
+    def predict(self, X):
+        """Class labels: (n_samples,), or (n_samples, n_labels) 0/1 for multi-label.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray
+        """
+        out = self._outputs(X)
+        if self.network_.output == "softmax":
+            return self.classes_[out.argmax(axis=1)]
+        if self.n_outputs_ == 1:
+            out = out.ravel()
+        return self._label_binarizer.inverse_transform(out)
+
+    def predict_proba(self, X):
+        """Probabilities (n_samples, n_classes) in the order of ``classes_`` (multi-label: each
+        label's probability).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        out = self._outputs(X)
+        if self.n_outputs_ == 1:
+            return np.hstack([1 - out, out])
+        return out
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        proba = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _FastbpMLP):
+    """Multi-layer perceptron regressor (squared error) trained by fastbp's compiled kernels.
+
+    scikit-learn's ``sklearn.neural_network.MLPRegressor`` parameters and defaults, except
+    ``learning_rate='adaptive'`` and ``loss='poisson'`` (not supported); plus ``dtype`` and
+    ``backend`` as :class:`MLPClassifier`.  The loss is scikit-learn's half squared error:
+    ``loss_curve_`` and ``tol`` are on its scale, and the steps are its steps.
+
+    Attributes
+    ----------
+    As :class:`MLPClassifier` without ``classes_``; ``validation_scores_`` are R^2 scores and
+    ``out_activation_`` is ``"identity"``.
+    """
+
+    _loss_scale = 0.5  # scikit-learn's squared error is half the mean of the squares
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="float64", backend="numba"):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun, dtype=dtype, backend=backend)
+        self.loss = loss
+
+    def _checked_params(self):
+        if self.loss != "squared_error":
+            raise ValueError(f"loss={self.loss!r} is not supported by fastbp: only "
+                             "'squared_error'")
+        return super()._checked_params()
+
+    def fit(self, X, y):
+        """Train on X (n_samples, n_features) and targets y; returns self.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, incremental=False)
+
+    @available_if(_stochastic)
+    def partial_fit(self, X, y):
+        """One epoch over (X, y), continuing the optimizer's state; returns self.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, incremental=True)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y.reshape(len(y), -1)
+
+    def _output(self, Y):
+        return "identity"
+
+    def _n_outputs(self, Y):
+        return Y.shape[1]
+
+    def _stratify(self, Y):
+        return None
+
+    @staticmethod
+    def _validation_score(loss, accuracy, Y_val):
+        Y_val = np.asarray(Y_val, dtype=np.float64)
+        total = ((Y_val - Y_val.mean(axis=0)) ** 2).sum()
+        return 1.0 - loss * Y_val.size / total if total > 0 else 1.0
+
+    def predict(self, X):
+        """Predicted values: (n_samples,) for one output, else (n_samples, n_outputs).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray
+        """
+        out = self._outputs(X)
+        return out.ravel() if self.n_outputs_ == 1 else out
+
+
+def _choice(params, name, choices):
+    value = params[name]
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+
+
+def _number(params, name, low, high=np.inf, open_low=False):
+    value = params[name]
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < low or (open_low and value == low) or value > high:
+        raise ValueError(f"{name} must be in {'(' if open_low else '['}{low}, {high}], got "
+                         f"{value!r}")
+
+
+def _seed(random):
+    """An int seed drawn from a RandomState (scikit-learn's random_state)."""
+    return int(random.randint(np.iinfo(np.int32).max))
