@@ -366,8 +366,9 @@ class NeuralNetwork:
         ``batch_size=None``: full batch, each epoch's loss and accuracy measured before its update
         (as the tutorial's loop).  An integer: shuffled mini-batches, one step per batch on its
         mean gradient; the history records per epoch the mean loss per sample over its batches
-        (each batch's loss weighted by its size) and the accuracy over those batches.  The order is reshuffled every epoch from ``seed`` if given, else from
-        the network's own random source.  The loop runs inside compiled calls of many epochs each
+        (each batch's loss weighted by its size) and the accuracy over those batches.  The order
+        is reshuffled every epoch from ``seed`` if given, else from the network's own random
+        source.  The loop runs inside compiled calls of many epochs each
         (Ctrl-C stops the fit between two calls, the network left as the last one made it).
         ``verbose=1`` shows progress (tqdm if installed).
 

@@ -473,8 +473,9 @@ def train_minibatch(worker, net, blocks, team, settings, opt, state, val, X, Y, 
     train_full_batch splits the samples (each block's share gathered into its buffers, which
     hold ceil(batch_size / n_blocks) samples), with the same two barriers per step.  Worker 0
     records per epoch the mean loss per sample over its batches (each batch's loss before its
-    update, weighted by its size) and the accuracy over those batches, and -- in the next epoch's first step -- the validation set's
-    loss and accuracy after the epoch.  Returns (epochs recorded, status).
+    update, weighted by its size) and the accuracy over those batches, and -- in the next
+    epoch's first step -- the validation set's loss and accuracy after the epoch.  Returns
+    (epochs recorded, status).
     """
     N = X.shape[0]
     n_blocks = blocks.grads.shape[0]
