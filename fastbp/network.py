@@ -1,10 +1,11 @@
 """The public NeuralNetwork: validates, converts and dispatches to an engine; computes nothing itself."""
 import numbers
+import os
 from collections.abc import Sequence
 
 import numpy as np
 
-from . import kernels, threadctl
+from . import kernels, modelfile, threadctl
 from ._validation import (
     check_activations,
     check_dtype,
@@ -353,6 +354,69 @@ class NeuralNetwork:
             out = (out > 0.5).astype(np.int64)
         return out.ravel() if self.n_outputs == 1 else out
 
+    # -- model files --------------------------------------------------------------------------
+    def save(self, path):
+        """Write the network -- layers, activations, head, dtype, mode, parameters and optimizer
+        state -- to an ``.npz`` model file at ``path`` (docs/model-files.md).  Written to a
+        temporary file and renamed: an interrupted save leaves the old file or none."""
+        modelfile.save(path, self.model_state())
+
+    @classmethod
+    def load(cls, path, *, backend=None):
+        """A network read from a model file written by :meth:`save` (``backend``: the saved one
+        unless given).  Nothing in the file is executed; a damaged or foreign file raises a
+        ValueError naming the problem.  Predictions are bit-identical to the saved network's."""
+        return cls.from_model_state(modelfile.load(path, network_layout), backend=backend,
+                                    path=os.fspath(path))
+
+    def model_state(self):
+        """The network as a :class:`fastbp.modelfile.ModelState` (metadata and arrays)."""
+        with self._lock.read():
+            optimizer = None
+            arrays = {"params": self._params.flat.copy()}
+            if self._optimizer is not None:
+                name, momentum, nesterov, betas, eps, weight_decay = self._optimizer
+                optimizer = {"name": name, "momentum": momentum, "nesterov": nesterov,
+                             "betas": list(betas), "eps": eps, "weight_decay": weight_decay,
+                             "steps": int(self._optimizer_steps)}
+                for key in ("velocity", "m", "v"):
+                    arrays[key] = getattr(self._optimizer_state, key).copy()
+        metadata = {"layer_sizes": [int(n) for n in self.layer_sizes],
+                    "activation": list(self._params.hidden), "output": self.output,
+                    "dtype": self.dtype.name, "tutorial_compat": self.tutorial_compat,
+                    "backend": self.backend, "optimizer": optimizer}
+        return modelfile.ModelState(metadata, arrays)
+
+    @classmethod
+    def from_model_state(cls, state, *, backend=None, path="model file"):
+        """A network from a ModelState (as :meth:`model_state` gives); every value checked."""
+        layout = network_layout(state.metadata, path)  # checks the metadata's values
+        meta = state.metadata
+        for name, (dtype, count) in layout.items():
+            array = state.arrays.get(name)
+            if array is None or array.dtype != np.dtype(dtype) or array.size != count:
+                raise ValueError(f"{path}: array {name!r} should hold {count} values of {dtype}")
+        try:
+            activation = meta["activation"]
+            if len(set(activation)) <= 1:  # one name for every hidden layer (or none)
+                activation = activation[0] if activation else "relu"
+            nn = cls(meta["layer_sizes"], activation=activation, output=meta["output"],
+                     backend=meta["backend"] if backend is None else backend, dtype=meta["dtype"],
+                     tutorial_compat=meta["tutorial_compat"], seed=0)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
+        nn._params.flat[...] = state.arrays["params"]
+        optimizer = meta["optimizer"]
+        if optimizer is not None:
+            nn._optimizer = (optimizer["name"], float(optimizer["momentum"]),
+                             optimizer["nesterov"], tuple(float(b) for b in optimizer["betas"]),
+                             float(optimizer["eps"]), float(optimizer["weight_decay"]))
+            nn._optimizer_state = kernels.OptimizerState(
+                *(state.arrays[key].copy() for key in ("velocity", "m", "v")),
+                decay=nn._params.decay)
+            nn._optimizer_steps = optimizer["steps"]
+        return nn
+
     # -- training -----------------------------------------------------------------------------
     def fit(self, X, y, *, epochs=1000, lr=0.01, batch_size=None, shuffle=True, seed=None,
             verbose=0, optimizer="sgd", momentum=0.0, nesterov=False, betas=(0.9, 0.999),
@@ -488,6 +552,47 @@ class NeuralNetwork:
     def _check_data(self, X, y):
         X = check_X(X, self.layer_sizes[0], self.dtype)
         return X, check_targets(y, len(X), self.n_outputs, self.dtype, self.output)
+
+
+def network_layout(metadata, path="model file"):
+    """The arrays a network's model file holds, {name: (dtype, count)}, from its metadata --
+    whose values are checked here (a ValueError names a bad one)."""
+    field = modelfile.field
+    sizes = field(metadata, "layer_sizes", "list", path)
+    if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 2**31
+                                 for n in sizes):
+        raise ValueError(f"{path}: metadata 'layer_sizes' must list at least two positive sizes, "
+                         f"got {sizes!r}")
+    activation = field(metadata, "activation", "list", path)
+    if len(activation) != len(sizes) - 2 or not all(isinstance(a, str) for a in activation):
+        raise ValueError(f"{path}: metadata 'activation' must name each hidden layer's activation")
+    field(metadata, "output", "str", path)
+    dtype = field(metadata, "dtype", ("float32", "float64"), path)
+    field(metadata, "tutorial_compat", "bool", path)
+    field(metadata, "backend", "str", path)
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    layout = {"params": (dtype, n_params)}
+    optimizer = metadata.get("optimizer", "missing")
+    if optimizer is None:
+        return layout
+    if not isinstance(optimizer, dict):
+        raise ValueError(f"{path}: metadata 'optimizer' must be null or an object")
+    name = field(optimizer, "name", ("sgd", "adam"), path)
+    momentum = field(optimizer, "momentum", "float", path)
+    field(optimizer, "nesterov", "bool", path)
+    betas = field(optimizer, "betas", "list", path)
+    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+        raise ValueError(f"{path}: metadata 'betas' must be two numbers in [0, 1)")
+    for key in ("eps", "weight_decay"):
+        if field(optimizer, key, "float", path) < 0:
+            raise ValueError(f"{path}: metadata {key!r} must be >= 0")
+    if momentum < 0 or field(optimizer, "steps", "int", path) < 0:
+        raise ValueError(f"{path}: metadata 'momentum' and 'steps' must be >= 0")
+    with_velocity = name == "sgd" and momentum != 0
+    layout.update(velocity=(dtype, n_params if with_velocity else 0),
+                  m=(dtype, n_params if name == "adam" else 0),
+                  v=(dtype, n_params if name == "adam" else 0))
+    return layout
 
 
 def _sample_orders(random, epochs, n_samples, shuffle):

@@ -35,7 +35,8 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .network import NeuralNetwork
+from . import modelfile
+from .network import NeuralNetwork, network_layout
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -45,6 +46,8 @@ OUT_ACTIVATIONS = {"sigmoid": "logistic", "softmax": "softmax", "identity": "ide
 SOLVERS = ("sgd", "adam", "lbfgs")
 STOCHASTIC_SOLVERS = ("sgd", "adam")
 LEARNING_RATES = ("constant", "invscaling")
+CLASS_DTYPES = {np.dtype(t).str for t in (bool, np.int8, np.int16, np.int32, np.int64, np.uint8,
+                                          np.uint16, np.uint32, np.uint64)}
 
 
 def _stochastic(estimator):
@@ -291,18 +294,115 @@ class _FastbpMLP(BaseEstimator):
 
     # -- model files ----------------------------------------------------------------------------
     def save(self, path):
-        """Write the fitted estimator to an ``.npz`` model file without pickle (docs/model-files.md)."""
-        from .modelfile import save_estimator
+        """Write the fitted estimator -- parameters, network, optimizer state and fitted
+        attributes -- to an ``.npz`` model file without pickle (docs/model-files.md).
 
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
         check_is_fitted(self, "network_")
-        save_estimator(self, path)
+        state = self.network_.model_state()
+        params = self.get_params()
+        params["hidden_layer_sizes"] = _hidden_list(params["hidden_layer_sizes"])
+        if not isinstance(params["random_state"], (int, type(None))):
+            params["random_state"] = None  # a RandomState's stream is not kept
+        params["dtype"] = np.dtype(params["dtype"]).name
+        arrays = {"loss_curve": np.asarray(self.loss_curve_, dtype=np.float64)}
+        if self.validation_scores_ is not None:
+            arrays["validation_scores"] = np.asarray(self.validation_scores_, dtype=np.float64)
+        if hasattr(self, "feature_names_in_"):
+            arrays["feature_names_in"] = np.asarray(self.feature_names_in_, dtype=str)
+        fitted = {"n_iter": int(self.n_iter_), "t": int(self.t_),
+                  "n_features_in": int(self.n_features_in_)}
+        fitted.update(self._fitted_for_file(arrays))
+        state.metadata["estimator"] = {"class": type(self).__name__, "params": params,
+                                       "fitted": fitted}
+        state.arrays.update(arrays)
+        modelfile.save(path, state)
 
     @classmethod
     def load(cls, path):
-        """Read an estimator written by :meth:`save`; nothing in the file is executed."""
-        from .modelfile import load_estimator
+        """An estimator read from a model file written by :meth:`save`; nothing in the file is
+        executed, and a damaged or foreign file raises a ValueError naming the problem.
 
-        return load_estimator(cls, path)
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        estimator : the class it is called on
+        """
+        where = str(path)
+        state = modelfile.load(path, lambda metadata: cls._file_layout(metadata, where))
+        meta = state.metadata["estimator"]
+        params = dict(meta["params"], hidden_layer_sizes=tuple(meta["params"]["hidden_layer_sizes"]))
+        try:
+            estimator = cls(**params)
+            estimator._checked_params()
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: estimator parameters: {error}") from None
+        estimator.network_ = NeuralNetwork.from_model_state(state, path=where)
+        fitted = meta["fitted"]
+        estimator.n_iter_, estimator.t_ = fitted["n_iter"], fitted["t"]
+        estimator.n_features_in_ = fitted["n_features_in"]
+        if "feature_names_in" in state.arrays:
+            estimator.feature_names_in_ = state.arrays["feature_names_in"].astype(object)
+        estimator.loss_curve_ = [float(v) for v in state.arrays["loss_curve"]]
+        estimator.loss_ = estimator.loss_curve_[-1] if estimator.loss_curve_ else np.inf
+        if "validation_scores" in state.arrays:
+            estimator.validation_scores_ = [float(v) for v in state.arrays["validation_scores"]]
+            estimator.best_validation_score_ = max(estimator.validation_scores_)
+            estimator.best_loss_ = None
+        else:
+            estimator.validation_scores_ = estimator.best_validation_score_ = None
+            estimator.best_loss_ = min(estimator.loss_curve_) if estimator.loss_curve_ else np.inf
+        estimator._restore_from_file(state, fitted, where)
+        if estimator.network_.layer_sizes[0] != estimator.n_features_in_:
+            raise ValueError(f"{where}: n_features_in does not match the network's inputs")
+        return estimator
+
+    @classmethod
+    def _file_layout(cls, metadata, path):
+        layout = network_layout(metadata, path)
+        meta = modelfile.field(metadata, "estimator", "dict", path)
+        if modelfile.field(meta, "class", "str", path) != cls.__name__:
+            raise ValueError(f"{path} holds a {meta['class']}, not a {cls.__name__}")
+        params = modelfile.field(meta, "params", "dict", path)
+        unknown = set(params) - set(cls().get_params())
+        if unknown or not isinstance(params.get("hidden_layer_sizes"), list):
+            raise ValueError(f"{path}: estimator parameters {sorted(unknown)} are unknown or "
+                             "hidden_layer_sizes is not a list")
+        fitted = modelfile.field(meta, "fitted", "dict", path)
+        for key in ("n_iter", "t", "n_features_in"):
+            if modelfile.field(fitted, key, "int", path) < 0:
+                raise ValueError(f"{path}: {key} must be >= 0")
+        layout["loss_curve"] = ("float64", modelfile.field(fitted, "n_curve", "int", path))
+        if fitted.get("n_validation_scores") is not None:
+            layout["validation_scores"] = ("float64",
+                                           modelfile.field(fitted, "n_validation_scores", "int",
+                                                           path))
+        if fitted.get("feature_names") is not None:
+            layout["feature_names_in"] = (_text_dtype(fitted["feature_names"], path),
+                                          fitted["n_features_in"])
+        layout.update(cls._extra_layout(fitted, path))
+        return layout
+
+    @staticmethod
+    def _extra_layout(fitted, path):
+        return {}
+
+    def _fitted_for_file(self, arrays):
+        fitted = {"n_curve": len(arrays["loss_curve"]),
+                  "n_validation_scores": (len(arrays["validation_scores"])
+                                          if "validation_scores" in arrays else None),
+                  "feature_names": (arrays["feature_names_in"].dtype.str
+                                    if "feature_names_in" in arrays else None)}
+        return fitted
+
+    def _restore_from_file(self, state, fitted, path):
+        pass
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -414,6 +514,40 @@ class MLPClassifier(ClassifierMixin, _FastbpMLP):
 
     def _output(self, Y):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "sigmoid"
+
+    def _fitted_for_file(self, arrays):
+        classes = np.asarray(self.classes_)
+        if classes.dtype.kind not in "biu":
+            classes = classes.astype(str)  # labels as text: no object arrays in a model file
+        arrays["classes"] = classes
+        return dict(super()._fitted_for_file(arrays), classes=classes.dtype.str,
+                    n_classes=len(classes), y_type=self._label_binarizer.y_type_)
+
+    @staticmethod
+    def _extra_layout(fitted, path):
+        dtype = modelfile.field(fitted, "classes", "str", path)
+        if dtype[1:2] == "U":
+            _text_dtype(dtype, path)
+        elif dtype not in CLASS_DTYPES:
+            raise ValueError(f"{path}: class labels of dtype {dtype!r} are not supported")
+        modelfile.field(fitted, "y_type", ("binary", "multiclass", "multilabel-indicator"), path)
+        return {"classes": (dtype, modelfile.field(fitted, "n_classes", "int", path))}
+
+    def _restore_from_file(self, state, fitted, path):
+        classes = state.arrays["classes"]
+        binarizer = LabelBinarizer()
+        if fitted["y_type"] == "multilabel-indicator":
+            binarizer.fit(np.vstack([np.eye(len(classes), dtype=int),
+                                     np.zeros(len(classes), dtype=int)]))
+        else:
+            binarizer.fit(classes)
+        if binarizer.y_type_ != fitted["y_type"] or len(binarizer.classes_) != len(classes):
+            raise ValueError(f"{path}: the class labels do not match their type")
+        self._label_binarizer, self.classes_ = binarizer, binarizer.classes_
+        outputs = 1 if fitted["y_type"] == "binary" else len(classes)
+        if self.network_.n_outputs != outputs:
+            raise ValueError(f"{path}: {len(classes)} classes need {outputs} outputs, the network "
+                             f"has {self.network_.n_outputs}")
 
     def _n_outputs(self, Y):
         return len(self.classes_) if Y.ndim == 1 else Y.shape[1]
@@ -585,6 +719,18 @@ class MLPRegressor(RegressorMixin, _FastbpMLP):
         """
         out = self._outputs(X)
         return out.ravel() if self.n_outputs_ == 1 else out
+
+
+def _hidden_list(hidden):
+    return [int(hidden)] if isinstance(hidden, numbers.Integral) else [int(h) for h in hidden]
+
+
+def _text_dtype(dtype, path):
+    """A text dtype string (``<U12``) from a model file, checked before NumPy parses it."""
+    if not isinstance(dtype, str) or dtype[:2] not in ("<U", ">U", "|U") or \
+            not dtype[2:].isdigit() or int(dtype[2:]) > 4096:
+        raise ValueError(f"{path}: {dtype!r} is not a supported text dtype")
+    return dtype
 
 
 def _choice(params, name, choices):
