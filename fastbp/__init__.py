@@ -16,7 +16,8 @@ if not _os.path.isdir(_os.path.join(__path__[0], "kernels")):
     # `fastbp.kernels` resolve to it there too; an installed fastbp never takes this branch.
     __path__.append(_os.path.dirname(__path__[0]))
 
-from . import datasets, policy, reference  # noqa: E402
+from . import compilation, datasets, policy, reference  # noqa: E402, F401
+from .errors import CompileCacheWarning  # noqa: E402
 from .gradcheck import GradientCheckResult, gradient_check  # noqa: E402
 from .network import NeuralNetwork, TrainingDivergedError
 from .threadctl import get_num_threads, max_threads, set_num_threads, thread_report, threads
@@ -33,7 +34,7 @@ from .tutorial import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "NeuralNetwork", "TrainingDivergedError", "GradientCheckResult", "gradient_check",
+    "NeuralNetwork", "TrainingDivergedError", "CompileCacheWarning", "GradientCheckResult", "gradient_check",
     "train_network", "binary_cross_entropy", "bce_derivative", "sigmoid", "sigmoid_derivative",
     "relu", "relu_derivative", "datasets", "reference", "policy",
     "set_num_threads", "get_num_threads", "max_threads", "threads", "thread_report",

@@ -1,4 +1,8 @@
-"""The errors fastbp raises beyond ValueError and TypeError."""
+"""The errors and warnings fastbp raises beyond ValueError and TypeError."""
+
+
+class CompileCacheWarning(UserWarning):
+    """The compiled kernels cannot be cached on disk: every new process compiles them again."""
 
 
 class TrainingDivergedError(FloatingPointError):

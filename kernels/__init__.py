@@ -16,7 +16,7 @@ from .backward import (
     weight_gradient,
 )
 from .checks import finite_and_within
-from .config import CACHE_ENABLED, FAST_FLOATS, use_blas
+from .config import CACHE_ENABLED, CACHE_PROBLEMS, FAST_FLOATS, use_blas
 from .dense import dense_forward
 from .sync import SLOT
 from .train import (
@@ -40,7 +40,7 @@ from .train import (
 from .update import ADAM, SGD, Optimizer, OptimizerState, optimizer_update, sgd_update
 
 __all__ = [
-    "CACHE_ENABLED", "FAST_FLOATS", "SLOT", "use_blas", "finite_and_within",
+    "CACHE_ENABLED", "CACHE_PROBLEMS", "FAST_FLOATS", "SLOT", "use_blas", "finite_and_within",
     "NO_MONITOR", "VAL_LOSS", "VAL_SCORE", "TRAIN_LOSS",
     "IDENTITY", "LEAKY_RELU", "RELU", "SIGMOID", "SOFTMAX", "TANH", "SGD", "ADAM",
     "softmax", "head_delta", "sgd_update", "optimizer_update",

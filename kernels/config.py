@@ -29,6 +29,7 @@ from .blas import LIBRARY as BLAS_LIBRARY
 FAST_FLOATS = frozenset({"nsz", "contract", "reassoc"})
 
 CACHE_ENABLED = os.environ.get("FASTBP_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
+CACHE_PROBLEMS = []  # why kernels compile in memory although the cache is enabled (API: a warning)
 
 BLAS_MIN_WIDTH = 8
 BLAS_MIN_WEIGHTS = 512
@@ -70,7 +71,8 @@ def kernel(func=None, *, inline=False, python=True):
 
     With caching on, a kernel whose cache has nowhere to go (read-only install and no writable
     user cache directory), or a Numba whose cache cannot be stamped with SOURCES_STAMP, compiles
-    in memory instead -- silently: the cache is only a speed-up, stale code never is.
+    in memory instead: the cache is only a speed-up, stale code never is.  The reason goes into
+    ``CACHE_PROBLEMS``, which the API layer reports once (fastbp.compilation).
     """
     if func is None:
         return lambda f: kernel(f, inline=inline, python=python)
@@ -84,9 +86,19 @@ def kernel(func=None, *, inline=False, python=True):
             cached = numba.njit(func, cache=True, **options)
         except RuntimeError:  # numba: "cannot cache function ...: no locator available"
             cached = None
+            _cache_problem("no writable cache directory (a read-only install, and no writable "
+                           "NUMBA_CACHE_DIR or user cache directory)")
         if cached is not None and _stamp_cache(cached):
             return cached
+        if cached is not None:
+            _cache_problem(f"Numba {numba.__version__}'s cache cannot be keyed to fastbp's kernel "
+                           "sources, and a stale cached kernel is never used")
     return numba.njit(func, **options)
+
+
+def _cache_problem(reason):
+    if reason not in CACHE_PROBLEMS:
+        CACHE_PROBLEMS.append(reason)
 
 
 @kernel
