@@ -9,7 +9,8 @@ scikit-learn is an optional dependency (``pip install "fastbp[sklearn]"``), impo
 
 Where the math differs from scikit-learn's (docs/sklearn.md):
 
-* weights start He-normal (ReLU) or Glorot-normal (others), not Glorot-uniform;
+* the initial weights are scikit-learn's (the same values for the same ``random_state``), the
+  samples' shuffling is fastbp's own;
 * ``alpha`` is scikit-learn's L2 penalty ``alpha / (2 n_batch) |W|^2`` with ``n_batch`` the
   ``batch_size`` (scikit-learn divides a last, smaller batch's penalty by its own size);
 * Adam adds ``epsilon`` to the bias-corrected ``sqrt(v_hat)`` (Kingma & Ba, PyTorch);
@@ -18,10 +19,16 @@ Where the math differs from scikit-learn's (docs/sklearn.md):
 * with ``early_stopping``, several regression outputs are scored by their variance-weighted
   R^2, and several labels of a multi-label classifier by the accuracy of every label.
 """
+from __future__ import annotations
+
 import numbers
+import os
 import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -50,27 +57,79 @@ CLASS_DTYPES = {np.dtype(t).str for t in (bool, np.int8, np.int16, np.int32, np.
                                           np.uint16, np.uint32, np.uint64)}
 
 
-def _stochastic(estimator):
+def _stochastic(estimator: _FastbpMLP) -> bool:
     if estimator.solver not in STOCHASTIC_SOLVERS:
         raise AttributeError(f"partial_fit is only available for stochastic optimizers; "
                              f"{estimator.solver!r} is not stochastic")
     return True
 
 
-def invscaling_rates(learning_rate_init, power_t, samples_seen, n_samples, epochs):
+def invscaling_rates(learning_rate_init: float, power_t: float, samples_seen: int, n_samples: int,
+                     epochs: int) -> np.ndarray:
     """scikit-learn's 'invscaling' rates, one per epoch: learning_rate_init / (t + 1) ** power_t,
-    t the training samples seen before the epoch."""
+    t the training samples seen before the epoch.
+
+    Parameters
+    ----------
+    learning_rate_init : float
+        The initial learning rate.
+    power_t : float
+        The exponent of the inverse scaling.
+    samples_seen : int
+        The training samples seen before the first of these epochs (the estimator's ``t_``).
+    n_samples : int
+        The training samples per epoch.
+    epochs : int
+        The number of epochs.
+
+    Returns
+    -------
+    numpy.ndarray of shape (epochs,)
+        float64 learning rates, one per epoch.
+    """
     seen = samples_seen + n_samples * np.arange(epochs, dtype=np.float64)
     return learning_rate_init / (seen + 1.0) ** power_t
 
 
-def fit_keywords(params, n_samples, loss_scale):
+def initial_parameters(sizes, activation, random):
+    """scikit-learn's initial weights and biases, drawn as it draws them: per layer, uniform in
+    +-sqrt(factor / (fan_in + fan_out)) (factor 2 for a logistic network, else 6), the weights
+    then the biases, from ``random`` -- the same values as scikit-learn's for one random_state."""
+    factor = 2.0 if activation == "logistic" else 6.0
+    weights, biases = [], []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        weights.append(random.uniform(-bound, bound, (fan_in, fan_out)))
+        biases.append(random.uniform(-bound, bound, fan_out))
+    return weights, biases
+
+
+def fit_keywords(params: Mapping[str, Any], n_samples: int, loss_scale: float) -> dict[str, Any]:
     """``NeuralNetwork.fit`` keywords that train as scikit-learn's parameters ``params`` say.
 
     ``loss_scale``: scikit-learn's loss over fastbp's for the same predictions (1 for the
     cross-entropies, 1/2 for the squared error: scikit-learn's is halved).  The step sizes,
     the penalty, Adam's epsilon and the tolerances are scaled so that the steps are
     scikit-learn's.
+
+    Parameters
+    ----------
+    params : mapping of str to object
+        An estimator's parameters (``get_params()``), already checked: ``solver``,
+        ``batch_size``, ``alpha``, ``verbose``, ``tol``, ``max_fun``, ``shuffle``, ``beta_1``,
+        ``beta_2``, ``epsilon``, ``momentum`` and ``nesterovs_momentum`` are read.
+    n_samples : int
+        The number of training samples.
+    loss_scale : float
+        scikit-learn's loss over fastbp's (1.0 or 0.5).
+
+    Returns
+    -------
+    dict of str to object
+        Keywords for :meth:`fastbp.NeuralNetwork.fit`: ``weight_decay``, ``verbose`` and the
+        optimizer's (``optimizer``, with ``gtol`` and ``max_fun`` for L-BFGS; ``batch_size``,
+        ``shuffle`` and ``betas``/``eps`` or ``momentum``/``nesterov`` for Adam or SGD).  Not
+        ``lr``, ``epochs`` or early stopping's.
     """
     solver = params["solver"]
     batch = n_samples if solver == "lbfgs" else _batch_size(params["batch_size"], n_samples)
@@ -91,7 +150,7 @@ def fit_keywords(params, n_samples, loss_scale):
     return keywords
 
 
-def _batch_size(batch_size, n_samples):
+def _batch_size(batch_size: int | str, n_samples: int) -> int:
     if isinstance(batch_size, str) and batch_size == "auto":
         return min(200, n_samples)
     if batch_size > n_samples:
@@ -192,7 +251,9 @@ class _FastbpMLP(BaseEstimator):
         if first:
             network = NeuralNetwork(sizes, activation=ACTIVATIONS[params["activation"]],
                                     output=output, backend=params["backend"],
-                                    dtype=params["dtype"], seed=_seed(random))
+                                    dtype=params["dtype"], seed=0)
+            weights, biases = initial_parameters(sizes, params["activation"], random)
+            network.weights, network.biases = weights, biases
             self.network_ = network
             self.n_iter_, self.t_, self.loss_curve_ = 0, 0, []
         elif not incremental:

@@ -254,3 +254,22 @@ def test_unsupported_parameters_raise_clear_errors_at_fit(cancer, estimator, mat
     with pytest.raises((ValueError, TypeError), match=match):
         estimator.fit(X, y)
     assert not hasattr(estimator, "network_")
+
+
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+def test_initial_weights_and_validation_split_are_scikit_learns(activation):
+    """The same random_state gives scikit-learn's initial weights (and, with early stopping, its
+    validation split): one SGD step at a vanishing rate leaves both at their start."""
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    X, y = scaled(load_digits)
+    options = dict(hidden_layer_sizes=(10, 7), max_iter=1, random_state=3, solver="sgd",
+                   learning_rate_init=1e-14, momentum=0.0, activation=activation,
+                   early_stopping=True)
+    ours = quiet_fit(MLPClassifier(**options), X, y)
+    theirs = quiet_fit(SkMLP(**options), X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    if activation == "logistic":  # (an untrained ReLU network's near-ties make argmax fragile)
+        # the validation split too: the same model's score on the same rows
+        assert ours.validation_scores_[0] == pytest.approx(theirs.validation_scores_[0])
