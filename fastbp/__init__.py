@@ -8,6 +8,7 @@
 ``fastbp.datasets`` has the tutorial's data; the tutorial's helper functions and
 ``train_network`` are here under their tutorial names.
 """
+import importlib.metadata as _metadata
 import os as _os
 
 if not _os.path.isdir(_os.path.join(__path__[0], "kernels")):
@@ -31,7 +32,10 @@ from .tutorial import (
     train_network,
 )
 
-__version__ = "0.1.0"
+try:  # the version lives in pyproject.toml only
+    __version__ = _metadata.version("fastbp")
+except _metadata.PackageNotFoundError:  # a source checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "NeuralNetwork", "TrainingDivergedError", "CompileCacheWarning", "GradientCheckResult", "gradient_check",

@@ -18,8 +18,14 @@ def _describe(line):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastbp", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="fastbp", description="fastbp: fast backpropagation for dense neural networks "
+        "(Numba kernels behind the tutorial's NeuralNetwork API).")
+    parser.add_argument("--version", action="version", version=f"fastbp {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, title="commands",
+                                     metavar="{demo,bench,phases}")
     demo = commands.add_parser("demo", **_describe(
         "train the tutorial's networks on both engines"))
     demo.add_argument("--dtype", choices=["float64", "float32"], default="float64")
@@ -36,6 +42,9 @@ def main(argv=None):
     selection.add_argument("--models", action="store_true",
                            help="only the training options' table (numba: Adam vs SGD, output "
                                 "heads, L-BFGS)")
+    selection.add_argument("--sklearn", action="store_true",
+                           help="only the table against scikit-learn's MLPClassifier/"
+                                "MLPRegressor on its own data sets (needs scikit-learn)")
     bench.add_argument("--threads", type=_positive_int, metavar="N",
                        help="run every engine on N threads (fastbp.set_num_threads; PyTorch's too)")
     bench.add_argument("--repeats", type=_positive_int, default=3,
@@ -61,7 +70,8 @@ def main(argv=None):
         from .bench import run_bench
 
         run_bench(quick=args.quick, workloads=args.workloads, threads=args.threads,
-                  repeats=args.repeats, markdown=args.markdown, only_models=args.models)
+                  repeats=args.repeats, markdown=args.markdown, only_models=args.models,
+                  only_sklearn=args.sklearn)
     elif args.command == "phases":
         from .bench.phases import run_phases
 

@@ -368,3 +368,29 @@ def test_demo_plot_is_written(tiny_demo, tmp_path, capsys):
     tiny_demo.run_demo(repeats=1, plot=str(path))
     assert path.stat().st_size > 10_000
     assert f"plot saved to {path}" in capsys.readouterr().out
+
+
+def test_sklearn_table_rows_and_report(tmp_path):
+    """The scikit-learn table on a tiny plan: every row measured, the report and the page."""
+    pytest.importorskip("sklearn")
+    from fastbp.bench import sklearn_table
+
+    plan = sklearn_table.Plan(datasets=("breast_cancer", "diabetes"), solvers=("adam", "lbfgs"),
+                              rounds=1, max_iter=5, hidden=(8,))
+    lines, page = [], tmp_path / "perf.md"
+    bench.run_bench(only_sklearn=True, sklearn_plan=plan, out=lines.append, peak_size=64,
+                    log=lambda message: None, markdown=str(page))
+    text = "\n".join(lines)
+    assert "scikit-learn's MLP vs fastbp.sklearn" in text and "geometric mean" in text
+    for dataset in plan.datasets:
+        for solver in plan.solvers:
+            assert any(dataset in line and f" {solver} " in line for line in lines), (dataset, solver)
+    results = sklearn_table.run(plan, lambda message: None)
+    assert [(row.dataset, row.solver) for row in results.rows] == [
+        (d, s) for d in plan.datasets for s in plan.solvers]
+    for row in results.rows:
+        assert row.sk_epoch > 0 and row.fb_epoch > 0 and row.speedup > 0
+        assert 1 <= row.fb_iters <= 5 and 1 <= row.sk_iters <= 5
+        assert row.kind == ("regressor" if row.dataset == "diabetes" else "classifier")
+    assert "## scikit-learn" in page.read_text()
+    assert "--sklearn" in page.read_text()

@@ -14,6 +14,7 @@ One job per module:
 * ``runners``        -- one runner per engine (tutorial, numpy, numba, torch, jax): ``RUNNERS``
 * ``measure``        -- timing, the GEMM peak, cold start, memory, what the run ran on
 * ``models``         -- the training options' table: Adam vs SGD, heads, L-BFGS (numba only)
+* ``sklearn_table``  -- fastbp.sklearn against scikit-learn's MLP on its own data sets
 * ``report``         -- the console tables and footnotes, and the ``--markdown`` page
 * ``phases``         -- ``python -m fastbp phases``: where a compiled step spends its time
 
@@ -27,19 +28,21 @@ import sys
 import numpy as np
 
 from .. import workloads as _workloads
-from . import measure, runners
+from . import measure, runners, sklearn_table
 from . import models as models_module
 from .report import Report
 
 
 def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=None,
-                 only_models=False):
+                 only_models=False, only_sklearn=False):
     """The ``python -m fastbp bench ...`` command that runs these options."""
     words = ["python -m fastbp bench"]
     if quick:
         words.append("--quick")
     if only_models:
         words.append("--models")
+    if only_sklearn:
+        words.append("--sklearn")
     if workloads:
         words.append(f"--workloads {workloads}")
     if threads is not None:
@@ -53,7 +56,8 @@ def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=
 
 def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, peak_size=None,
               settle=1.0, out=print, log=None, isolate=True, engines=None, markdown=None,
-              models=True, only_models=False, model_plan=None):
+              models=True, only_models=False, model_plan=None, sklearn=None, only_sklearn=False,
+              sklearn_plan=None):
     """Run the selected workloads on every available engine; print and return the table rows.
 
     ``workloads``: "W1,W3" (``COLD`` selects the cold-start rows); default all, cold start included.
@@ -63,13 +67,21 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
     ``models``: the training options' table after the others (``fastbp.bench.models``; whatever
     the workloads); ``only_models``: that table alone (``--models``; no workload, no cold start).
     ``model_plan``: its sizes (default ``models.plan(quick, repeats)``).
+    ``sklearn``: the scikit-learn table (``fastbp.bench.sklearn_table``; default: when
+    scikit-learn is installed and the whole bench runs); ``only_sklearn``: that table alone
+    (``--sklearn``); ``sklearn_plan``: its plan (default ``sklearn_table.plan(quick, repeats)``).
     Returns ``(rows, cold-start results)``.
     """
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-    if only_models:
+    if only_models and only_sklearn:
+        raise ValueError("only_models and only_sklearn each run one table alone: choose one")
+    if sklearn is None:
+        sklearn = sklearn_table.available() and not workloads and not only_models
+    if only_models or only_sklearn:
         if workloads:
-            raise ValueError("only_models runs the training options' table alone: no workloads")
-        selected, cold, models = [], False, True
+            raise ValueError("only_models and only_sklearn run one table alone: no workloads")
+        selected, cold, models = [], False, only_models
+        sklearn = only_sklearn
     else:
         selected = _workloads.select(workloads, also=("COLD",))
     if cold is None:
@@ -88,18 +100,21 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
     model_results = (models_module.run_models(model_plan or models_module.plan(quick, repeats),
                                               log, threads, isolate, settle)
                      if models else None)
+    sklearn_results = (sklearn_table.run(sklearn_plan or sklearn_table.plan(quick, repeats), log)
+                       if sklearn else None)
 
     ran = list(dict.fromkeys(row.engine for row in rows if row.engine != "GEMMs only"))
-    if only_models:
+    if only_models or only_sklearn:
         ran = ["numba"]
     report = Report(quick=quick, repeats=repeats, engines=ran or [e.name for e in engines],
                     pools=measure.blas_pools(), peaks=peaks, peak_size=peak_size, rows=rows,
                     workloads=selected, thread_note=thread_note, cold=cold_results, memory=memory,
-                    models=model_results)
+                    models=model_results, sklearn=sklearn_results)
     for line in report.lines():
         out(line)
     if markdown:
-        command = command_line(quick, workloads, threads, repeats, markdown, only_models)
+        command = command_line(quick, workloads, threads, repeats, markdown, only_models,
+                               only_sklearn)
         directory = os.path.dirname(os.path.abspath(markdown))
         os.makedirs(directory, exist_ok=True)
         with open(markdown, "w", encoding="utf-8") as page:

@@ -166,6 +166,53 @@ def models_sections(results):
     ]
 
 
+# -- the scikit-learn table (fastbp.bench.sklearn_table) --------------------------------------------
+
+SKLEARN_HEADER = ["data", "solver", "sklearn/epoch", "fastbp/epoch", "speedup", "IQR",
+                  "epochs (sk, fb)", "score sklearn", "score fastbp", "to sklearn's score: sk",
+                  "fb"]
+
+
+def sklearn_cells(results):
+    """One line per data set x solver (SKLEARN_HEADER's columns)."""
+    lines = []
+    for row in results.rows:
+        low, high = row.speedup_iqr
+        shape = f"{row.dataset} {row.shape[0]}x{row.shape[1]}"
+        lines.append([shape, row.solver, fmt_time(row.sk_epoch), fmt_time(row.fb_epoch),
+                      f"{row.speedup:.1f}x", f"{low:.1f}-{high:.1f}x",
+                      f"{row.sk_iters}, {row.fb_iters}", f"{row.sk_score:.4f}",
+                      f"{row.fb_score:.4f}" + ("" if row.no_worse else " (lower)"),
+                      fmt_time(row.sk_to_target),
+                      "not reached" if row.fb_to_target is None else fmt_time(row.fb_to_target)])
+    return lines
+
+
+def sklearn_title(results):
+    from .sklearn_table import PER_EPOCH_TARGET
+
+    plan = results.plan
+    mean = results.geometric_mean_speedup
+    worse = sum(not row.no_worse for row in results.rows)
+    return (f"scikit-learn's MLP vs fastbp.sklearn ({results.versions}): hidden {list(plan.hidden)}, "
+            f"max_iter {plan.max_iter}, {plan.rounds} interleaved rounds; speedup per epoch, "
+            f"geometric mean {mean:.1f}x (target >= {PER_EPOCH_TARGET:g}x: "
+            f"{'met' if mean >= PER_EPOCH_TARGET else 'missed'}); fastbp's score lower in "
+            f"{worse} of {len(results.rows)}")
+
+
+SKLEARN_NOTES = """
+Data shipped with scikit-learn: breast cancer (binary), digits (10 classes), diabetes (regression,
+  target standardised); inputs standardised; 75% trained on, 25% held out (random_state 0).
+Both libraries' estimators with the same parameters (scikit-learn's defaults, random_state=0):
+  the same initial weights (fastbp.sklearn draws scikit-learn's); each stops on its own (tol).
+sklearn/epoch, fastbp/epoch: median over the rounds of fit time / n_iter_ (L-BFGS: per
+  iteration); compilation excluded (an untimed first round).  speedup: median of the per-round
+  ratios, IQR their 25th-75th percentiles.  score: held-out accuracy or R^2 after each fit.
+to sklearn's score: sgd/adam -- epochs of partial_fit (scored after each, untimed) until the
+  held-out score reaches scikit-learn's final one, times the time per epoch; lbfgs -- the whole
+  fit, if its final score reaches it."""
+
 MODELS_TITLE = "training options on the compiled engine (numba), fastbp.bench.models"
 
 MODELS_NOTES = """
@@ -198,6 +245,7 @@ class Report:
     cold: tuple = None               # (epochs, [(name, (wall, import, first fit))])
     memory: tuple = None             # (samples, peak bytes, budget bytes)
     models: object = None            # fastbp.bench.models.Results
+    sklearn: object = None           # fastbp.bench.sklearn_table.Results
     title: str = field(default="fastbp bench", repr=False)
 
     def header(self):
@@ -264,6 +312,10 @@ class Report:
             for title, header, cells in models_sections(self.models):
                 out += ["", title, columns(header, cells)]
             out.append(MODELS_NOTES)
+        if self.sklearn:
+            out += ["", f"{sklearn_title(self.sklearn)}:", columns(SKLEARN_HEADER,
+                                                                   sklearn_cells(self.sklearn)),
+                    SKLEARN_NOTES]
         return out
 
     def markdown(self, command, cpu):
@@ -289,6 +341,12 @@ class Report:
             for title, header, cells in models_sections(self.models):
                 page += ["", title, ""] + markdown_table(header, cells, left=2)
             page += ["", "```text", MODELS_NOTES.strip("\n"), "```"]
+        if self.sklearn:
+            if page[-1]:
+                page.append("")
+            page += ["## scikit-learn", "", f"{sklearn_title(self.sklearn)}.", ""]
+            page += markdown_table(SKLEARN_HEADER, sklearn_cells(self.sklearn), left=2)
+            page += ["", "```text", SKLEARN_NOTES.strip("\n"), "```"]
         return "\n".join(page) + "\n"
 
 

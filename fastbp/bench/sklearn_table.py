@@ -1,0 +1,193 @@
+"""fastbp's scikit-learn estimators against scikit-learn's own, on data sets that ship with
+scikit-learn: the bench's "scikit-learn" table (``python -m fastbp bench --sklearn``).
+
+For each data set (breast cancer: binary; digits: ten classes through softmax; diabetes:
+regression) and solver (sgd, adam, lbfgs), ``sklearn.neural_network.MLPClassifier`` /
+``MLPRegressor`` and ``fastbp.sklearn``'s estimator of the same name are built with the same
+parameters (scikit-learn's defaults: one hidden layer of 100 ReLU units, at most 200 epochs,
+``tol`` 1e-4, ``random_state=0``) and fitted on the same 75% of the rows (inputs standardised;
+the diabetes target too), the other 25% held out for validation.
+
+* time per epoch: the fits run interleaved -- scikit-learn, fastbp, scikit-learn, fastbp, ... --
+  after one untimed round (fastbp's compilation); each fit's wall time / its ``n_iter_``
+  (L-BFGS: per iteration).  The speedup is the median of the per-round ratios, with their
+  interquartile range.
+* final score: each library's held-out score (accuracy, R^2) after its own fit.
+* time to scikit-learn's score: sgd and adam -- each library's held-out score after every epoch,
+  from ``partial_fit`` one epoch at a time (untimed), gives the epochs it needs to reach
+  scikit-learn's final score (at most twice ``max_iter``), times its time per epoch; lbfgs has no
+  per-iteration scores here: the whole fit's time, if its final score reaches the target.
+
+Only public APIs are used.
+"""
+import statistics
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+DATASETS = ("breast_cancer", "digits", "diabetes")
+SOLVERS = ("sgd", "adam", "lbfgs")
+PER_EPOCH_TARGET = 5.0   # fastbp at least this much faster per epoch (geometric mean)
+
+
+@dataclass(frozen=True)
+class Plan:
+    datasets: tuple = DATASETS
+    solvers: tuple = SOLVERS
+    rounds: int = 5
+    max_iter: int = 200
+    hidden: tuple = (100,)
+
+
+def plan(quick=False, repeats=3):
+    return Plan(rounds=3 if quick else max(3, 2 * repeats - 1), max_iter=60 if quick else 200)
+
+
+@dataclass
+class Row:
+    dataset: str
+    kind: str                 # "classifier" or "regressor"
+    shape: tuple              # (training rows, features)
+    solver: str
+    sk_epoch: float           # median seconds per epoch (iteration)
+    fb_epoch: float
+    speedup: float            # median of the per-round sk / fb ratios
+    speedup_iqr: tuple
+    sk_iters: int
+    fb_iters: int
+    sk_score: float
+    fb_score: float
+    sk_to_target: float       # seconds to scikit-learn's final score (None: not reached)
+    fb_to_target: float
+    fb_epochs_to_target: int
+
+    @property
+    def no_worse(self):
+        return self.fb_score >= self.sk_score
+
+
+@dataclass
+class Results:
+    plan: Plan
+    rows: list
+    versions: str
+
+    @property
+    def geometric_mean_speedup(self):
+        return float(np.exp(np.mean([np.log(row.speedup) for row in self.rows])))
+
+
+def load(name):
+    """(X_train, X_val, y_train, y_val, kind) of a data set shipped with scikit-learn."""
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    loader = {"breast_cancer": datasets.load_breast_cancer, "digits": datasets.load_digits,
+              "diabetes": datasets.load_diabetes}[name]
+    X, y = loader(return_X_y=True)
+    kind = "regressor" if name == "diabetes" else "classifier"
+    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.25, random_state=0)
+    scaler = StandardScaler().fit(X_train)
+    X_train, X_val = scaler.transform(X_train), scaler.transform(X_val)
+    if kind == "regressor":
+        mean, std = y_train.mean(), y_train.std()
+        y_train, y_val = (y_train - mean) / std, (y_val - mean) / std
+    return X_train, X_val, y_train, y_val, kind
+
+
+def estimators(kind):
+    """(scikit-learn's class, fastbp's class) for a kind of problem."""
+    from sklearn import neural_network
+
+    from .. import sklearn as fastbp_sklearn
+
+    name = "MLPClassifier" if kind == "classifier" else "MLPRegressor"
+    return getattr(neural_network, name), getattr(fastbp_sklearn, name)
+
+
+def quietly(function, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: max_iter is part of the plan
+        return function(*args, **kwargs)
+
+
+def timed_fit(make, X, y):
+    model = make()
+    start = time.perf_counter()
+    quietly(model.fit, X, y)
+    return time.perf_counter() - start, model
+
+
+def epochs_to_target(make, X, y, X_val, y_val, target, most):
+    """Epochs of ``partial_fit`` until the held-out score reaches ``target`` (None if not in
+    ``most``)."""
+    model = make()
+    classes = np.unique(y) if hasattr(model, "predict_proba") else None
+    for epoch in range(1, most + 1):
+        if classes is not None:
+            quietly(model.partial_fit, X, y, classes=classes)
+        else:
+            quietly(model.partial_fit, X, y)
+        if model.score(X_val, y_val) >= target:
+            return epoch
+    return None
+
+
+def row(dataset, solver, plan, log):
+    X, X_val, y, y_val, kind = load(dataset)
+    SkModel, FbModel = estimators(kind)
+    params = dict(hidden_layer_sizes=plan.hidden, solver=solver, max_iter=plan.max_iter,
+                  random_state=0)
+
+    def make(cls):
+        return lambda: cls(**params)
+
+    times = {"sk": [], "fb": []}
+    models = {}
+    for timing in [False] + [True] * plan.rounds:  # the first round compiles fastbp's kernels
+        for name, cls in (("sk", SkModel), ("fb", FbModel)):
+            seconds, model = timed_fit(make(cls), X, y)
+            models[name] = model
+            if timing:
+                times[name].append(seconds / max(1, model.n_iter_))
+    per_round = [s / f for s, f in zip(times["sk"], times["fb"])]
+    scores = {name: model.score(X_val, y_val) for name, model in models.items()}
+    target = scores["sk"]
+    to_target, fb_epochs = {}, None
+    for name, cls in (("sk", SkModel), ("fb", FbModel)):
+        epoch_time = statistics.median(times[name])
+        if solver == "lbfgs":
+            reached = scores[name] >= target
+            to_target[name] = epoch_time * models[name].n_iter_ if reached else None
+            epochs = models[name].n_iter_ if reached else None
+        else:
+            epochs = epochs_to_target(make(cls), X, y, X_val, y_val, target, 2 * plan.max_iter)
+            to_target[name] = None if epochs is None else epochs * epoch_time
+        if name == "fb":
+            fb_epochs = epochs
+    log(f"  scikit-learn table: {dataset} {solver} done")
+    return Row(dataset, kind, X.shape, solver, statistics.median(times["sk"]),
+               statistics.median(times["fb"]), statistics.median(per_round),
+               tuple(float(q) for q in np.percentile(per_round, [25, 75])),
+               models["sk"].n_iter_, models["fb"].n_iter_, scores["sk"], scores["fb"],
+               to_target["sk"], to_target["fb"], fb_epochs)
+
+
+def available():
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run(plan, log):
+    """The table: every data set x solver of ``plan``; a Results."""
+    import sklearn
+
+    rows = [row(dataset, solver, plan, log) for dataset in plan.datasets
+            for solver in plan.solvers]
+    return Results(plan, rows, f"scikit-learn {sklearn.__version__}")
