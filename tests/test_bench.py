@@ -362,12 +362,27 @@ def test_demo_trains_every_network_in_its_modes_on_both_engines(tiny_demo, capsy
     assert " adam " in out  # the three spirals: softmax trained by Adam
 
 
-def test_demo_plot_is_written(tiny_demo, tmp_path, capsys):
+def test_demo_plot_is_written(tiny_demo, tmp_path, capsys, monkeypatch):
     pytest.importorskip("matplotlib")
+    import matplotlib.collections
+    import matplotlib.figure
+
+    figures = []
+    save = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda fig, *a, **k: (figures.append(fig), save(fig, *a, **k))[1])
     path = tmp_path / "demo.png"
     tiny_demo.run_demo(repeats=1, plot=str(path))
     assert path.stat().st_size > 10_000
     assert f"plot saved to {path}" in capsys.readouterr().out
+    # the data points are coloured by class: one scatter per class, each its own colour
+    (figure,) = figures
+    boundaries = [ax for ax in figure.axes if "decision regions" in ax.get_title()]
+    assert len(boundaries) == 3
+    for ax, classes in zip(boundaries, (2, 2, 3)):
+        points = [c for c in ax.collections if isinstance(c, matplotlib.collections.PathCollection)]
+        colours = {tuple(np.round(c.get_facecolor()[0], 3)) for c in points}
+        assert len(points) == classes and len(colours) == classes, ax.get_title()
 
 
 def test_sklearn_table_rows_and_report(tmp_path):
