@@ -16,7 +16,7 @@ The interface:
 * ``recorded_samples()``, ``step_from_recorded(Y)`` (into ``params.grads``), ``update(lr)``;
 * ``output(X)`` -> the network's (N, K) output, a new array;
 * ``gradients(X, Y)`` -> a new flat gradient in the parameter layout; ``loss(X, Y)`` -> (loss, accuracy);
-  ``loss_and_gradient(X, Y)`` -> (loss, flat gradient), for L-BFGS;
+  ``loss_and_gradient(X, Y)`` -> (loss, accuracy, flat gradient), for L-BFGS;
 * ``train_full_batch(X, Y, lrs, restorable, plan, run)`` and
   ``train_minibatch(X, Y, order, batch_size, lrs, restorable, plan, run)`` -> :class:`Trained`:
   one compiled call (or Python loop) of ``len(lrs)`` epochs (epoch e at rate ``lrs[e]``)
@@ -104,7 +104,7 @@ class NumpyEngine:
                 reference.accuracy(activations[-1], Y, head))
 
     def loss_and_gradient(self, X, Y):
-        return self.loss(X, Y)[0], self.gradients(X, Y)
+        return (*self.loss(X, Y), self.gradients(X, Y))
 
     def update(self, lr):
         """SGD step with the stored gradients; False (nothing changed) if it would not be finite."""
@@ -383,9 +383,9 @@ class NumbaEngine:
         grads = np.empty_like(p.flat)
         with self._pool.borrow(len(X)) as ws:
             ws.load(X, Y)
-            loss, _ = kernels.loss_and_gradient(p.flat, grads, p.sizes, p.codes, ws.x, ws.y,
-                                                ws.z, ws.a, ws.d, ws.n, self.tutorial)
-        return float(loss), grads
+            loss, correct = kernels.loss_and_gradient(p.flat, grads, p.sizes, p.codes, ws.x,
+                                                      ws.y, ws.z, ws.a, ws.d, ws.n, self.tutorial)
+        return float(loss), correct / (len(Y) if p.head == "softmax" else Y.size), grads
 
     def update(self, lr):
         p = self.params

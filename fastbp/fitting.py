@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from . import kernels
+from . import kernels, threadctl
 from ._validation import check_count, check_lr, check_targets, check_X
 from .errors import TrainingDivergedError
 from .progress import Progress
@@ -214,6 +214,8 @@ def check_fit_options(nn, X, y, *, epochs, lr, batch_size, shuffle, optimizer, m
 def lbfgs_fit(engine, params, options, verbose):
     """Full-batch training by SciPy's L-BFGS-B over the engine's loss and gradient, at most
     ``options.epochs`` iterations; the history records each iteration's loss (after it).
+    BLAS runs on one thread meanwhile, as in the training loops: a product's bits can depend on
+    its thread count, and a busy machine stalls multi-threaded BLAS calls.
 
     The objective is the head's mean loss plus ``weight_decay / 2 * |W|^2`` (the penalty whose
     gradient SGD's and Adam's weight decay adds).  Early stopping raises StopIteration from the
@@ -230,10 +232,12 @@ def lbfgs_fit(engine, params, options, verbose):
     accepted = [start]
     stop = options.stop_state()  # as the training loops keep it (kernels.train.monitor_epoch)
     best = [None]
+    last = {}  # the latest evaluation: its point, data loss and accuracy
 
     def objective(w):
         flat[...] = w
-        loss, grad = engine.loss_and_gradient(options.X, options.Y)
+        loss, accuracy, grad = engine.loss_and_gradient(options.X, options.Y)
+        last.update(w=w.copy(), loss=loss, accuracy=accuracy)
         grad = grad.astype(np.float64)
         if wd:
             current = flat.astype(np.float64)
@@ -246,7 +250,10 @@ def lbfgs_fit(engine, params, options, verbose):
     def record(intermediate_result):
         flat[...] = intermediate_result.x
         accepted[0] = flat.copy()
-        loss, accuracy = engine.loss(options.X, options.Y)
+        if np.array_equal(last.get("w"), intermediate_result.x):  # the line search's last point
+            loss, accuracy = last["loss"], last["accuracy"]
+        else:
+            loss, accuracy = engine.loss(options.X, options.Y)
         history["loss"].append(loss)
         if options.classification:
             history["accuracy"].append(accuracy)
@@ -277,7 +284,7 @@ def lbfgs_fit(engine, params, options, verbose):
         raise TrainingDivergedError("training diverged: the loss is NaN or infinite at the start "
                                     "of the L-BFGS fit; the network is unchanged",
                                     history=history, epoch=0)
-    with Progress(options.epochs, verbose) as progress:
+    with Progress(options.epochs, verbose) as progress, threadctl.one_blas_thread():
         try:
             result = minimize(objective, start.astype(np.float64), jac=True, method="L-BFGS-B",
                               callback=record,
