@@ -1,10 +1,17 @@
 """Numerical gradient check of every weight *and* bias (the tutorial's check skips the biases)."""
+from __future__ import annotations
+
 import copy
 import math
 import numbers
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from .network import NeuralNetwork
 
 # ``ok`` when the largest relative error is below this.  float32 analytic gradients are compared
 # with float64 finite differences of the same parameters, so float32 rounding (~1e-7 relative per
@@ -24,7 +31,8 @@ class ParameterCheck:
     rel_error: np.ndarray
 
     @property
-    def max_rel_error(self):
+    def max_rel_error(self) -> float:
+        """The largest of ``rel_error`` (0.0 for an empty parameter)."""
         return float(self.rel_error.max(initial=0.0))
 
 
@@ -35,11 +43,24 @@ class GradientCheckResult:
     max_rel_error: float
     ok: bool
     tolerance: float
-    per_parameter: dict = field(default_factory=dict)   # 'W0' -> max relative error
-    details: dict = field(default_factory=dict)         # 'W0' -> ParameterCheck
+    per_parameter: dict[str, float] = field(default_factory=dict)   # 'W0' -> max relative error
+    details: dict[str, ParameterCheck] = field(default_factory=dict)  # 'W0' -> ParameterCheck
 
-    def table(self, rows_per_parameter=3):
-        """The tutorial-style table: for each parameter, its worst entries."""
+    def table(self, rows_per_parameter: int = 3) -> str:
+        """The tutorial-style table: for each parameter, its worst entries.
+
+        Parameters
+        ----------
+        rows_per_parameter : int, default 3
+            How many entries to show per parameter, those with the largest relative errors first.
+
+        Returns
+        -------
+        str
+            The table, one line per entry shown (parameter, index, analytical and numerical
+            gradient, relative error, ``OK`` or ``MISMATCH!``), ending with the largest relative
+            error and the verdict.
+        """
         lines = [f"Gradient check (all parameters, tolerance {self.tolerance:.0e}):",
                  f"  {'Param':>6s} {'Index':>10s}  {'Analytical':>12s}  {'Numerical':>12s}  "
                  f"{'RelErr':>10s}",
@@ -57,18 +78,32 @@ class GradientCheckResult:
                      f"{'OK' if self.ok else 'MISMATCH'}")
         return "\n".join(lines)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.table()
 
 
-def relative_error(analytical, numerical):
-    """|a - n| / max(|a|, |n|), 0 where both are below NEGLIGIBLE."""
+def relative_error(analytical: np.ndarray, numerical: np.ndarray) -> np.ndarray:
+    """|a - n| / max(|a|, |n|), 0 where both are below NEGLIGIBLE.
+
+    Parameters
+    ----------
+    analytical : numpy.ndarray
+        The analytic gradient.
+    numerical : numpy.ndarray
+        The numerical gradient, of the same shape (or broadcastable against it).
+
+    Returns
+    -------
+    numpy.ndarray
+        The elementwise relative errors, of the broadcast shape.
+    """
     scale = np.maximum(np.abs(analytical), np.abs(numerical))
     error = np.abs(analytical - numerical) / np.where(scale > 0, scale, 1.0)
     return np.where(scale < NEGLIGIBLE, 0.0, error)
 
 
-def gradient_check(nn, X, y, eps=1e-5, *, verbose=False):
+def gradient_check(nn: NeuralNetwork, X: ArrayLike, y: ArrayLike, eps: float = 1e-5, *,
+                   verbose: bool = False) -> GradientCheckResult:
     """Compare ``nn.gradients(X, y)`` with central differences of ``nn.loss`` for every parameter.
 
     In tutorial mode the biases fail (the tutorial's bias step is the gradient divided by N), and
@@ -76,6 +111,33 @@ def gradient_check(nn, X, y, eps=1e-5, *, verbose=False):
     its step divides by N only -- K times the gradient.
     A float32 network's gradients are compared with differences taken in float64 on a copy.
     The network is left exactly as it was.  ``verbose=True`` prints the table.
+
+    Parameters
+    ----------
+    nn : NeuralNetwork
+        The network to check.
+    X : array-like of shape (N, n_inputs)
+        Inputs, as ``nn.gradients`` takes them.
+    y : array-like of shape (N, n_outputs) or (N,)
+        Targets, as ``nn.gradients`` takes them.
+    eps : float, default 1e-5
+        The step of the central differences, finite and > 0.
+    verbose : bool, default False
+        Print the result's table.
+
+    Returns
+    -------
+    GradientCheckResult
+        ``ok`` (the largest relative error below the dtype's tolerance), ``max_rel_error``,
+        ``tolerance``, and per parameter (``"W0"``, ``"b0"``, ...) the largest relative error and
+        the full comparison.
+
+    Raises
+    ------
+    TypeError
+        If ``eps`` is not a real number, or X or y does not hold real numbers.
+    ValueError
+        If ``eps`` is not finite and > 0, or X or y is not accepted by the network.
     """
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise TypeError(f"eps must be a real number, got {eps!r}")
@@ -116,7 +178,7 @@ def gradient_check(nn, X, y, eps=1e-5, *, verbose=False):
     return result
 
 
-def _float64_copy(nn):
+def _float64_copy(nn: NeuralNetwork) -> NeuralNetwork:
     """A float64 network with nn's settings and parameters."""
     from .network import NeuralNetwork
 

@@ -1,9 +1,13 @@
 """The public NeuralNetwork: validates, converts and dispatches to an engine; computes nothing itself."""
+from __future__ import annotations
+
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import kernels, modelfile, threadctl
 from ._validation import (
@@ -35,20 +39,20 @@ class ParameterList(Sequence):
     assignment then reports NaN/inf it wrote, after the fact.  The number of layers is fixed.
     """
 
-    def __init__(self, views, kind, lock):
+    def __init__(self, views: Sequence[np.ndarray], kind: str, lock: ReadWriteLock) -> None:
         self._views = views
         self._kind = kind
         self._lock = lock  # the network's: assignments wait for running fits and predictions
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> np.ndarray | list[np.ndarray]:
         if isinstance(index, slice):
             return list(self._views[index])
         return self._views[index]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._views)
 
-    def __setitem__(self, index, value):
+    def __setitem__(self, index: int, value: ArrayLike) -> None:
         if not isinstance(index, numbers.Integral):
             raise TypeError(f"{self._kind} can be replaced one layer at a time (integer index)")
         target = self._views[index]
@@ -66,8 +70,24 @@ class ParameterList(Sequence):
         with self._lock.write():
             np.copyto(target, checked)
 
-    def assign_all(self, values):
-        """Replace every layer's values at once (all checked before any is written)."""
+    def assign_all(self, values: Iterable[ArrayLike]) -> None:
+        """Replace every layer's values at once (all checked before any is written).
+
+        Parameters
+        ----------
+        values : iterable of array-like
+            One array per layer, each of that layer's shape (weights ``(n_in, n_out)``, biases
+            ``(n_out,)``), holding real numbers; converted to the network's dtype.
+
+        Raises
+        ------
+        ValueError
+            If the number of arrays differs from the number of layers, or an array has the wrong
+            shape, holds NaN or infinite values, or values beyond the range of the network's dtype.
+            Nothing is written then.
+        TypeError
+            If an array does not hold real numbers.
+        """
         values = list(values)
         if len(values) != len(self._views):
             raise ValueError(f"expected {len(self._views)} {self._kind} arrays, got {len(values)}")
@@ -93,17 +113,17 @@ class ParameterList(Sequence):
                              "become infinite)")
         return converted
 
-    def __add__(self, other):
+    def __add__(self, other: Iterable[np.ndarray]) -> list[np.ndarray]:
         """``nn.weights + nn.biases`` -> a plain list of the views, as with the tutorial's lists."""
         return list(self) + list(other)
 
-    def __radd__(self, other):
+    def __radd__(self, other: Iterable[np.ndarray]) -> list[np.ndarray]:
         return list(other) + list(self)
 
-    def __delitem__(self, index):
+    def __delitem__(self, index: int | slice) -> None:
         raise TypeError("the number of layers is fixed; build a new NeuralNetwork to change it")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return repr(list(self._views))
 
 
@@ -150,20 +170,28 @@ class NeuralNetwork:
 
     Parameters
     ----------
-    layer_sizes : sequence of int, e.g. ``[2, 16, 8, 1]``.
-    activation : the hidden layers' activation, ``"relu"`` (default), ``"leaky_relu"`` (slope
-        0.01 below zero), ``"tanh"``, ``"sigmoid"`` (alias ``"logistic"``) or ``"identity"``; or a
-        list with one name per hidden layer.
-    output : the head and its loss: ``"sigmoid"`` (binary cross-entropy over K >= 1 independent
+    layer_sizes : sequence of int
+        The size of every layer, input first and output last, e.g. ``[2, 16, 8, 1]``: at least
+        two positive integers.
+    activation : str or sequence of str, default "relu"
+        The hidden layers' activation: ``"relu"``, ``"leaky_relu"`` (slope 0.01 below zero),
+        ``"tanh"``, ``"sigmoid"`` (alias ``"logistic"``) or ``"identity"``; or a list with one
+        name per hidden layer.
+    output : str, default "sigmoid"
+        The head and its loss: ``"sigmoid"`` (binary cross-entropy over K >= 1 independent
         outputs, labels in {0, 1}), ``"softmax"`` (categorical cross-entropy, K >= 2; integer
         labels or one-hot/probability rows) or ``"identity"`` (mean squared error, regression).
-    backend : ``"numba"`` (default) or ``"numpy"`` (alias ``"reference"``).
-    dtype : float32 or float64; parameters, activations and gradients all stay in it.
-    tutorial_compat : False (default) for exact gradients; True to reproduce the tutorial's update
-        rule and clipped loss exactly (bias gradient divided by N twice, vanishing output delta).
-    seed : None draws the initial weights from NumPy's global random state in the tutorial's order;
-        an int, ``np.random.Generator`` or ``np.random.RandomState`` gives an independent stream
-        (also used to shuffle mini-batches).
+    backend : str, default "numba"
+        ``"numba"`` (compiled kernels) or ``"numpy"`` (alias ``"reference"``).
+    dtype : dtype-like, default np.float64
+        float32 or float64; parameters, activations and gradients all stay in it.
+    tutorial_compat : bool, default False
+        False for exact gradients; True to reproduce the tutorial's update rule and clipped loss
+        exactly (bias gradient divided by N twice, vanishing output delta).
+    seed : int, numpy.random.Generator, numpy.random.RandomState or None, default None
+        None draws the initial weights from NumPy's global random state in the tutorial's
+        order; an int, ``np.random.Generator`` or ``np.random.RandomState`` gives an independent
+        stream (also used to shuffle mini-batches).
 
     Attributes
     ----------
@@ -173,14 +201,30 @@ class NeuralNetwork:
         The worker threads of the last fit: ``[2]``, or ``[2, 1]`` when its team handed over to
         one worker (the results are the same either way).
 
+    Raises
+    ------
+    TypeError
+        If ``layer_sizes`` is not a sequence of integers, an activation or ``output`` is not a
+        string, ``backend`` is not a string, ``dtype`` is not float32 or float64, or ``seed`` is
+        of another type.
+    ValueError
+        If ``layer_sizes`` has fewer than two sizes or a size below 1, an activation, ``output``
+        or ``backend`` is unknown, the activation list does not have one name per hidden layer, a
+        softmax output has fewer than 2 outputs, or ``tutorial_compat=True`` is asked of another
+        model than ReLU hidden layers with a sigmoid output.
+
+    Notes
+    -----
     Inference (``predict``, ``predict_proba``, ``loss``, ``score``, ``gradients``,
     ``forward(X, record=False)``) may run in many threads at once on one network; calls that
     change it (``fit``, ``backward``, ``forward`` recording its pass, weight assignment) run one
     at a time, and inference waits for a running change to finish.
     """
 
-    def __init__(self, layer_sizes, *, activation="relu", output="sigmoid", backend="numba",
-                 dtype=np.float64, tutorial_compat=False, seed=None):
+    def __init__(self, layer_sizes: Sequence[int], *, activation: str | Sequence[str] = "relu",
+                 output: str = "sigmoid", backend: str = "numba", dtype: DTypeLike = np.float64,
+                 tutorial_compat: bool = False,
+                 seed: int | np.random.Generator | np.random.RandomState | None = None) -> None:
         sizes = check_layer_sizes(layer_sizes)
         hidden = check_activations(activation, len(sizes) - 2)
         output = check_output(output, sizes[-1])
@@ -213,7 +257,7 @@ class NeuralNetwork:
         self.activations = []
         self.pre_activations = []
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         """Copies and pickles keep the parameters and the random source (not the last forward)."""
         with self._lock.read():
             params = self._params.flat.copy()
@@ -222,7 +266,7 @@ class NeuralNetwork:
                 "tutorial_compat": self.tutorial_compat, "params": params, "policy": self.policy,
                 "random": None if self._random is np.random else self._random}
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
         # Rebuild the buffer, its per-layer views and the engine: copied views would be detached.
         self.__init__(state["layer_sizes"], activation=state.get("activation", "relu"),
                       output=state.get("output", "sigmoid"), backend=state["backend"],
@@ -231,7 +275,7 @@ class NeuralNetwork:
         self._random = np.random if state["random"] is None else state["random"]
         self.policy = state.get("policy", self.policy)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         options = f"backend={self.backend!r}, dtype={self.dtype.name}"
         if self.activation != "relu":
             options = f"activation={self.activation!r}, " + options
@@ -243,35 +287,64 @@ class NeuralNetwork:
 
     # -- parameters ---------------------------------------------------------------------------
     @property
-    def weights(self):
-        """Per-layer (n_in, n_out) weight arrays, views into the parameter buffer."""
+    def weights(self) -> ParameterList:
+        """Per-layer (n_in, n_out) weight arrays, views into the parameter buffer.
+
+        Assigning a list of arrays replaces them all (checked first, as
+        :meth:`ParameterList.assign_all`).
+        """
         return self._weights
 
     @weights.setter
-    def weights(self, values):
+    def weights(self, values: Iterable[ArrayLike]) -> None:
         self._weights.assign_all(values)
 
     @property
-    def biases(self):
-        """Per-layer (n_out,) bias arrays, views into the parameter buffer."""
+    def biases(self) -> ParameterList:
+        """Per-layer (n_out,) bias arrays, views into the parameter buffer.
+
+        Assigning a list of arrays replaces them all (checked first, as
+        :meth:`ParameterList.assign_all`).
+        """
         return self._biases
 
     @biases.setter
-    def biases(self, values):
+    def biases(self, values: Iterable[ArrayLike]) -> None:
         self._biases.assign_all(values)
 
     @property
-    def n_outputs(self):
+    def n_outputs(self) -> int:
+        """The number of outputs K, the size of the last layer."""
         return self.layer_sizes[-1]
 
     # -- the tutorial's API -------------------------------------------------------------------
-    def forward(self, X, *, record=True):
+    def forward(self, X: ArrayLike, *, record: bool = True) -> np.ndarray:
         """(N, n_outputs) outputs (probabilities for sigmoid and softmax heads), a new array.
 
         ``record=True`` (the tutorial's call) also records ``activations`` (L+1) and
         ``pre_activations`` (L) for ``backward``: on the numba engine they are views into its
         workspace, reused by the next recording ``forward`` (copy them to keep them).
         ``record=False`` records nothing and may run in many threads at once.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, n_inputs)
+            Real-valued, finite inputs, N >= 1; converted to the network's dtype.
+        record : bool, default True
+            Record the pass for :meth:`backward` (and in ``activations``/``pre_activations``).
+
+        Returns
+        -------
+        numpy.ndarray of shape (N, n_outputs)
+            The outputs in the network's dtype, a new C-contiguous array.
+
+        Raises
+        ------
+        TypeError
+            If X does not hold real numbers.
+        ValueError
+            If X is not 2-D, has no samples, has another number of features than the input layer,
+            or holds NaN or infinite values.
         """
         X = check_X(X, self.layer_sizes[0], self.dtype)
         if not record:
@@ -281,8 +354,30 @@ class NeuralNetwork:
             self.activations, self.pre_activations = self._engine.record(X)
             return np.array(self.activations[-1], order="C")
 
-    def backward(self, y_true, lr=0.01):
-        """Step from the last ``forward``: gradients (of the mode) and a plain SGD update in place."""
+    def backward(self, y_true: ArrayLike, lr: float = 0.01) -> None:
+        """Step from the last ``forward``: gradients (of the mode) and a plain SGD update in place.
+
+        Parameters
+        ----------
+        y_true : array-like of shape (N, n_outputs) or (N,)
+            The targets of the N samples of the last recording ``forward``: labels in [0, 1]
+            (sigmoid), integer class labels of shape (N,) or probability rows (softmax), or any
+            finite values (identity).  (N,) is accepted for one output.
+        lr : float, default 0.01
+            The learning rate, finite and >= 0.
+
+        Raises
+        ------
+        RuntimeError
+            If no recording ``forward`` came first.
+        TypeError
+            If ``y_true`` does not hold real numbers or ``lr`` is not a real number.
+        ValueError
+            If ``y_true`` has the wrong shape or values outside those the head accepts, or ``lr``
+            is negative or not finite.
+        TrainingDivergedError
+            If the update would make parameters NaN or infinite (the network is left unchanged).
+        """
         with self._lock.write():
             n_samples = self._engine.recorded_samples()
             if n_samples is None:
@@ -296,11 +391,34 @@ class NeuralNetwork:
                     "is unchanged", history=None, epoch=None)
 
     # -- gradients and evaluation -------------------------------------------------------------
-    def gradients(self, X, y):
+    def gradients(self, X: ArrayLike, y: ArrayLike) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """(list of dW, list of db): the step direction of the mode, per unit of lr; no update.
 
         The exact gradient of the head's mean loss by default (no weight-decay penalty); the
         tutorial's step with tutorial_compat.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, n_inputs)
+            Real-valued, finite inputs, N >= 1; converted to the network's dtype.
+        y : array-like of shape (N, n_outputs) or (N,)
+            Targets: labels in [0, 1] (sigmoid), integer class labels of shape (N,) or probability
+            rows (softmax), or any finite values (identity).  (N,) is accepted for one output.
+
+        Returns
+        -------
+        dW : list of numpy.ndarray
+            Per layer, the (n_in, n_out) weight gradient, in the network's dtype.
+        db : list of numpy.ndarray
+            Per layer, the (n_out,) bias gradient, in the network's dtype.
+
+        Raises
+        ------
+        TypeError
+            If X or y does not hold real numbers.
+        ValueError
+            If X or y has the wrong shape, X has no samples, or either holds values the network
+            does not accept (NaN or infinite values, labels outside the head's range).
         """
         X, Y = self._check_data(X, y)
         with self._lock.read():
@@ -308,17 +426,62 @@ class NeuralNetwork:
         weights, biases = self._params.views(flat)
         return list(weights), list(biases)
 
-    def loss(self, X, y):
+    def loss(self, X: ArrayLike, y: ArrayLike) -> float:
         """The head's mean loss: binary cross-entropy (sigmoid; the tutorial's clipped BCE in
         tutorial mode), categorical cross-entropy (softmax), mean squared error (identity) --
-        computed stably from the logits."""
+        computed stably from the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, n_inputs)
+            Real-valued, finite inputs, N >= 1; converted to the network's dtype.
+        y : array-like of shape (N, n_outputs) or (N,)
+            Targets: labels in [0, 1] (sigmoid), integer class labels of shape (N,) or probability
+            rows (softmax), or any finite values (identity).  (N,) is accepted for one output.
+
+        Returns
+        -------
+        float
+            The mean loss over the samples (and outputs), without any weight-decay penalty.
+
+        Raises
+        ------
+        TypeError
+            If X or y does not hold real numbers.
+        ValueError
+            If X or y has the wrong shape, X has no samples, or either holds values the network
+            does not accept (NaN or infinite values, labels outside the head's range).
+        """
         X, Y = self._check_data(X, y)
         with self._lock.read():
             return self._engine.loss(X, Y)[0]
 
-    def score(self, X, y):
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
         """Accuracy (sigmoid: of every output, subset accuracy for several; softmax: of the
-        classes), or the coefficient of determination R^2 (identity), as scikit-learn scores."""
+        classes), or the coefficient of determination R^2 (identity), as scikit-learn scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, n_inputs)
+            Real-valued, finite inputs, N >= 1; converted to the network's dtype.
+        y : array-like of shape (N, n_outputs) or (N,)
+            Targets: labels in [0, 1] (sigmoid), integer class labels of shape (N,) or probability
+            rows (softmax), or any finite values (identity).  (N,) is accepted for one output.
+
+        Returns
+        -------
+        float
+            The fraction of samples predicted right (sigmoid with several outputs: every output
+            right), or for an identity output the mean over the outputs of each one's R^2.
+
+        Raises
+        ------
+        TypeError
+            If X or y does not hold real numbers.
+        ValueError
+            If X or y has the wrong shape, X has no samples, or either holds values the network
+            does not accept (NaN or infinite values, labels outside the head's range).
+        """
         if self.output == "sigmoid" and self.n_outputs > 1:
             X, Y = self._check_data(X, y)
             return float(np.mean(np.all(self.predict(X) == Y, axis=1)))
@@ -335,18 +498,57 @@ class NeuralNetwork:
         with self._lock.read():
             return self._engine.loss(X, Y)[1]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Probabilities, scikit-learn style: (N, 2) [P(0), P(1)] for one sigmoid output, else
-        (N, K) (softmax rows sum to 1).  Not for an identity (regression) output."""
+        (N, K) (softmax rows sum to 1).  Not for an identity (regression) output.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, n_inputs)
+            Real-valued, finite inputs, N >= 1; converted to the network's dtype.
+
+        Returns
+        -------
+        numpy.ndarray of shape (N, 2) or (N, n_outputs)
+            The probabilities, in the network's dtype.
+
+        Raises
+        ------
+        ValueError
+            If the output is ``"identity"``, or X has the wrong shape, no samples, or NaN or
+            infinite values.
+        TypeError
+            If X does not hold real numbers.
+        """
         if self.output == "identity":
             raise ValueError("predict_proba needs a sigmoid or softmax output; this network's "
                              "output is 'identity' (regression): use predict")
         p = self.forward(X, record=False)
         return np.hstack([1 - p, p]) if self.output == "sigmoid" and self.n_outputs == 1 else p
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Sigmoid: labels 0/1, (N,) for one output, (N, K) for several; softmax: (N,) class
-        indices; identity: the outputs, (N,) for one."""
+        indices; identity: the outputs, (N,) for one.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, n_inputs)
+            Real-valued, finite inputs, N >= 1; converted to the network's dtype.
+
+        Returns
+        -------
+        numpy.ndarray of shape (N,) or (N, n_outputs)
+            int64 labels 0/1 (sigmoid: output > 0.5) or class indices (softmax); the outputs in
+            the network's dtype (identity).
+
+        Raises
+        ------
+        TypeError
+            If X does not hold real numbers.
+        ValueError
+            If X is not 2-D, has no samples, has another number of features than the input layer,
+            or holds NaN or infinite values.
+        """
         out = self.forward(X, record=False)
         if self.output == "softmax":
             return out.argmax(axis=1)
@@ -355,22 +557,63 @@ class NeuralNetwork:
         return out.ravel() if self.n_outputs == 1 else out
 
     # -- model files --------------------------------------------------------------------------
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the network -- layers, activations, head, dtype, mode, parameters and optimizer
         state -- to an ``.npz`` model file at ``path`` (docs/model-files.md).  Written to a
-        temporary file and renamed: an interrupted save leaves the old file or none."""
+        temporary file and renamed: an interrupted save leaves the old file or none.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write, exactly that name (no ``.npz`` is appended); an existing file is
+            replaced.
+
+        Raises
+        ------
+        OSError
+            If the file cannot be written.
+        """
         modelfile.save(path, self.model_state())
 
     @classmethod
-    def load(cls, path, *, backend=None):
+    def load(cls, path: str | os.PathLike[str], *, backend: str | None = None) -> NeuralNetwork:
         """A network read from a model file written by :meth:`save` (``backend``: the saved one
         unless given).  Nothing in the file is executed; a damaged or foreign file raises a
-        ValueError naming the problem.  Predictions are bit-identical to the saved network's."""
+        ValueError naming the problem.  Predictions are bit-identical to the saved network's.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The model file.
+        backend : str or None, default None
+            The engine of the new network, ``"numba"`` or ``"numpy"``; None: the saved one.
+
+        Returns
+        -------
+        NeuralNetwork
+            The network, with its parameters and optimizer state.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no file at ``path``.
+        ValueError
+            If the file is not a readable fastbp model file of a network, or any value in it is
+            wrong (the message names it), or ``backend`` is unknown.
+        """
         return cls.from_model_state(modelfile.load(path, network_layout), backend=backend,
                                     path=os.fspath(path))
 
-    def model_state(self):
-        """The network as a :class:`fastbp.modelfile.ModelState` (metadata and arrays)."""
+    def model_state(self) -> modelfile.ModelState:
+        """The network as a :class:`fastbp.modelfile.ModelState` (metadata and arrays).
+
+        Returns
+        -------
+        fastbp.modelfile.ModelState
+            ``metadata``: layer sizes, activations, head, dtype, mode, backend and the
+            optimizer's settings (or None); ``arrays``: copies of the flat parameter buffer
+            (``params``) and of the optimizer's state (``velocity``, ``m``, ``v``) if any.
+        """
         with self._lock.read():
             optimizer = None
             arrays = {"params": self._params.flat.copy()}
@@ -388,8 +631,31 @@ class NeuralNetwork:
         return modelfile.ModelState(metadata, arrays)
 
     @classmethod
-    def from_model_state(cls, state, *, backend=None, path="model file"):
-        """A network from a ModelState (as :meth:`model_state` gives); every value checked."""
+    def from_model_state(cls, state: modelfile.ModelState, *, backend: str | None = None,
+                         path: str = "model file") -> NeuralNetwork:
+        """A network from a ModelState (as :meth:`model_state` gives); every value checked.
+
+        Parameters
+        ----------
+        state : fastbp.modelfile.ModelState
+            The metadata and arrays of a network.
+        backend : str or None, default None
+            The engine of the new network; None: the one named in the metadata.
+        path : str, default "model file"
+            Where the state came from, to begin error messages with.
+
+        Returns
+        -------
+        NeuralNetwork
+            The network, with the state's parameters and optimizer state.
+
+        Raises
+        ------
+        ValueError
+            If a metadata value is missing or wrong, an array is missing or of the wrong dtype or
+            size, or the network cannot be built from the metadata (the message names the
+            problem).
+        """
         layout = network_layout(state.metadata, path)  # checks the metadata's values
         meta = state.metadata
         for name, (dtype, count) in layout.items():
@@ -405,24 +671,32 @@ class NeuralNetwork:
                      tutorial_compat=meta["tutorial_compat"], seed=0)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{path}: {error}") from None
-        nn._params.flat[...] = state.arrays["params"]
-        optimizer = meta["optimizer"]
-        if optimizer is not None:
-            nn._optimizer = (optimizer["name"], float(optimizer["momentum"]),
-                             optimizer["nesterov"], tuple(float(b) for b in optimizer["betas"]),
-                             float(optimizer["eps"]), float(optimizer["weight_decay"]))
-            nn._optimizer_state = kernels.OptimizerState(
-                *(state.arrays[key].copy() for key in ("velocity", "m", "v")),
-                decay=nn._params.decay)
-            nn._optimizer_steps = optimizer["steps"]
+        cls._restore(nn, state)
         return nn
 
+    def _restore(self, state):
+        """Parameters and optimizer state from a checked ModelState (from_model_state)."""
+        self._params.flat[...] = state.arrays["params"]
+        optimizer = state.metadata["optimizer"]
+        if optimizer is not None:
+            self._optimizer = (optimizer["name"], float(optimizer["momentum"]),
+                               optimizer["nesterov"], tuple(float(b) for b in optimizer["betas"]),
+                               float(optimizer["eps"]), float(optimizer["weight_decay"]))
+            self._optimizer_state = kernels.OptimizerState(
+                *(state.arrays[key].copy() for key in ("velocity", "m", "v")),
+                decay=self._params.decay)
+            self._optimizer_steps = optimizer["steps"]
+
     # -- training -----------------------------------------------------------------------------
-    def fit(self, X, y, *, epochs=1000, lr=0.01, batch_size=None, shuffle=True, seed=None,
-            verbose=0, optimizer="sgd", momentum=0.0, nesterov=False, betas=(0.9, 0.999),
-            eps=1e-8, weight_decay=0.0, validation_data=None, validation_split=0.0,
-            early_stopping=False, monitor="val_loss", patience=10, min_delta=0.0, gtol=1e-5,
-            max_fun=15000):
+    def fit(self, X: ArrayLike, y: ArrayLike, *, epochs: int = 1000,
+            lr: float | ArrayLike | Callable[[int], float] = 0.01, batch_size: int | None = None,
+            shuffle: bool = True, seed: int | np.random.Generator | np.random.RandomState | None = None,
+            verbose: int = 0, optimizer: str = "sgd", momentum: float = 0.0, nesterov: bool = False,
+            betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+            validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+            validation_split: float = 0.0, early_stopping: bool = False, monitor: str = "val_loss",
+            patience: int = 10, min_delta: float = 0.0, gtol: float = 1e-5,
+            max_fun: int = 15000) -> dict[str, list[float]]:
         """Train; returns the history: ``{'loss': [...], 'accuracy': [...]}`` one entry per epoch
         (no ``accuracy`` for an identity output), with ``val_loss`` (and ``val_accuracy``) when
         validating.
@@ -456,6 +730,75 @@ class NeuralNetwork:
         A seeded fit gives the same bits whatever the number of threads (see fastbp.policy).
         If the loss or an update becomes NaN/inf, raises TrainingDivergedError and leaves the
         network at its last state with a finite loss (the optimizer's state starts afresh).
+
+        Parameters
+        ----------
+        X : array-like of shape (N, n_inputs)
+            Real-valued, finite training inputs, N >= 1; converted to the network's dtype.
+        y : array-like of shape (N, n_outputs) or (N,)
+            Targets: labels in [0, 1] (sigmoid), integer class labels of shape (N,) or probability
+            rows (softmax), or any finite values (identity).  (N,) is accepted for one output.
+        epochs : int, default 1000
+            The number of epochs (>= 0); with ``optimizer="lbfgs"`` the most iterations.
+        lr : float, array-like of shape (epochs,) or callable, default 0.01
+            The learning rate: one for every epoch, one per epoch, or ``epoch -> rate`` (epochs
+            counted from 0 in this call); every rate finite and >= 0.  Not used by L-BFGS.
+        batch_size : int or None, default None
+            None: full batch; an int >= 1: shuffled mini-batches of that size (at most N).
+        shuffle : bool, default True
+            Reshuffle the mini-batches every epoch; False keeps the samples' order.
+        seed : int, numpy.random.Generator, numpy.random.RandomState or None, default None
+            The source of the mini-batch orders; None: the network's own random source.
+        verbose : int, default 0
+            1 shows progress (tqdm if installed); 0 shows nothing.
+        optimizer : {"sgd", "adam", "lbfgs"}, default "sgd"
+            The optimizer.
+        momentum : float, default 0.0
+            SGD's momentum, >= 0 (``optimizer="sgd"`` only).
+        nesterov : bool, default False
+            Nesterov momentum (``optimizer="sgd"`` with ``momentum > 0`` only).
+        betas : tuple of (float, float), default (0.9, 0.999)
+            Adam's decay rates of the first and second moments, each in [0, 1).
+        eps : float, default 1e-8
+            Adam's term added to the denominator, >= 0.
+        weight_decay : float, default 0.0
+            L2 weight decay added to the weights' gradients (not the biases'), >= 0.
+        validation_data : tuple of (array-like, array-like) or None, default None
+            ``(X_val, y_val)`` to evaluate after every epoch, shaped as X and y.
+        validation_split : float, default 0.0
+            In [0, 1): the last fraction of the samples, held out for validation instead.
+        early_stopping : bool, default False
+            Stop when ``monitor`` has not improved for ``patience`` epochs in a row.
+        monitor : {"val_loss", "val_score", "loss"}, default "val_loss"
+            What early stopping watches.
+        patience : int, default 10
+            Epochs in a row (>= 1) without improvement before early stopping stops.
+        min_delta : float, default 0.0
+            The least change (>= 0) that counts as an improvement.
+        gtol : float, default 1e-5
+            L-BFGS-B's projected gradient tolerance, >= 0 (``optimizer="lbfgs"`` only).
+        max_fun : int, default 15000
+            L-BFGS-B's most evaluations of the loss, >= 1 (``optimizer="lbfgs"`` only).
+
+        Returns
+        -------
+        dict of str to list of float
+            The history, one entry per epoch trained (L-BFGS: per iteration): ``"loss"``,
+            ``"accuracy"`` (not for an identity output) and, when validating, ``"val_loss"`` (and
+            ``"val_accuracy"``).
+
+        Raises
+        ------
+        TypeError
+            If X or y does not hold real numbers, or an option is of the wrong type.
+        ValueError
+            If X or y has the wrong shape or values, or an option is out of range or conflicts
+            with another (e.g. ``nesterov`` without momentum, ``batch_size`` with L-BFGS,
+            ``tutorial_compat`` with another optimizer, early stopping on a validation monitor
+            without a validation set).  Nothing has changed then.
+        TrainingDivergedError
+            If the loss or an update became NaN or infinite; its ``history`` holds the epochs
+            recorded before.
         """
         X = check_X(X, self.layer_sizes[0], self.dtype)
         options = check_fit_options(
@@ -470,7 +813,7 @@ class NeuralNetwork:
                 return lbfgs_fit(self._engine, self._params, options, verbose)
             return self._fit(options, random, verbose)
 
-    def reset_optimizer(self):
+    def reset_optimizer(self) -> None:
         """Forget the optimizer's state (momentum, Adam's moments, the step count): the next fit
         starts its optimizer afresh, as a fit with other optimizer settings does."""
         with self._lock.write():
@@ -554,9 +897,30 @@ class NeuralNetwork:
         return X, check_targets(y, len(X), self.n_outputs, self.dtype, self.output)
 
 
-def network_layout(metadata, path="model file"):
+def network_layout(metadata: Mapping[str, Any], path: str = "model file") -> dict[str, tuple[str, int]]:
     """The arrays a network's model file holds, {name: (dtype, count)}, from its metadata --
-    whose values are checked here (a ValueError names a bad one)."""
+    whose values are checked here (a ValueError names a bad one).
+
+    Parameters
+    ----------
+    metadata : mapping of str to object
+        A model file's metadata (parsed JSON): ``layer_sizes``, ``activation``, ``output``,
+        ``dtype``, ``tutorial_compat``, ``backend`` and ``optimizer``.
+    path : str, default "model file"
+        Where the metadata came from, to begin error messages with.
+
+    Returns
+    -------
+    dict of str to (str, int)
+        For each array, its dtype name (``"float32"`` or ``"float64"``) and element count:
+        ``params``, and with an optimizer state ``velocity``, ``m`` and ``v`` (count 0 for those
+        the optimizer does not use).
+
+    Raises
+    ------
+    ValueError
+        If a value is missing or of the wrong type or range.
+    """
     field = modelfile.field
     sizes = field(metadata, "layer_sizes", "list", path)
     if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 2**31

@@ -18,17 +18,19 @@ def _tqdm():
 
 
 class Progress:
-    """Context manager updated after each compiled chunk of epochs; silent when verbose is 0."""
+    """Context manager updated after each compiled chunk of epochs (or, ``unit="network"``, each
+    network of a sweep); silent when verbose is 0."""
 
-    def __init__(self, epochs, verbose):
+    def __init__(self, epochs, verbose, unit="epoch"):
         self.epochs = epochs
         self.verbose = verbose
+        self.unit = unit
         self.done = 0
         self.bar = None
 
     def __enter__(self):
         if self.verbose and _tqdm() is not None:
-            self.bar = tqdm(total=self.epochs, unit="epoch")
+            self.bar = tqdm(total=self.epochs, unit=self.unit)
         return self
 
     def update(self, count, history):
@@ -44,7 +46,7 @@ class Progress:
             self.bar.update(count)
             self.bar.set_postfix(**shown)
         else:
-            print(f"epoch {self.done:>6d}/{self.epochs}: "
+            print(f"{self.unit} {self.done:>6d}/{self.epochs}: "
                   + ", ".join(f"{name}={value}" for name, value in shown.items()))
 
     def __exit__(self, *exc):

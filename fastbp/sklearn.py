@@ -91,10 +91,28 @@ def invscaling_rates(learning_rate_init: float, power_t: float, samples_seen: in
     return learning_rate_init / (seen + 1.0) ** power_t
 
 
-def initial_parameters(sizes, activation, random):
+def initial_parameters(sizes: Sequence[int], activation: str,
+                       random: np.random.RandomState) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """scikit-learn's initial weights and biases, drawn as it draws them: per layer, uniform in
     +-sqrt(factor / (fan_in + fan_out)) (factor 2 for a logistic network, else 6), the weights
-    then the biases, from ``random`` -- the same values as scikit-learn's for one random_state."""
+    then the biases, from ``random`` -- the same values as scikit-learn's for one random_state.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        The size of every layer, input first and output last.
+    activation : str
+        The hidden layers' activation by scikit-learn's name (``"logistic"`` selects factor 2).
+    random : numpy.random.RandomState
+        The source of the values (advanced by the draws).
+
+    Returns
+    -------
+    weights : list of numpy.ndarray
+        Per layer, the (fan_in, fan_out) float64 weights.
+    biases : list of numpy.ndarray
+        Per layer, the (fan_out,) float64 biases.
+    """
     factor = 2.0 if activation == "logistic" else 6.0
     weights, biases = [], []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
@@ -165,13 +183,17 @@ class _FastbpMLP(BaseEstimator):
 
     _loss_scale = 1.0
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float64", backend="numba"):
+    def __init__(self, hidden_layer_sizes: int | Sequence[int] = (100,),
+                 activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: int | str = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: int | np.random.RandomState | None = None,
+                 tol: float = 1e-4, verbose: bool = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int = 10, max_fun: int = 15000, dtype: DTypeLike = "float64",
+                 backend: str = "numba") -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -318,33 +340,36 @@ class _FastbpMLP(BaseEstimator):
                     if solver == "lbfgs" else
                     f"Stochastic Optimizer: Maximum iterations ({epochs}) reached and the "
                     "optimization hasn't converged yet.")
-            warnings.warn(what, ConvergenceWarning, stacklevel=3)
+            warnings.warn(what, ConvergenceWarning, stacklevel=4)
 
     # -- fitted attributes, read from the network -----------------------------------------------
     @property
-    def coefs_(self):
+    def coefs_(self) -> list[np.ndarray]:
         """Per-layer (n_in, n_out) weights: views into ``network_``'s parameters."""
         check_is_fitted(self, "network_")
         return list(self.network_.weights)
 
     @property
-    def intercepts_(self):
+    def intercepts_(self) -> list[np.ndarray]:
         """Per-layer (n_out,) biases: views into ``network_``'s parameters."""
         check_is_fitted(self, "network_")
         return list(self.network_.biases)
 
     @property
-    def n_layers_(self):
+    def n_layers_(self) -> int:
+        """The number of layers, input and output included."""
         check_is_fitted(self, "network_")
         return len(self.network_.layer_sizes)
 
     @property
-    def n_outputs_(self):
+    def n_outputs_(self) -> int:
+        """The number of outputs of the network."""
         check_is_fitted(self, "network_")
         return self.network_.n_outputs
 
     @property
-    def out_activation_(self):
+    def out_activation_(self) -> str:
+        """The output's activation, by scikit-learn's name: "logistic", "softmax" or "identity"."""
         check_is_fitted(self, "network_")
         return OUT_ACTIVATIONS[self.network_.output]
 
@@ -354,13 +379,25 @@ class _FastbpMLP(BaseEstimator):
         return self.network_.forward(X, record=False)
 
     # -- model files ----------------------------------------------------------------------------
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted estimator -- parameters, network, optimizer state and fitted
         attributes -- to an ``.npz`` model file without pickle (docs/model-files.md).
+
+        Written to a temporary file and renamed: an interrupted save leaves the old file or none.
+        A ``random_state`` that is a RandomState is saved as None (its stream is not kept).
 
         Parameters
         ----------
         path : str or os.PathLike
+            The file to write, exactly that name (no ``.npz`` is appended); an existing file is
+            replaced.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator has not been fitted.
+        OSError
+            If the file cannot be written.
         """
         check_is_fitted(self, "network_")
         state = self.network_.model_state()
@@ -383,17 +420,28 @@ class _FastbpMLP(BaseEstimator):
         modelfile.save(path, state)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike[str]) -> MLPClassifier | MLPRegressor:
         """An estimator read from a model file written by :meth:`save`; nothing in the file is
         executed, and a damaged or foreign file raises a ValueError naming the problem.
 
         Parameters
         ----------
         path : str or os.PathLike
+            The model file.
 
         Returns
         -------
-        estimator : the class it is called on
+        estimator : MLPClassifier or MLPRegressor
+            A fitted estimator of the class ``load`` is called on, with the saved parameters,
+            network and fitted attributes.
+
+        Raises
+        ------
+        FileNotFoundError
+            If there is no file at ``path``.
+        ValueError
+            If the file is not a readable fastbp model file, holds another estimator class, or
+            any value in it is wrong (the message names it).
         """
         where = str(path)
         state = modelfile.load(path, lambda metadata: cls._file_layout(metadata, where))
@@ -401,7 +449,7 @@ class _FastbpMLP(BaseEstimator):
         params = dict(meta["params"], hidden_layer_sizes=tuple(meta["params"]["hidden_layer_sizes"]))
         try:
             estimator = cls(**params)
-            estimator._checked_params()
+            cls._checked_params(estimator)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: estimator parameters: {error}") from None
         estimator.network_ = NeuralNetwork.from_model_state(state, path=where)
@@ -419,7 +467,7 @@ class _FastbpMLP(BaseEstimator):
         else:
             estimator.validation_scores_ = estimator.best_validation_score_ = None
             estimator.best_loss_ = min(estimator.loss_curve_) if estimator.loss_curve_ else np.inf
-        estimator._restore_from_file(state, fitted, where)
+        cls._restore_from_file(estimator, state, fitted, where)
         if estimator.network_.layer_sizes[0] != estimator.n_features_in_:
             raise ValueError(f"{where}: n_features_in does not match the network's inputs")
         return estimator
@@ -481,6 +529,71 @@ class MLPClassifier(ClassifierMixin, _FastbpMLP):
     output, several classes a softmax, a label-indicator matrix one sigmoid per label.  Labels
     may be of any type scikit-learn accepts (ints, strings, ...).
 
+    The parameters are stored as given and checked by ``fit`` (a ValueError for an unsupported
+    or invalid value).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or sequence of int, default (100,)
+        The sizes of the hidden layers, in order (an int: one hidden layer).
+    activation : {"relu", "tanh", "logistic", "identity"}, default "relu"
+        The hidden layers' activation.
+    solver : {"adam", "sgd", "lbfgs"}, default "adam"
+        The optimizer: Adam, SGD (with ``momentum``), or SciPy's L-BFGS-B on the full batch.
+    alpha : float, default 0.0001
+        The strength of the L2 penalty on the weights, >= 0.
+    batch_size : int or "auto", default "auto"
+        Mini-batch size for "sgd" and "adam": "auto" is ``min(200, n_samples)``; larger than
+        ``n_samples`` is clipped to it (with a warning).  "lbfgs" trains on the full batch.
+    learning_rate : {"constant", "invscaling"}, default "constant"
+        The step size schedule of "sgd": constant, or ``learning_rate_init / (t + 1) ** power_t``
+        per epoch, t the samples seen before it.  ("adaptive" is not supported.)
+    learning_rate_init : float, default 0.001
+        The (initial) step size of "sgd" and "adam", > 0.
+    power_t : float, default 0.5
+        The exponent of the "invscaling" schedule, >= 0.
+    max_iter : int, default 200
+        The most epochs ("sgd", "adam") or iterations ("lbfgs"), >= 1.
+    shuffle : bool, default True
+        Reshuffle the samples every epoch ("sgd", "adam").
+    random_state : int, numpy.random.RandomState or None, default None
+        The source of the initial weights, the mini-batch orders and the validation split.
+    tol : float, default 1e-4
+        "sgd" and "adam" stop when the training loss (with ``early_stopping``, the validation
+        accuracy) has not improved by more than ``tol`` for more than ``n_iter_no_change`` epochs
+        in a row, the loss on the scale of the cross-entropy; for "lbfgs", the
+        projected gradient tolerance.  ``tol >= 0``.
+    verbose : bool, default False
+        Show progress.
+    warm_start : bool, default False
+        ``fit`` continues from the previous fit's network (same layers and classes), with a
+        fresh optimizer state.
+    momentum : float, default 0.9
+        The momentum of "sgd", in [0, 1].
+    nesterovs_momentum : bool, default True
+        Nesterov momentum for "sgd" with ``momentum > 0``.
+    early_stopping : bool, default False
+        For "sgd" and "adam": hold out ``validation_fraction`` of the training data (stratified,
+        except for multi-label targets) and stop when its accuracy has not improved by more than
+        ``tol`` for more than ``n_iter_no_change`` epochs in a row; the weights of the best
+        validation epoch are kept.
+        Not used by ``partial_fit``.
+    validation_fraction : float, default 0.1
+        The fraction of the training data held out with ``early_stopping``, in [0, 1]; it must
+        give at least 2 samples.
+    beta_1, beta_2 : float, default 0.9, 0.999
+        Adam's decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float, default 1e-8
+        Adam's term added to the bias-corrected ``sqrt(v_hat)``, >= 0.
+    n_iter_no_change : int, default 10
+        The epochs without improvement that ``tol`` allows, >= 1.
+    max_fun : int, default 15000
+        The most evaluations of the loss of "lbfgs", >= 1.
+    dtype : "float64" or "float32", default "float64"
+        The network's parameters and arithmetic.
+    backend : {"numba", "numpy"}, default "numba"
+        The compiled kernels, or the NumPy reference engine (alias "reference").
+
     Attributes
     ----------
     classes_ : ndarray
@@ -508,35 +621,70 @@ class MLPClassifier(ClassifierMixin, _FastbpMLP):
         ``"logistic"`` or ``"softmax"``.
     """
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> MLPClassifier:
         """Train on X (n_samples, n_features) and labels y; returns self.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The training inputs (a pandas DataFrame's column names are kept).
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a 0/1 label-indicator matrix for multi-label classification.
 
         Returns
         -------
         self : MLPClassifier
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid or unsupported, X or y is not valid (shape, NaN or infinite
+            values, fewer than 2 classes), the validation set of ``early_stopping`` would have
+            fewer than 2 samples, or a ``warm_start`` meets other classes or layers.
+        TypeError
+            If ``dtype`` is not float32 or float64, or ``backend`` is not a string.
+        fastbp.TrainingDivergedError
+            If the loss or an update became NaN or infinite.
+
+        Warns
+        -----
+        sklearn.exceptions.ConvergenceWarning
+            If training ran for ``max_iter`` epochs (iterations) without converging.
         """
         return self._fit(X, y, incremental=False)
 
     @available_if(_stochastic)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> MLPClassifier:
         """One epoch over (X, y), continuing the optimizer's state; returns self.
+
+        Only for the stochastic solvers ("sgd", "adam"): with "lbfgs" the attribute does not
+        exist (``AttributeError``).  ``early_stopping`` is not used.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The training inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
-        classes : array-like, required on the first call
-            Every class label that ``y`` may ever hold.
+            Class labels (each among ``classes``), or a 0/1 label-indicator matrix.
+        classes : array-like of shape (n_classes,) or None, default None
+            Every class label that ``y`` may ever hold: required on the first call, and then
+            the same or None.
 
         Returns
         -------
         self : MLPClassifier
+            The estimator, trained one more epoch.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid or unsupported, ``classes`` is missing on the first call or
+            differs later, y holds labels not in ``classes_``, or X or y is not valid.
+        TypeError
+            If ``dtype`` is not float32 or float64, or ``backend`` is not a string.
+        fastbp.TrainingDivergedError
+            If the loss or an update became NaN or infinite.
         """
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
@@ -620,16 +768,25 @@ class MLPClassifier(ClassifierMixin, _FastbpMLP):
     def _validation_score(loss, accuracy, Y_val):
         return accuracy
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Class labels: (n_samples,), or (n_samples, n_labels) 0/1 for multi-label.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The inputs.
 
         Returns
         -------
-        y : ndarray
+        y : numpy.ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Labels from ``classes_``, or a 0/1 label-indicator matrix for multi-label.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator has not been fitted.
+        ValueError
+            If X is not valid or has another number of features than in ``fit``.
         """
         out = self._outputs(X)
         if self.network_.output == "softmax":
@@ -638,33 +795,51 @@ class MLPClassifier(ClassifierMixin, _FastbpMLP):
             out = out.ravel()
         return self._label_binarizer.inverse_transform(out)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Probabilities (n_samples, n_classes) in the order of ``classes_`` (multi-label: each
         label's probability).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The inputs.
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes)
+        proba : numpy.ndarray of shape (n_samples, n_classes)
+            The probabilities, in the network's dtype.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator has not been fitted.
+        ValueError
+            If X is not valid or has another number of features than in ``fit``.
         """
         out = self._outputs(X)
         if self.n_outputs_ == 1:
             return np.hstack([1 - out, out])
         return out
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """``log(predict_proba(X))``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The inputs.
 
         Returns
         -------
-        log_proba : ndarray of shape (n_samples, n_classes)
+        log_proba : numpy.ndarray of shape (n_samples, n_classes)
+            The log-probabilities, in the network's dtype (-inf where a probability is 0).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator has not been fitted.
+        ValueError
+            If X is not valid or has another number of features than in ``fit``.
         """
         proba = self.predict_proba(X)
         with np.errstate(divide="ignore"):
@@ -684,6 +859,73 @@ class MLPRegressor(RegressorMixin, _FastbpMLP):
     ``backend`` as :class:`MLPClassifier`.  The loss is scikit-learn's half squared error:
     ``loss_curve_`` and ``tol`` are on its scale, and the steps are its steps.
 
+    The parameters are stored as given and checked by ``fit`` (a ValueError for an unsupported
+    or invalid value).
+
+    Parameters
+    ----------
+    loss : {"squared_error"}, default "squared_error"
+        The loss; only scikit-learn's (half) squared error is supported (others raise a
+        ValueError in ``fit``).
+    hidden_layer_sizes : int or sequence of int, default (100,)
+        The sizes of the hidden layers, in order (an int: one hidden layer).
+    activation : {"relu", "tanh", "logistic", "identity"}, default "relu"
+        The hidden layers' activation.
+    solver : {"adam", "sgd", "lbfgs"}, default "adam"
+        The optimizer: Adam, SGD (with ``momentum``), or SciPy's L-BFGS-B on the full batch.
+    alpha : float, default 0.0001
+        The strength of the L2 penalty on the weights, >= 0.
+    batch_size : int or "auto", default "auto"
+        Mini-batch size for "sgd" and "adam": "auto" is ``min(200, n_samples)``; larger than
+        ``n_samples`` is clipped to it (with a warning).  "lbfgs" trains on the full batch.
+    learning_rate : {"constant", "invscaling"}, default "constant"
+        The step size schedule of "sgd": constant, or ``learning_rate_init / (t + 1) ** power_t``
+        per epoch, t the samples seen before it.  ("adaptive" is not supported.)
+    learning_rate_init : float, default 0.001
+        The (initial) step size of "sgd" and "adam", > 0.
+    power_t : float, default 0.5
+        The exponent of the "invscaling" schedule, >= 0.
+    max_iter : int, default 200
+        The most epochs ("sgd", "adam") or iterations ("lbfgs"), >= 1.
+    shuffle : bool, default True
+        Reshuffle the samples every epoch ("sgd", "adam").
+    random_state : int, numpy.random.RandomState or None, default None
+        The source of the initial weights, the mini-batch orders and the validation split.
+    tol : float, default 1e-4
+        "sgd" and "adam" stop when the training loss (with ``early_stopping``, the validation
+        R^2) has not improved by more than ``tol`` for more than ``n_iter_no_change`` epochs
+        in a row, the loss on the scale of scikit-learn's half squared error; for "lbfgs", the
+        projected gradient tolerance.  ``tol >= 0``.
+    verbose : bool, default False
+        Show progress.
+    warm_start : bool, default False
+        ``fit`` continues from the previous fit's network (same layers), with a fresh optimizer
+        state.
+    momentum : float, default 0.9
+        The momentum of "sgd", in [0, 1].
+    nesterovs_momentum : bool, default True
+        Nesterov momentum for "sgd" with ``momentum > 0``.
+    early_stopping : bool, default False
+        For "sgd" and "adam": hold out ``validation_fraction`` of the training data and stop
+        when its R^2 has not improved by more than ``tol`` for more than ``n_iter_no_change``
+        epochs in a row; the weights of the best validation epoch are kept.
+        Not used by ``partial_fit``.
+    validation_fraction : float, default 0.1
+        The fraction of the training data held out with ``early_stopping``, in [0, 1]; it must
+        give at least 2 samples.
+    beta_1, beta_2 : float, default 0.9, 0.999
+        Adam's decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float, default 1e-8
+        Adam's term added to the bias-corrected ``sqrt(v_hat)``, >= 0.
+    n_iter_no_change : int, default 10
+        The epochs without improvement that ``tol`` allows, >= 1.
+    max_fun : int, default 15000
+        The most evaluations of the loss of "lbfgs", >= 1.
+    dtype : "float64" or "float32", default "float64"
+        The network's parameters and arithmetic.
+    backend : {"numba", "numpy"}, default "numba"
+        The compiled kernels, or the NumPy reference engine (alias "reference").
+
     Attributes
     ----------
     As :class:`MLPClassifier` without ``classes_``; ``validation_scores_`` are R^2 scores and
@@ -692,13 +934,17 @@ class MLPRegressor(RegressorMixin, _FastbpMLP):
 
     _loss_scale = 0.5  # scikit-learn's squared error is half the mean of the squares
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
-                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float64", backend="numba"):
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: int | Sequence[int] = (100,),
+                 activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: int | str = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: int | np.random.RandomState | None = None,
+                 tol: float = 1e-4, verbose: bool = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int = 10, max_fun: int = 15000, dtype: DTypeLike = "float64",
+                 backend: str = "numba") -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -716,32 +962,67 @@ class MLPRegressor(RegressorMixin, _FastbpMLP):
                              "'squared_error'")
         return super()._checked_params()
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> MLPRegressor:
         """Train on X (n_samples, n_features) and targets y; returns self.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The training inputs (a pandas DataFrame's column names are kept).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
 
         Returns
         -------
         self : MLPRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid or unsupported, X or y is not valid (shape, NaN or infinite
+            values), the validation set of ``early_stopping`` would have fewer than 2 samples, or
+            a ``warm_start`` meets other layers.
+        TypeError
+            If ``dtype`` is not float32 or float64, or ``backend`` is not a string.
+        fastbp.TrainingDivergedError
+            If the loss or an update became NaN or infinite.
+
+        Warns
+        -----
+        sklearn.exceptions.ConvergenceWarning
+            If training ran for ``max_iter`` epochs (iterations) without converging.
         """
         return self._fit(X, y, incremental=False)
 
     @available_if(_stochastic)
-    def partial_fit(self, X, y):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike) -> MLPRegressor:
         """One epoch over (X, y), continuing the optimizer's state; returns self.
+
+        Only for the stochastic solvers ("sgd", "adam"): with "lbfgs" the attribute does not
+        exist (``AttributeError``).  ``early_stopping`` is not used.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The training inputs.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
 
         Returns
         -------
         self : MLPRegressor
+            The estimator, trained one more epoch.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid or unsupported, X or y is not valid, or the layers differ
+            from the previous calls'.
+        TypeError
+            If ``dtype`` is not float32 or float64, or ``backend`` is not a string.
+        fastbp.TrainingDivergedError
+            If the loss or an update became NaN or infinite.
         """
         return self._fit(X, y, incremental=True)
 
@@ -767,16 +1048,25 @@ class MLPRegressor(RegressorMixin, _FastbpMLP):
         total = ((Y_val - Y_val.mean(axis=0)) ** 2).sum()
         return 1.0 - loss * Y_val.size / total if total > 0 else 1.0
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted values: (n_samples,) for one output, else (n_samples, n_outputs).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The inputs.
 
         Returns
         -------
-        y : ndarray
+        y : numpy.ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predictions, in the network's dtype.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If the estimator has not been fitted.
+        ValueError
+            If X is not valid or has another number of features than in ``fit``.
         """
         out = self._outputs(X)
         return out.ravel() if self.n_outputs_ == 1 else out

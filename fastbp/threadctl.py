@@ -12,9 +12,12 @@ BLAS pools' limits, the count is process-wide: a fit in any Python thread obeys 
 :func:`threads` block, else the last :func:`set_num_threads` (Numba's own count is per thread;
 fastbp keeps the process's, see ``_ThreadCount``).
 """
+from __future__ import annotations
+
 import contextlib
 import importlib.util
 import threading
+from collections.abc import Iterator
 
 import numba
 import threadpoolctl
@@ -23,13 +26,13 @@ from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limi
 from .kernels.blas import LIBRARY as KERNEL_BLAS
 
 
-def _load_kernel_blas():
+def _load_kernel_blas() -> None:
     """Load the BLAS the kernels call (NumPy's is loaded with NumPy; SciPy's on first use)."""
     if KERNEL_BLAS == "scipy":
         import scipy.linalg.cython_blas  # noqa: F401
 
 
-def load_every_blas():
+def load_every_blas() -> None:
     """Load the kernels' BLAS and, where SciPy is installed, SciPy's -- which Numba's first
     dispatch imports anyway (scipy.linalg) -- so that a view of the pools made now covers both."""
     _load_kernel_blas()
@@ -37,15 +40,27 @@ def load_every_blas():
         import scipy.linalg.cython_blas  # noqa: F401
 
 
-def max_threads():
-    """The most threads Numba can use in this process (NUMBA_NUM_THREADS, fixed at start-up)."""
+def max_threads() -> int:
+    """The most threads Numba can use in this process (NUMBA_NUM_THREADS, fixed at start-up).
+
+    Returns
+    -------
+    int
+        The largest count :func:`set_num_threads` and :func:`threads` accept.
+    """
     return numba.config.NUMBA_NUM_THREADS
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """fastbp's thread count, the same in every Python thread: that of the newest ``threads``
     block still open (in any thread), else the last :func:`set_num_threads`; before any,
-    Numba's default (NUMBA_NUM_THREADS)."""
+    Numba's default (NUMBA_NUM_THREADS).
+
+    Returns
+    -------
+    int
+        The thread count in effect, between 1 and :func:`max_threads`.
+    """
     n = _thread_count.current()
     return n if n is not None else numba.get_num_threads()
 
@@ -75,9 +90,22 @@ def _from_any_thread(set_limits):
 _LIMITS_LOCK = threading.RLock()
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Use ``n`` threads in Numba's parallel kernels and in every loaded BLAS pool (inside a
-    ``threads`` block: until the newest open block ends)."""
+    ``threads`` block: until the newest open block ends).
+
+    Parameters
+    ----------
+    n : int
+        The number of threads, between 1 and :func:`max_threads`.
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an int.
+    ValueError
+        If ``n`` is below 1 or above :func:`max_threads`.
+    """
     _check_count(n)
     _load_kernel_blas()
     numba.set_num_threads(n)
@@ -85,10 +113,29 @@ def set_num_threads(n):
 
 
 @contextlib.contextmanager
-def threads(n):
+def threads(n: int) -> Iterator[None]:
     """``with fastbp.threads(1): ...`` -- n threads inside the block; after it, the count of the
     newest block still open, else the count from before any block (blocks may overlap in
-    several Python threads: each one's end removes its own count only)."""
+    several Python threads: each one's end removes its own count only).
+
+    Parameters
+    ----------
+    n : int
+        The number of threads inside the block, between 1 and :func:`max_threads`.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        A context manager (``with`` binds None) applying the count on entry and removing it on
+        exit.
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an int (raised on entering the block).
+    ValueError
+        If ``n`` is below 1 or above :func:`max_threads` (raised on entering the block).
+    """
     _check_count(n)
     _load_kernel_blas()
     previous_numba = numba.get_num_threads()  # Numba's count is this thread's own
@@ -101,7 +148,7 @@ def threads(n):
         _thread_count.close(block)
 
 
-def _check_count(n):
+def _check_count(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"the number of threads must be an int, got {n!r}")
     if not 1 <= n <= max_threads():
@@ -156,8 +203,16 @@ class _ThreadCount:
                 self._restore_blas = None
 
 
-def thread_report():
-    """[(library, path, threads)] for every BLAS pool loaded, plus Numba's own count."""
+def thread_report() -> list[tuple[str, str, int]]:
+    """[(library, path, threads)] for every BLAS pool loaded, plus Numba's own count.
+
+    Returns
+    -------
+    list of (str, str, int)
+        One tuple per BLAS pool loaded: its library (threadpoolctl's ``internal_api``, e.g.
+        ``"openblas"``), the path of its shared library and its thread count; and last
+        ``("numba", threading layer, Numba's thread count in this Python thread)``.
+    """
     _load_kernel_blas()
     pools = [(info["internal_api"], info["filepath"], info["num_threads"])
              for info in threadpool_info() if info["user_api"] == "blas"]
@@ -232,7 +287,14 @@ _one_blas_thread = _OneBlasThread()
 _thread_count = _ThreadCount()
 
 
-def one_blas_thread():
+def one_blas_thread() -> contextlib.AbstractContextManager[None]:
     """Context manager: every BLAS pool on one thread inside it (overlapping uses from several
-    Python threads share the limit; the last to leave restores the pools)."""
+    Python threads share the limit; the last to leave restores the pools).
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        The process's one shared context manager (``with`` binds None); it may be entered again
+        and from several threads at once.
+    """
     return _one_blas_thread

@@ -99,8 +99,8 @@ def test_clone_and_pickle_keep_parameters_and_predictions(cancer):
 def test_binary_labels_of_any_type(cancer, labels):
     X, y = cancer
     named = np.asarray(labels, dtype=object if isinstance(labels[0], str) else None)[y]
-    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(8,), max_iter=40, random_state=0), X,
-                      named)
+    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01,
+                                    max_iter=100, random_state=0), X, named)
     assert list(model.classes_) == labels and model.out_activation_ == "logistic"
     assert model.network_.layer_sizes[-1] == 1
     predicted = model.predict(X)
