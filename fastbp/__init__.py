@@ -21,6 +21,7 @@ from . import compilation, datasets, policy, reference  # noqa: E402, F401
 from .errors import CompileCacheWarning  # noqa: E402
 from .gradcheck import GradientCheckResult, gradient_check  # noqa: E402
 from .network import NeuralNetwork, TrainingDivergedError
+from .sweep import fit_many
 from .threadctl import get_num_threads, max_threads, set_num_threads, thread_report, threads
 from .tutorial import (
     bce_derivative,
@@ -38,7 +39,8 @@ except _metadata.PackageNotFoundError:  # a source checkout that was never insta
     __version__ = "0+unknown"
 
 __all__ = [
-    "NeuralNetwork", "TrainingDivergedError", "CompileCacheWarning", "GradientCheckResult", "gradient_check",
+    "NeuralNetwork", "TrainingDivergedError", "CompileCacheWarning", "fit_many",
+    "GradientCheckResult", "gradient_check",
     "train_network", "binary_cross_entropy", "bce_derivative", "sigmoid", "sigmoid_derivative",
     "relu", "relu_derivative", "datasets", "reference", "policy",
     "set_num_threads", "get_num_threads", "max_threads", "threads", "thread_report",

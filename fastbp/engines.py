@@ -14,6 +14,7 @@ The interface:
 
 * ``record(X)`` -> (activations, pre_activations): a forward pass kept for ``step_from_recorded``;
 * ``recorded_samples()``, ``step_from_recorded(Y)`` (into ``params.grads``), ``update(lr)``;
+* ``free_workspaces()``: drop the buffers kept between calls;
 * ``output(X)`` -> the network's (N, K) output, a new array;
 * ``gradients(X, Y)`` -> a new flat gradient in the parameter layout; ``loss(X, Y)`` -> (loss, accuracy);
   ``loss_and_gradient(X, Y)`` -> (loss, accuracy, flat gradient), for L-BFGS;
@@ -124,6 +125,9 @@ class NumpyEngine:
         for name, value in state.items():  # the state arrays are the network's: write back
             getattr(run.state, name)[...] = value if ok else before[name]
         return ok
+
+    def free_workspaces(self):
+        """Nothing to free: the reference allocates per call."""
 
     def _monitor(self, run, out):
         """After an epoch: the validation loss and accuracy, then early stopping's rule (as
@@ -395,6 +399,11 @@ class NumbaEngine:
         return False
 
     # -- training calls -------------------------------------------------------------------------
+    def free_workspaces(self):
+        """Drop the training blocks and the idle inference workspaces (made again when needed)."""
+        self._blocks = None
+        self._pool = _WorkspacePool(self.params.sizes, self.params.dtype)
+
     def _blocks_for(self, n_blocks, capacity):
         blocks = self._blocks
         if blocks is None or blocks.n_blocks != n_blocks or blocks.capacity < capacity:

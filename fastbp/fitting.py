@@ -211,7 +211,7 @@ def check_fit_options(nn, X, y, *, epochs, lr, batch_size, shuffle, optimizer, m
                       classification=head != "identity")
 
 
-def lbfgs_fit(engine, params, options, verbose):
+def lbfgs_fit(engine, params, options, verbose, cancel=None):
     """Full-batch training by SciPy's L-BFGS-B over the engine's loss and gradient, at most
     ``options.epochs`` iterations; the history records each iteration's loss (after it).
     BLAS runs on one thread meanwhile, as in the training loops: a product's bits can depend on
@@ -275,6 +275,8 @@ def lbfgs_fit(engine, params, options, verbose):
                 progress.update(1, history)
                 raise StopIteration
         progress.update(1, history)
+        if cancel is not None and cancel.is_set():
+            raise StopIteration  # SciPy returns the iterate reached
 
     if options.epochs == 0:
         return history

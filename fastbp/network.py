@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -696,7 +697,7 @@ class NeuralNetwork:
             validation_data: tuple[ArrayLike, ArrayLike] | None = None,
             validation_split: float = 0.0, early_stopping: bool = False, monitor: str = "val_loss",
             patience: int = 10, min_delta: float = 0.0, gtol: float = 1e-5,
-            max_fun: int = 15000) -> dict[str, list[float]]:
+            max_fun: int = 15000, cancel: threading.Event | None = None) -> dict[str, list[float]]:
         """Train; returns the history: ``{'loss': [...], 'accuracy': [...]}`` one entry per epoch
         (no ``accuracy`` for an identity output), with ``val_loss`` (and ``val_accuracy``) when
         validating.
@@ -779,6 +780,10 @@ class NeuralNetwork:
             L-BFGS-B's projected gradient tolerance, >= 0 (``optimizer="lbfgs"`` only).
         max_fun : int, default 15000
             L-BFGS-B's most evaluations of the loss, >= 1 (``optimizer="lbfgs"`` only).
+        cancel : threading.Event or None, default None
+            Set (from another thread) to stop the fit after its current compiled call (long fits
+            run as calls of about 0.1-0.5 s; L-BFGS: after the current iteration): the fit then
+            returns the history of the epochs it completed, the network at their state.
 
         Returns
         -------
@@ -807,11 +812,20 @@ class NeuralNetwork:
             weight_decay=weight_decay, validation_data=validation_data,
             validation_split=validation_split, early_stopping=early_stopping, monitor=monitor,
             patience=patience, min_delta=min_delta, gtol=gtol, max_fun=max_fun)
+        if cancel is not None and not callable(getattr(cancel, "is_set", None)):
+            raise TypeError(f"cancel must be a threading.Event (or None), got {cancel!r}")
         random = self._random if seed is None else _random_source(seed)
         with self._lock.write():
             if options.optimizer == "lbfgs":
-                return lbfgs_fit(self._engine, self._params, options, verbose)
-            return self._fit(options, random, verbose)
+                return lbfgs_fit(self._engine, self._params, options, verbose, cancel)
+            return self._fit(options, random, verbose, cancel)
+
+    def free_workspaces(self) -> None:
+        """Release the training workspaces the network keeps between fits (its next fit makes
+        them again); for programs that keep many trained networks.  The recorded ``forward``
+        pass is kept."""
+        with self._lock.write():
+            self._engine.free_workspaces()
 
     def reset_optimizer(self) -> None:
         """Forget the optimizer's state (momentum, Adam's moments, the step count): the next fit
@@ -836,7 +850,7 @@ class NeuralNetwork:
         return Run(options.record, self._optimizer_state, self._optimizer_steps,
                    options.validation, stop, best)
 
-    def _fit(self, options, random, verbose):
+    def _fit(self, options, random, verbose, cancel=None):
         X, Y, epochs, batch_size = options.X, options.Y, options.epochs, options.batch_size
         plan = plan_fit(self.policy, self.layer_sizes, len(X), batch_size, epochs,
                         threads=threadctl.get_num_threads(), progress=bool(verbose))
@@ -877,7 +891,7 @@ class NeuralNetwork:
                                                  and out.status != LOSS_NOT_FINITE)
                         self._diverged(out.status, history, failed, options.lrs[failed])
                 progress.update(done, history)
-                if stopped:
+                if stopped or (cancel is not None and cancel.is_set()):
                     break
         if options.restores_best and np.isfinite(run.stop[0]):
             np.copyto(self._params.flat, run.best)  # the weights of the best validation epoch
