@@ -21,6 +21,7 @@ Where the math differs from scikit-learn's (docs/sklearn.md):
 """
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
 import warnings
@@ -29,8 +30,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV as _SkGridSearchCV
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
@@ -45,7 +47,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from . import modelfile
 from .network import NeuralNetwork, network_layout
 
-__all__ = ["MLPClassifier", "MLPRegressor"]
+__all__ = ["MLPClassifier", "MLPRegressor", "GridSearchCV"]
 
 # scikit-learn's names for what fastbp calls them
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "identity"}
@@ -193,7 +195,7 @@ class _FastbpMLP(BaseEstimator):
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
                  n_iter_no_change: int = 10, max_fun: int = 15000, dtype: DTypeLike = "float64",
-                 backend: str = "numba") -> None:
+                 backend: str = "numba", workers: int | None = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -219,6 +221,7 @@ class _FastbpMLP(BaseEstimator):
         self.max_fun = max_fun
         self.dtype = dtype
         self.backend = backend
+        self.workers = workers
 
     # -- checks ---------------------------------------------------------------------------------
     def _checked_params(self):
@@ -255,6 +258,10 @@ class _FastbpMLP(BaseEstimator):
         if not (isinstance(batch, str) and batch == "auto") and (
                 isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1):
             raise ValueError(f"batch_size must be 'auto' or a positive integer, got {batch!r}")
+        workers = params["workers"]
+        if workers is not None and (isinstance(workers, bool)
+                                    or not isinstance(workers, numbers.Integral) or workers < 1):
+            raise ValueError(f"workers must be None or a positive integer, got {workers!r}")
         return params
 
     # -- training -------------------------------------------------------------------------------
@@ -281,6 +288,7 @@ class _FastbpMLP(BaseEstimator):
         elif not incremental:
             self.network_.reset_optimizer()  # scikit-learn: a warm start gets a new optimizer
         network = self.network_
+        network.policy = dataclasses.replace(network.policy, workers=params["workers"])
         validation = None
         early_stopping = params["early_stopping"] and not incremental \
             and params["solver"] != "lbfgs"
@@ -593,6 +601,10 @@ class MLPClassifier(ClassifierMixin, _FastbpMLP):
         The network's parameters and arithmetic.
     backend : {"numba", "numpy"}, default "numba"
         The compiled kernels, or the NumPy reference engine (alias "reference").
+    workers : int or None, default None
+        Worker threads of each fit (None: fastbp's choice, up to its thread setting).  The
+        results are the same bits whatever the workers; fastbp's GridSearchCV sets 1 and trains
+        several networks at once instead.
 
     Attributes
     ----------
@@ -925,6 +937,10 @@ class MLPRegressor(RegressorMixin, _FastbpMLP):
         The network's parameters and arithmetic.
     backend : {"numba", "numpy"}, default "numba"
         The compiled kernels, or the NumPy reference engine (alias "reference").
+    workers : int or None, default None
+        Worker threads of each fit (None: fastbp's choice, up to its thread setting).  The
+        results are the same bits whatever the workers; fastbp's GridSearchCV sets 1 and trains
+        several networks at once instead.
 
     Attributes
     ----------
@@ -944,7 +960,7 @@ class MLPRegressor(RegressorMixin, _FastbpMLP):
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
                  n_iter_no_change: int = 10, max_fun: int = 15000, dtype: DTypeLike = "float64",
-                 backend: str = "numba") -> None:
+                 backend: str = "numba", workers: int | None = None) -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -953,7 +969,7 @@ class MLPRegressor(RegressorMixin, _FastbpMLP):
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-            max_fun=max_fun, dtype=dtype, backend=backend)
+            max_fun=max_fun, dtype=dtype, backend=backend, workers=workers)
         self.loss = loss
 
     def _checked_params(self):
@@ -1102,3 +1118,68 @@ def _number(params, name, low, high=np.inf, open_low=False):
 def _seed(random):
     """An int seed drawn from a RandomState (scikit-learn's random_state)."""
     return int(random.randint(np.iinfo(np.int32).max))
+
+
+class GridSearchCV(_SkGridSearchCV):
+    """scikit-learn's ``GridSearchCV`` (same parameters, attributes and results), training its
+    fits -- candidates x folds -- several at once, as :func:`fastbp.fit_many` trains a sweep:
+    each of fastbp's estimators in the search trains on one worker thread (``workers=1``), and
+    ``n_jobs`` threads (default: ``fastbp.get_num_threads()``) run fits concurrently in
+    compiled code that releases the GIL -- no process pool, no copies of the data, no
+    compilation per process.  A fit's bits do not depend on its workers, so ``cv_results_``'s
+    scores, ``best_params_``, ``best_score_`` and ``best_estimator_`` are those of
+    scikit-learn's own ``GridSearchCV`` over the same estimator.  Estimators other than
+    fastbp's (e.g. a scaler in a pipeline) run in the same threads, as with
+    ``joblib.parallel_config(backend="threading")``.
+
+    Parameters
+    ----------
+    estimator, param_grid, scoring, n_jobs, refit, cv, verbose, pre_dispatch, error_score, \
+return_train_score :
+        As scikit-learn's ``GridSearchCV``; ``n_jobs=None`` means ``fastbp.get_num_threads()``
+        threads, and ``n_jobs`` counts threads rather than processes.
+    """
+
+    def fit(self, X: ArrayLike, y: ArrayLike | None = None, **params: Any) -> GridSearchCV:
+        """Run fit with all sets of parameters (scikit-learn's ``GridSearchCV.fit``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), optional
+        **params : dict
+            Passed to the estimator's ``fit`` (scikit-learn's routing).
+
+        Returns
+        -------
+        self : GridSearchCV
+        """
+        import joblib
+
+        from .threadctl import get_num_threads
+
+        estimator = self.estimator
+        one_worker = _workers_params(estimator, 1)
+        original = {name: value for name, value in estimator.get_params(deep=True).items()
+                    if name in one_worker}
+        n_jobs = self.n_jobs if self.n_jobs is not None else get_num_threads()
+        self.estimator = clone(estimator).set_params(**one_worker)
+        try:
+            with joblib.parallel_config(backend="threading", n_jobs=n_jobs):
+                super().fit(X, y, **params)
+        finally:
+            self.estimator = estimator
+        if hasattr(self, "best_estimator_"):
+            self.best_estimator_.set_params(**original)  # the user's settings, as trained
+        return self
+
+
+def _workers_params(estimator, workers):
+    """{param name: workers} for every fastbp estimator inside ``estimator`` (itself included)."""
+    names = {}
+    if isinstance(estimator, _FastbpMLP):
+        names["workers"] = workers
+    for name, value in estimator.get_params(deep=True).items():
+        if isinstance(value, _FastbpMLP):
+            names[f"{name}__workers"] = workers
+    return names

@@ -273,3 +273,39 @@ def test_initial_weights_and_validation_split_are_scikit_learns(activation):
     if activation == "logistic":  # (an untrained ReLU network's near-ties make argmax fragile)
         # the validation split too: the same model's score on the same rows
         assert ours.validation_scores_[0] == pytest.approx(theirs.validation_scores_[0])
+
+
+def test_fastbp_grid_search_matches_scikit_learns(cancer):
+    """fastbp.sklearn.GridSearchCV trains several fits at once (threads, one worker each) and
+    gives scikit-learn's GridSearchCV's scores and choice, bit for bit."""
+    from sklearn.model_selection import GridSearchCV as SkGridSearchCV
+
+    from fastbp.sklearn import GridSearchCV as FastGridSearchCV
+
+    X, y = cancer
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=40,
+                                                         random_state=0, workers=2))
+    grid = {"mlpclassifier__alpha": [1e-4, 1e-1], "mlpclassifier__solver": ["adam", "sgd"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = SkGridSearchCV(pipe, grid, cv=3).fit(X, y)
+        ours = FastGridSearchCV(pipe, grid, cv=3, n_jobs=2).fit(X, y)
+    assert ours.best_params_ == theirs.best_params_ and ours.best_score_ == theirs.best_score_
+    for key in ("mean_test_score", "std_test_score", "rank_test_score", "split0_test_score"):
+        np.testing.assert_array_equal(ours.cv_results_[key], theirs.cv_results_[key])
+    np.testing.assert_array_equal(ours.predict_proba(X), theirs.predict_proba(X))
+    # the user's settings are untouched: the estimator searched and the best one kept
+    assert pipe.get_params()["mlpclassifier__workers"] == 2
+    assert ours.best_estimator_.get_params()["mlpclassifier__workers"] == 2
+
+
+def test_workers_change_speed_not_bits(cancer):
+    X, y = cancer
+    fits = [quiet_fit(MLPClassifier(hidden_layer_sizes=(16,), max_iter=30, random_state=0,
+                                    workers=w), X, y) for w in (None, 1, 2)]
+    for model in fits[1:]:
+        for a, b in zip(model.coefs_, fits[0].coefs_):
+            np.testing.assert_array_equal(a, b)
+    assert fits[1].network_.workers_used == [1]
+    with pytest.raises(ValueError, match="workers"):
+        MLPClassifier(workers=0).fit(X, y)
