@@ -13,10 +13,16 @@ would; the others go to the worker threads.  Each finished network's training wo
 released, so memory grows with the networks trained at once, not with the sweep.  Ctrl-C stops
 every fit at its next compiled call (at most ~0.5 s) and leaves each network at a complete state.
 """
+from __future__ import annotations
+
 import dataclasses
 import numbers
 import queue
 import threading
+from collections.abc import Sequence
+from typing import Any
+
+from numpy.typing import ArrayLike
 
 from . import threadctl
 from .errors import TrainingDivergedError
@@ -39,7 +45,9 @@ class _Job:
     network: NeuralNetwork = None
 
 
-def fit_many(X, y, configs, *, validation_data=None, verbose=0):
+def fit_many(X: ArrayLike, y: ArrayLike, configs: Sequence[dict[str, Any]], *,
+             validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+             verbose: int = 0) -> list[tuple[NeuralNetwork, dict | TrainingDivergedError]]:
     """Train one network per configuration; a list of ``(network, history)`` in their order.
 
     Parameters

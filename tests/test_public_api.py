@@ -69,6 +69,9 @@ PUBLIC = [
     "fastbp.sklearn:fit_keywords",
     "fastbp.sklearn:initial_parameters",
     "fastbp.sklearn:invscaling_rates",
+    "fastbp.sklearn:GridSearchCV.fit",
+    "fastbp.sweep:fit_many",
+    "fastbp.network:NeuralNetwork.free_workspaces",
 ]
 
 
