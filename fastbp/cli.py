@@ -45,6 +45,9 @@ def main(argv=None):
     selection.add_argument("--sklearn", action="store_true",
                            help="only the table against scikit-learn's MLPClassifier/"
                                 "MLPRegressor on its own data sets (needs scikit-learn)")
+    selection.add_argument("--sweeps", action="store_true",
+                           help="only the sweeps table: fit_many against loops of fits, a joblib "
+                                "pool and scikit-learn (needs joblib)")
     bench.add_argument("--threads", type=_positive_int, metavar="N",
                        help="run every engine on N threads (fastbp.set_num_threads; PyTorch's too)")
     bench.add_argument("--repeats", type=_positive_int, default=3,
@@ -71,7 +74,7 @@ def main(argv=None):
 
         run_bench(quick=args.quick, workloads=args.workloads, threads=args.threads,
                   repeats=args.repeats, markdown=args.markdown, only_models=args.models,
-                  only_sklearn=args.sklearn)
+                  only_sklearn=args.sklearn, only_sweeps=args.sweeps)
     elif args.command == "phases":
         from .bench.phases import run_phases
 

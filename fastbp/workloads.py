@@ -186,3 +186,36 @@ def initial_state(w, samples):
     nn = NeuralNetwork(list(w.sizes), backend="numpy", dtype=w.dtype, seed=random)
     init = [(np.array(W), np.array(b)) for W, b in zip(nn.weights, nn.biases)]
     return X.astype(w.dtype), y.astype(w.dtype), init
+
+
+# -- sweeps: many networks at once (fastbp.fit_many) ----------------------------------------------
+
+@dataclass(frozen=True)
+class Sweep:
+    """A seeds x learning-rates sweep of one of the tutorial's networks (the sweep issue's): every
+    network from ``seeds`` initial weights at each rate of ``lrs`` (Adam: ``adam_lrs``), full
+    batch, ``epochs`` epochs."""
+
+    key: str
+    network: Network
+    seeds: int
+    lrs: tuple
+    adam_lrs: tuple
+    epochs: int
+
+    def data(self):
+        return self.network.make_data()
+
+    def configs(self, dtype="float64", optimizer="sgd", seeds=None, epochs=None):
+        """fit_many's configurations (``seeds``/``epochs``: fewer, for quick runs)."""
+        lrs = self.adam_lrs if optimizer == "adam" else self.lrs
+        return [dict(layer_sizes=list(self.network.sizes), seed=seed, dtype=dtype,
+                     epochs=epochs or self.epochs, lr=lr, optimizer=optimizer)
+                for seed in range(seeds or self.seeds) for lr in lrs]
+
+
+SWEEPS = {
+    "circle": Sweep("circle", CIRCLE, 16, (0.01, 0.03, 0.1, 0.3), (0.001, 0.003, 0.01, 0.03), 500),
+    "spirals": Sweep("spirals", SPIRALS, 4, (0.01, 0.03, 0.1, 0.3), (0.001, 0.003, 0.01, 0.03),
+                     300),
+}

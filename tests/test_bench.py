@@ -409,3 +409,22 @@ def test_sklearn_table_rows_and_report(tmp_path):
         assert row.kind == ("regressor" if row.dataset == "diabetes" else "classifier")
     assert "## scikit-learn" in page.read_text()
     assert "--sklearn" in page.read_text()
+
+
+def test_sweeps_table_rows_and_report(tmp_path):
+    """The sweeps table on a tiny plan: every way of running each sweep measured, reported."""
+    pytest.importorskip("joblib")
+    from fastbp.bench import sweeps
+
+    plan = sweeps.Plan(sweeps=("circle",), optimizers=("sgd", "adam"), rounds=1, seeds=1,
+                       epochs=3)
+    lines, page = [], tmp_path / "perf.md"
+    bench.run_bench(only_sweeps=True, sweeps_plan=plan, out=lines.append, peak_size=64,
+                    log=lambda message: None, markdown=str(page))
+    text = "\n".join(lines)
+    assert "sweeps, many networks at once" in text and "fit_many" in text
+    results = sweeps.run(plan, lambda message: None)
+    ways = [(row.optimizer, row.way) for row in results.rows]
+    assert ("sgd", "sequential") in ways and ("adam", "joblib pool") in ways
+    assert all(row.networks == 4 and row.seconds > 0 for row in results.rows)
+    assert "## Sweeps" in page.read_text() and "--sweeps" in page.read_text()

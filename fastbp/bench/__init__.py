@@ -15,6 +15,7 @@ One job per module:
 * ``measure``        -- timing, the GEMM peak, cold start, memory, what the run ran on
 * ``models``         -- the training options' table: Adam vs SGD, heads, L-BFGS (numba only)
 * ``sklearn_table``  -- fastbp.sklearn against scikit-learn's MLP on its own data sets
+* ``sweeps``         -- many networks at once: fit_many against loops, pools, scikit-learn
 * ``report``         -- the console tables and footnotes, and the ``--markdown`` page
 * ``phases``         -- ``python -m fastbp phases``: where a compiled step spends its time
 
@@ -28,13 +29,13 @@ import sys
 import numpy as np
 
 from .. import workloads as _workloads
-from . import measure, runners, sklearn_table
+from . import measure, runners, sklearn_table, sweeps
 from . import models as models_module
 from .report import Report
 
 
 def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=None,
-                 only_models=False, only_sklearn=False):
+                 only_models=False, only_sklearn=False, only_sweeps=False):
     """The ``python -m fastbp bench ...`` command that runs these options."""
     words = ["python -m fastbp bench"]
     if quick:
@@ -43,6 +44,8 @@ def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=
         words.append("--models")
     if only_sklearn:
         words.append("--sklearn")
+    if only_sweeps:
+        words.append("--sweeps")
     if workloads:
         words.append(f"--workloads {workloads}")
     if threads is not None:
@@ -57,7 +60,7 @@ def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=
 def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, peak_size=None,
               settle=1.0, out=print, log=None, isolate=True, engines=None, markdown=None,
               models=True, only_models=False, model_plan=None, sklearn=None, only_sklearn=False,
-              sklearn_plan=None):
+              sklearn_plan=None, sweep_tables=None, only_sweeps=False, sweeps_plan=None):
     """Run the selected workloads on every available engine; print and return the table rows.
 
     ``workloads``: "W1,W3" (``COLD`` selects the cold-start rows); default all, cold start included.
@@ -70,18 +73,25 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
     ``sklearn``: the scikit-learn table (``fastbp.bench.sklearn_table``; default: when
     scikit-learn is installed and the whole bench runs); ``only_sklearn``: that table alone
     (``--sklearn``); ``sklearn_plan``: its plan (default ``sklearn_table.plan(quick, repeats)``).
+    ``sweep_tables``, ``only_sweeps``, ``sweeps_plan``: the same for the sweeps table
+    (``fastbp.bench.sweeps``, ``--sweeps``; by default when joblib is installed).
     Returns ``(rows, cold-start results)``.
     """
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-    if only_models and only_sklearn:
-        raise ValueError("only_models and only_sklearn each run one table alone: choose one")
+    alone = [name for name, flag in (("only_models", only_models), ("only_sklearn", only_sklearn),
+                                     ("only_sweeps", only_sweeps)) if flag]
+    if len(alone) > 1:
+        raise ValueError(f"{' and '.join(alone)} each run one table alone: choose one")
+    whole = not workloads and not alone
     if sklearn is None:
-        sklearn = sklearn_table.available() and not workloads and not only_models
-    if only_models or only_sklearn:
+        sklearn = sklearn_table.available() and whole
+    if sweep_tables is None:
+        sweep_tables = _has_joblib() and whole
+    if alone:
         if workloads:
-            raise ValueError("only_models and only_sklearn run one table alone: no workloads")
+            raise ValueError(f"{alone[0]} runs one table alone: no workloads")
         selected, cold, models = [], False, only_models
-        sklearn = only_sklearn
+        sklearn, sweep_tables = only_sklearn, only_sweeps
     else:
         selected = _workloads.select(workloads, also=("COLD",))
     if cold is None:
@@ -102,22 +112,32 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
                      if models else None)
     sklearn_results = (sklearn_table.run(sklearn_plan or sklearn_table.plan(quick, repeats), log)
                        if sklearn else None)
+    sweep_results = (sweeps.run(sweeps_plan or sweeps.plan(quick, repeats), log)
+                     if sweep_tables else None)
 
     ran = list(dict.fromkeys(row.engine for row in rows if row.engine != "GEMMs only"))
-    if only_models or only_sklearn:
+    if alone:
         ran = ["numba"]
     report = Report(quick=quick, repeats=repeats, engines=ran or [e.name for e in engines],
                     pools=measure.blas_pools(), peaks=peaks, peak_size=peak_size, rows=rows,
                     workloads=selected, thread_note=thread_note, cold=cold_results, memory=memory,
-                    models=model_results, sklearn=sklearn_results)
+                    models=model_results, sklearn=sklearn_results, sweeps=sweep_results)
     for line in report.lines():
         out(line)
     if markdown:
         command = command_line(quick, workloads, threads, repeats, markdown, only_models,
-                               only_sklearn)
+                               only_sklearn, only_sweeps)
         directory = os.path.dirname(os.path.abspath(markdown))
         os.makedirs(directory, exist_ok=True)
         with open(markdown, "w", encoding="utf-8") as page:
             page.write(report.markdown(command, measure.cpu_name()))
         log(f"  Markdown page written to {markdown}")
     return rows, cold_results
+
+
+def _has_joblib():
+    try:
+        import joblib  # noqa: F401
+    except ImportError:
+        return False
+    return True

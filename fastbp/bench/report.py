@@ -213,6 +213,43 @@ to sklearn's score: sgd/adam -- epochs of partial_fit (scored after each, untime
   held-out score reaches scikit-learn's final one, times the time per epoch; lbfgs -- the whole
   fit, if its final score reaches it."""
 
+# -- the sweeps table (fastbp.bench.sweeps) ---------------------------------------------------------
+
+SWEEPS_HEADER = ["sweep", "optimizer", "way", "networks", "time", "fit_many faster by", "IQR",
+                 "target"]
+
+
+def sweeps_cells(results):
+    lines = []
+    for row in results.rows:
+        low, high = row.speedup_iqr
+        target = "" if row.target is None else (
+            f">= {row.target:g}x {'met' if row.speedup >= row.target else 'missed'}")
+        lines.append([row.sweep, row.optimizer, row.way, str(row.networks), fmt_time(row.seconds),
+                      "-" if row.way == "fit_many" else f"{row.speedup:.2f}x",
+                      "-" if row.way == "fit_many" else f"{low:.2f}-{high:.2f}x", target])
+    return lines
+
+
+def sweeps_title(results):
+    from ..workloads import SWEEPS
+
+    described = "; ".join(f"{s.key} {list(s.network.sizes)} {s.seeds} seeds x {len(s.lrs)} rates, "
+                          f"{s.epochs} epochs" for s in SWEEPS.values())
+    quick = " (reduced: quick run)" if results.plan.seeds is not None else ""
+    return (f"sweeps, many networks at once{quick}: {described}; full batch, float64; "
+            f"{results.threads} threads / pool processes; {results.plan.rounds} interleaved rounds")
+
+
+SWEEPS_NOTES = """
+Each way trains the whole sweep; rounds run every way in turn after one untimed round (compiling,
+  starting the pool).  time: median over the rounds.  fit_many faster by: median of the
+  per-round ratios (that way's time / fit_many's), IQR their 25th-75th percentiles.
+sequential: NeuralNetwork(...).fit(...) in a loop.  joblib pool: the configurations split over
+  a loky pool, fastbp on one thread per process.  scikit-learn: MLPClassifier(solver="sgd",
+  momentum=0, batch_size=all, alpha=0, no early stop) with the same hidden layers and rates,
+  one fit per task over the same pool."""
+
 MODELS_TITLE = "training options on the compiled engine (numba), fastbp.bench.models"
 
 MODELS_NOTES = """
@@ -246,6 +283,7 @@ class Report:
     memory: tuple = None             # (samples, peak bytes, budget bytes)
     models: object = None            # fastbp.bench.models.Results
     sklearn: object = None           # fastbp.bench.sklearn_table.Results
+    sweeps: object = None            # fastbp.bench.sweeps.Results
     title: str = field(default="fastbp bench", repr=False)
 
     def header(self):
@@ -316,6 +354,10 @@ class Report:
             out += ["", f"{sklearn_title(self.sklearn)}:", columns(SKLEARN_HEADER,
                                                                    sklearn_cells(self.sklearn)),
                     SKLEARN_NOTES]
+        if self.sweeps:
+            out += ["", f"{sweeps_title(self.sweeps)}:", columns(SWEEPS_HEADER,
+                                                                 sweeps_cells(self.sweeps)),
+                    SWEEPS_NOTES]
         return out
 
     def markdown(self, command, cpu):
@@ -347,6 +389,12 @@ class Report:
             page += ["## scikit-learn", "", f"{sklearn_title(self.sklearn)}.", ""]
             page += markdown_table(SKLEARN_HEADER, sklearn_cells(self.sklearn), left=2)
             page += ["", "```text", SKLEARN_NOTES.strip("\n"), "```"]
+        if self.sweeps:
+            if page[-1]:
+                page.append("")
+            page += ["## Sweeps", "", f"{sweeps_title(self.sweeps)}.", ""]
+            page += markdown_table(SWEEPS_HEADER, sweeps_cells(self.sweeps), left=3)
+            page += ["", "```text", SWEEPS_NOTES.strip("\n"), "```"]
         return "\n".join(page) + "\n"
 
 
