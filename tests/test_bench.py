@@ -257,9 +257,14 @@ def test_cli_has_bench(monkeypatch):
 
     main(["bench", "--quick", "--workloads", "W1", "--repeats", "1"])
     assert called == {"quick": True, "workloads": "W1", "threads": None, "repeats": 1,
-                      "markdown": None, "only_models": False}
+                      "markdown": None, "only_models": False, "only_sklearn": False,
+                      "only_sweeps": False}
     main(["bench", "--markdown", "docs/performance.md"])
     assert called["markdown"] == "docs/performance.md" and not called["only_models"]
+    main(["bench", "--sweeps"])
+    assert called["only_sweeps"] and not called["only_sklearn"]
+    main(["bench", "--sklearn"])
+    assert called["only_sklearn"] and not called["only_sweeps"]
     main(["bench", "--models", "--quick"])
     assert called["only_models"] and called["quick"] and called["workloads"] is None
 
@@ -269,9 +274,12 @@ def test_cli_describes_every_subcommand_in_one_line(capsys):
 
     with pytest.raises(SystemExit):
         main(["--help"])
-    listing = capsys.readouterr().out.split("positional arguments:")[1].split("options:")[0]
+    text = capsys.readouterr().out
+    listing = text.split("commands:")[1]
     described = [line.split(None, 1) for line in listing.splitlines()[2:] if line.strip()]
     assert [name for name, _ in described] == ["demo", "bench", "phases"]
+    assert all(len(words) == 2 and words[1].strip() for words in described)  # a description each
+    assert "--version" in text.split("commands:")[0]
     for command in ("demo", "bench", "phases"):
         with pytest.raises(SystemExit):
             main([command, "--help"])

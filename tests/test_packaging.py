@@ -35,3 +35,23 @@ def test_kernels_ship_inside_the_installed_package():
 def test_console_script_is_declared():
     scripts = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="console_scripts")}
     assert scripts.get("fastbp") == "fastbp.cli:main"
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    """One place for the version (pyproject.toml): fastbp.__version__ and `fastbp --version`."""
+    from fastbp.cli import main
+
+    assert fastbp.__version__ == importlib.metadata.version("fastbp")
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"fastbp {fastbp.__version__}"
+
+
+def test_typed_and_licensed():
+    """py.typed ships with the package (PEP 561); the LICENSE file and the classifiers say MIT."""
+    assert (Path(fastbp.__file__).parent / "py.typed").exists()
+    metadata = importlib.metadata.metadata("fastbp")
+    assert "License :: OSI Approved :: MIT License" in metadata.get_all("Classifier")
+    assert any(url.startswith("Documentation") for url in metadata.get_all("Project-URL"))
+    if imported_from_source_tree():
+        assert "MIT License" in (Path(__file__).parent.parent / "LICENSE").read_text()
