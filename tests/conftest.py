@@ -6,9 +6,14 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 import fastbp
 from fastbp.engines import BACKENDS as ENGINE_CLASSES
+
+# Hypothesis profiles: CI runs "default"; `HYPOTHESIS_PROFILE=thorough pytest ...` 20x the examples.
+settings.register_profile("thorough", max_examples=20 * settings.default.max_examples)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 BACKENDS = sorted(ENGINE_CLASSES)
 DTYPES = [np.float32, np.float64]
