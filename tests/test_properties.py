@@ -137,7 +137,7 @@ def test_rejected_fits_change_nothing(data):
     np.testing.assert_array_equal(parameters_of(nn), parameters_of(twin))
 
 
-@settings(deadline=None, max_examples=30)
+@settings(deadline=None, max_examples=max(30, settings.default.max_examples // 3))
 @given(data=st.data())
 def test_damaged_model_files_load_identically_or_raise_value_error(data, tmp_path_factory):
     spec = data.draw(networks())
