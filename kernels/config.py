@@ -54,39 +54,45 @@ def _stamp_cache(dispatcher):
     return True
 
 
-def kernel(func=None, *, inline=False, python=True):
+def kernel(func=None, *, inline=False, python=True, linked=True):
     """Compile ``func`` lazily with fastbp's settings (one specialisation per dtype).
 
-    ``inline=True`` (the per-layer wrappers and the whole-network passes) inlines the function
-    into its compiled callers at Numba's IR level.  Numba compiles every called kernel into its
-    own module and re-optimises the linked code again in each caller, so each intermediate level
-    re-optimised the loop kernels below it: inlining the levels between the training loops and
-    the loop kernels shortens the first fit's compilation (same speed; docs/decisions.md).  The
-    loop kernels themselves stay separate, compiled once per dtype.
+    ``linked=False`` (the big loop kernels, the whole-network passes and the training steps'
+    parts) has compiled callers call the kernel's one compiled code by address instead of
+    linking a copy of it, which Numba would optimise and compile to machine code again in every
+    caller and in the callers' callers (``linking``; docs/decisions.md).  Small kernels stay
+    linked: LLVM inlines them into their callers' loops (and two reductions, ``derivative_row``
+    and ``bce_loss_sum``, keep the bits of their linked copies).
+
+    ``inline=True`` (the per-layer wrappers and small helpers) inlines the function into its
+    compiled callers at Numba's IR level: one module less to compile, no call.
 
     ``python=False`` (kernels only ever called from compiled code) compiles no CPython wrapper,
     which shortens the first fit's compilation.  Such a kernel must not be called from Python (it
-    would crash); none of them is exported by ``fastbp.kernels``.
+    would crash); none of them is exported by ``fastbp.kernels``.  No kernel gets Numba's C
+    wrapper (``cfunc``, for first-class function values, which fastbp does not use).
 
     With caching on, a kernel whose cache has nowhere to go (read-only install and no writable
     user cache directory), or a Numba whose cache cannot be stamped with SOURCES_STAMP, compiles
     in memory instead -- silently: the cache is only a speed-up, stale code never is.
     """
     if func is None:
-        return lambda f: kernel(f, inline=inline, python=python)
-    options = {"fastmath": set(FAST_FLOATS), "nogil": True, "error_model": "numpy"}
+        return lambda f: kernel(f, inline=inline, python=python, linked=linked)
+    options = {"fastmath": set(FAST_FLOATS), "nogil": True, "error_model": "numpy",
+               "no_cfunc_wrapper": True}
     if inline:
         options["inline"] = "always"
     if not python:
         options["no_cpython_wrapper"] = True
+    jit = numba.njit if linked else linking.called_by_address
     if CACHE_ENABLED:
         try:
-            cached = numba.njit(func, cache=True, **options)
+            cached = jit(func, cache=True, **options)
         except RuntimeError:  # numba: "cannot cache function ...: no locator available"
             cached = None
         if cached is not None and _stamp_cache(cached):
             return cached
-    return numba.njit(func, **options)
+    return jit(func, **options)
 
 
 @kernel

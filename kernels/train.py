@@ -119,7 +119,7 @@ def sample_block(buf, n, width):
     return buf[:n * width].reshape((n, width))
 
 
-@kernel(inline=True)
+@kernel(linked=False)
 def forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n):
     """Forward through every layer for a batch of n samples (inputs already in xbuf)."""
     for l in range(sizes.size - 1):
@@ -138,7 +138,7 @@ def forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n):
         softmax_columns(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n))
 
 
-@kernel(inline=True)
+@kernel(linked=False)
 def gradient_pass(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_mean, tutorial):
     """Backward from the stored forward pass into ``grads`` (exact gradient, or the tutorial's step).
 
@@ -213,13 +213,12 @@ def combine(shared, n_slots, field):
     return total
 
 
-@kernel(inline=True)
+@kernel(python=False, linked=False)
 def job_pass(net, x, y, z, a, d, grads, n, n_mean, tutorial, with_gradient):
     """Forward and loss of the n samples in buffers x, y (z, a, d their workspace); with
     ``with_gradient``, their share of the gradient of the mean over ``n_mean`` samples into
-    ``grads`` too.  Returns (loss sum, correct count).  Each training loop calls this from one
-    place only -- for its blocks and for the validation set alike -- so the forward pass is
-    compiled into it once."""
+    ``grads`` too.  Returns (loss sum, correct count).  Both training loops call it -- for their
+    blocks and for the validation set alike -- so the passes are compiled once for all."""
     sizes, codes = net.sizes, net.codes
     last = sizes.size - 2
     forward_pass(net.params, sizes, codes, x, z, a, n)
@@ -237,7 +236,7 @@ def publish(shared, b, loss_sum, correct):
     shared[b * SLOT + CORRECT] = correct
 
 
-@kernel(inline=True)
+@kernel(python=False, linked=False)
 def finish_step(worker, net, blocks, team, settings, opt, state, lr, t, restorable, steps,
                 n_values, window_start, waited):
     """The end of one training step for one worker, after it computed its blocks (block_step):
