@@ -85,8 +85,6 @@ def _install():
 OWN_COPIES = _install()
 
 
-
-
 class AddressCalled(CPUDispatcher):
     """A kernel's dispatcher whose compiled callers call its code by address (see above).
     Called from Python, it is a plain Numba dispatcher."""
@@ -99,9 +97,10 @@ class AddressCalled(CPUDispatcher):
             key = dispatcher
 
             def generic(self, args, kws):
-                args = tuple(types.unliteral(a) for a in args)
-                if kws or not dispatcher.compile(args):
+                if kws:
                     return None
+                args = tuple(types.unliteral(a) for a in args)
+                dispatcher.compile(args)
                 return dispatcher.overloads[args].signature
 
         self._by_address = types.Function(Call)
