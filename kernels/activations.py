@@ -24,7 +24,7 @@ LEAKY_SLOPE = 0.01
 SIGMOID_LIMIT = 500.0  # the tutorial's clip of z
 
 
-@kernel(python=False)
+@kernel(python=False, linked=False)
 def activate_row(Z, A, o, bias, activation):
     """Z[o] += bias, then A[o] = activation(Z[o]) (one pass, the row in cache).  Z, A: (n_out, n).
 
@@ -64,7 +64,7 @@ def activate_row(Z, A, o, bias, activation):
                 A[o, k] = z * slope if z < zero else z
 
 
-@kernel(python=False)
+@kernel(python=False, linked=False)
 def softmax_columns(Z, A):
     """A[:, k] = softmax(Z[:, k]) for every sample k (stable: shifted by the column's maximum).
     Z, A: (K, n)."""

@@ -42,7 +42,7 @@ def output_loss(Z, A, Y, tutorial, head):
     return total / head_values(Z.shape[0], Z.shape[1], head), correct
 
 
-@kernel(python=False)
+@kernel(python=False, linked=False)
 def output_loss_sum(Z, A, Y, tutorial, head):
     """Summed loss (float64) and the number of correct predictions: outputs with (a > 0.5) == y
     (sigmoid), samples whose largest output is the target's largest (softmax), none (identity).
@@ -59,7 +59,7 @@ def output_loss_sum(Z, A, Y, tutorial, head):
     return bce_loss_sum(Z, A, Y, tutorial)
 
 
-@kernel(python=False)
+@kernel(python=False, linked=False)
 def softmax_loss_sum(Z, A, Y):
     """Summed categorical cross-entropy (float64) and the number of samples whose largest
     probability is at the target's largest entry.  Z, A, Y: (K, n)."""
@@ -121,7 +121,7 @@ def bce_loss_sum(Z, A, Y, tutorial):
     return total, correct
 
 
-@kernel(python=False)
+@kernel(python=False, linked=False)
 def output_delta(A, Y, D, n_mean, head):
     """Exact output delta D = dLoss/dZ of the head: (A - Y) / (K n_mean) (sigmoid),
     (A - Y) / n_mean (softmax), 2 (A - Y) / (K n_mean) (identity, A = Z).  A, Y, D: (K, n).
@@ -141,7 +141,7 @@ def output_delta(A, Y, D, n_mean, head):
             D[o, k] = (A[o, k] - Y[o, k]) * scale
 
 
-@kernel(python=False)
+@kernel(python=False, linked=False)
 def output_delta_tutorial(A, Y, D, n_mean):
     """The tutorial's output delta: bce_derivative(y, a) * a (1 - a), divided by n_mean (rows) only."""
     K, n = A.shape
@@ -174,7 +174,7 @@ def propagate_delta(W, D, Z_prev, A_prev, D_prev, db_prev, bias_scale, activatio
         db_prev[i] = derivative_row(D_prev, Z_prev, A_prev, i, activation) * scale
 
 
-@kernel(python=False)
+@kernel(python=False, linked=False)
 def weight_gradient_loops(A_in, D, dW):
     """dW = A_in @ D.T with explicit loops: a block of two inputs by four outputs per pass over the
     batch, eight running sums in registers (an odd last input is paired with itself, its copy

@@ -11,17 +11,25 @@
   itself: so every kernel's cache entry is stamped with ``SOURCES_STAMP``, a digest of all kernel
   sources and of the BLAS library the kernels call (``blas.LIBRARY``), and any edit or upgrade of
   any kernel file, or a switch of BLAS, recompiles all of them.
+* ``COMPILE_GC_THRESHOLD`` -- while Numba compiles a fastbp kernel (and the kernels it calls),
+  the garbage collector's first threshold is raised to it from Python's 700, then restored.
+  Compiling allocates millions of short-lived IR objects; Python's default thresholds ran a
+  collection every 700 of them, and the first fit spent ~0.5 s of its compilation in the
+  collector (~25 MB more at the peak instead).  A threshold of 0 (automatic collection off)
+  is left as it is.
 * ``use_blas`` -- which layer products go to BLAS (``blas.gemm``): both sides at least
   ``BLAS_MIN_WIDTH`` wide and more than ``BLAS_MIN_WEIGHTS`` weights.  Smaller layers (the
   tutorial's 2-wide inputs, 1-wide outputs, the circle's 16x8, the spirals' 32x16) run in
   register-blocked loops over the batch, which beat a BLAS call there (asv's kernel benchmarks
   time both sides of the line; the measurements are in docs/decisions.md).
 """
+import gc
 import hashlib
 import os
 from pathlib import Path
 
 import numba
+from numba.core import event
 
 from . import linking  # noqa: F401 -- callers always call their own copies (see there)
 from .blas import LIBRARY as BLAS_LIBRARY
@@ -30,6 +38,8 @@ FAST_FLOATS = frozenset({"nsz", "contract", "reassoc"})
 
 CACHE_ENABLED = os.environ.get("FASTBP_CACHE", "1").strip().lower() not in {"0", "false", "no", "off"}
 CACHE_PROBLEMS = []  # why kernels compile in memory although the cache is enabled (API: a warning)
+
+COMPILE_GC_THRESHOLD = 10_000
 
 BLAS_MIN_WIDTH = 8
 BLAS_MIN_WEIGHTS = 512
@@ -55,19 +65,48 @@ def _stamp_cache(dispatcher):
     return True
 
 
-def kernel(func=None, *, inline=False, python=True):
+class _FewerCollections(event.Listener):
+    """Raises the collector's first threshold while a fastbp kernel compiles (see above)."""
+
+    def __init__(self):
+        self.depth = 0  # nested compilations: the callees of the kernel being compiled
+        self.saved = None
+
+    def on_start(self, event):
+        self.depth += 1
+        if self.depth == 1 and event.data["dispatcher"].py_func.__module__.startswith(__package__):
+            thresholds = gc.get_threshold()
+            if thresholds[0] > 0:
+                self.saved = thresholds
+                gc.set_threshold(max(thresholds[0], COMPILE_GC_THRESHOLD), *thresholds[1:])
+
+    def on_end(self, event):
+        self.depth -= 1
+        if self.depth == 0 and self.saved is not None:
+            gc.set_threshold(*self.saved)
+            self.saved = None
+
+
+event.register("numba:compile", _FewerCollections())  # Numba compiles under its global lock
+
+
+def kernel(func=None, *, inline=False, python=True, linked=True):
     """Compile ``func`` lazily with fastbp's settings (one specialisation per dtype).
 
-    ``inline=True`` (the per-layer wrappers and the whole-network passes) inlines the function
-    into its compiled callers at Numba's IR level.  Numba compiles every called kernel into its
-    own module and re-optimises the linked code again in each caller, so each intermediate level
-    re-optimised the loop kernels below it: inlining the levels between the training loops and
-    the loop kernels shortens the first fit's compilation (same speed; docs/decisions.md).  The
-    loop kernels themselves stay separate, compiled once per dtype.
+    ``linked=False`` (the big loop kernels, the whole-network passes and the training steps'
+    parts) has compiled callers call the kernel's one compiled code by address instead of
+    linking a copy of it, which Numba would optimise and compile to machine code again in every
+    caller and in the callers' callers (``linking``; docs/decisions.md).  Small kernels stay
+    linked: LLVM inlines them into their callers' loops (and two reductions, ``derivative_row``
+    and ``bce_loss_sum``, keep the bits of their linked copies).
+
+    ``inline=True`` (the per-layer wrappers and small helpers) inlines the function into its
+    compiled callers at Numba's IR level: one module less to compile, no call.
 
     ``python=False`` (kernels only ever called from compiled code) compiles no CPython wrapper,
     which shortens the first fit's compilation.  Such a kernel must not be called from Python (it
-    would crash); none of them is exported by ``fastbp.kernels``.
+    would crash); none of them is exported by ``fastbp.kernels``.  No kernel gets Numba's C
+    wrapper (``cfunc``, for first-class function values, which fastbp does not use).
 
     With caching on, a kernel whose cache has nowhere to go (read-only install and no writable
     user cache directory), or a Numba whose cache cannot be stamped with SOURCES_STAMP, compiles
@@ -75,15 +114,17 @@ def kernel(func=None, *, inline=False, python=True):
     ``CACHE_PROBLEMS``, which the API layer reports once (fastbp.compilation).
     """
     if func is None:
-        return lambda f: kernel(f, inline=inline, python=python)
-    options = {"fastmath": set(FAST_FLOATS), "nogil": True, "error_model": "numpy"}
+        return lambda f: kernel(f, inline=inline, python=python, linked=linked)
+    options = {"fastmath": set(FAST_FLOATS), "nogil": True, "error_model": "numpy",
+               "no_cfunc_wrapper": True}
     if inline:
         options["inline"] = "always"
     if not python:
         options["no_cpython_wrapper"] = True
+    jit = numba.njit if linked else linking.called_by_address
     if CACHE_ENABLED:
         try:
-            cached = numba.njit(func, cache=True, **options)
+            cached = jit(func, cache=True, **options)
         except RuntimeError:  # numba: "cannot cache function ...: no locator available"
             cached = None
             _cache_problem("no writable cache directory (a read-only install, and no writable "
@@ -93,7 +134,7 @@ def kernel(func=None, *, inline=False, python=True):
         if cached is not None:
             _cache_problem(f"Numba {numba.__version__}'s cache cannot be keyed to fastbp's kernel "
                            "sources, and a stale cached kernel is never used")
-    return numba.njit(func, **options)
+    return jit(func, **options)
 
 
 def _cache_problem(reason):

@@ -5,7 +5,7 @@ from .blas import gemm
 from .config import kernel, use_blas
 
 
-@kernel(python=False)
+@kernel(python=False, linked=False)
 def product_loops(W, A, Z, b):
     """Z = W.T @ A + b with explicit loops over the batch.  W: (n_in, n_out), A: (n_in, n),
     b: (n_out,), or empty for no bias -> Z: (n_out, n).

@@ -8,9 +8,9 @@ from .backward import output_loss
 from .blas import gemm
 from .config import kernel
 from .train import (
-    forward_pass,
+    forward_layers,
     gather_batch,
-    gradient_pass,
+    gradient_layers,
     input_block,
     inputs_sample_major,
     layer_block,
@@ -24,7 +24,7 @@ from .update import sgd_step
 def forward_loop(params, sizes, codes, xbuf, zbuf, abuf, n, reps):
     """``reps`` forward passes."""
     for _ in range(reps):
-        forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n)
+        forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n)
 
 
 @kernel
@@ -42,7 +42,7 @@ def loss_loop(sizes, codes, ybuf, zbuf, abuf, n, reps):
 def gradient_loop(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, reps):
     """``reps`` gradient passes (exact mode) over the last forward pass's buffers."""
     for _ in range(reps):
-        gradient_pass(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n, False)
+        gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n, False)
 
 
 @kernel

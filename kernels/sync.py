@@ -113,7 +113,7 @@ def monotonic_ns():
     return _clock_ns()
 
 
-@kernel(python=False)
+@kernel(python=False, linked=False)
 def barrier(board, worker, n_workers, count):
     """Wait until every worker has reached barrier number ``count``.
 

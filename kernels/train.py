@@ -125,8 +125,8 @@ def sample_block(buf, n, width):
     return buf[:n * width].reshape((n, width))
 
 
-@kernel(inline=True)
-def forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n):
+@kernel(python=False, linked=False)
+def forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n):
     """Forward through every layer for a batch of n samples (inputs already in xbuf)."""
     for l in range(sizes.size - 1):
         W, b = layer_params(params, sizes, l)
@@ -144,8 +144,8 @@ def forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n):
         softmax_columns(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n))
 
 
-@kernel(inline=True)
-def gradient_pass(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_mean, tutorial):
+@kernel(python=False, linked=False)
+def gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_mean, tutorial):
     """Backward from the stored forward pass into ``grads`` (exact gradient, or the tutorial's step).
 
     The n samples' share of the mean over ``n_mean`` samples (n_mean = n unless the n samples are
@@ -181,9 +181,22 @@ def gradient_pass(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, 
 
 
 @kernel
+def forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n):
+    """forward_layers callable from Python (the step-by-step engine, predict): compiled when
+    first called, so the training loops' first compilation does not pay for a Python wrapper."""
+    forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n)
+
+
+@kernel
+def gradient_pass(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_mean, tutorial):
+    """gradient_layers callable from Python (the step-by-step engine)."""
+    gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n_mean, tutorial)
+
+
+@kernel
 def network_loss(params, sizes, codes, xbuf, ybuf, zbuf, abuf, n, tutorial):
     """Forward pass, then (mean loss of the head, number of correct predictions)."""
-    forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n)
+    forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n)
     last = sizes.size - 2
     return output_loss(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
                        input_block(ybuf, sizes[last + 1], n), tutorial, codes[last])
@@ -192,11 +205,11 @@ def network_loss(params, sizes, codes, xbuf, ybuf, zbuf, abuf, n, tutorial):
 @kernel
 def loss_and_gradient(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial):
     """Forward pass, the gradient into ``grads``, and (mean loss, number correct): one call."""
-    forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n)
+    forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n)
     last = sizes.size - 2
     result = output_loss(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
                          input_block(ybuf, sizes[last + 1], n), tutorial, codes[last])
-    gradient_pass(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n, tutorial)
+    gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n, tutorial)
     return result
 
 
@@ -219,20 +232,19 @@ def combine(shared, n_slots, field):
     return total
 
 
-@kernel(inline=True)
+@kernel(python=False, linked=False)
 def job_pass(net, x, y, z, a, d, grads, n, n_mean, tutorial, with_gradient):
     """Forward and loss of the n samples in buffers x, y (z, a, d their workspace); with
     ``with_gradient``, their share of the gradient of the mean over ``n_mean`` samples into
-    ``grads`` too.  Returns (loss sum, correct count).  Each training loop calls this from one
-    place only -- for its blocks and for the validation set alike -- so the forward pass is
-    compiled into it once."""
+    ``grads`` too.  Returns (loss sum, correct count).  Both training loops call it -- for their
+    blocks and for the validation set alike -- so the passes are compiled once for all."""
     sizes, codes = net.sizes, net.codes
     last = sizes.size - 2
-    forward_pass(net.params, sizes, codes, x, z, a, n)
+    forward_layers(net.params, sizes, codes, x, z, a, n)
     result = output_loss_sum(layer_block(z, sizes, last, n), layer_block(a, sizes, last, n),
                              input_block(y, sizes[last + 1], n), tutorial, codes[last])
     if with_gradient:
-        gradient_pass(net.params, grads, sizes, codes, x, y, z, a, d, n, n_mean, tutorial)
+        gradient_layers(net.params, grads, sizes, codes, x, y, z, a, d, n, n_mean, tutorial)
     return result
 
 
@@ -243,7 +255,7 @@ def publish(shared, b, loss_sum, correct):
     shared[b * SLOT + CORRECT] = correct
 
 
-@kernel(inline=True)
+@kernel(python=False, linked=False)
 def finish_step(worker, net, blocks, team, settings, opt, state, lr, t, restorable, steps,
                 n_values, window_start, waited):
     """The end of one training step for one worker, after it computed its blocks (block_step):

@@ -57,7 +57,7 @@ def optimizer_step_blocks(params, grads, lr, backup, start, stop, opt, state, t)
                           state.decay[start:stop], t)
 
 
-@kernel(python=False)
+@kernel(python=False, linked=False)
 def optimizer_step(params, grads, lr, backup, opt, velocity, m, v, decay, t):
     """backup = params, then one step of the optimizer at rate ``lr`` (step number ``t`` from 1),
     as torch.optim computes it: the gradient g + weight_decay * p for weights (``decay`` 1 for
@@ -109,7 +109,7 @@ def optimizer_step(params, grads, lr, backup, opt, velocity, m, v, decay, t):
     return poison == zero
 
 
-@kernel(python=False)
+@kernel(python=False, linked=False)
 def copy_into(target, source):
     """target[:] = source (an explicit loop: slice assignment compiles a costly error path)."""
     for k in range(source.size):
