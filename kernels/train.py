@@ -132,13 +132,12 @@ def forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n):
         W, b = layer_params(params, sizes, l)
         Z = layer_block(zbuf, sizes, l, n)
         A_out = layer_block(abuf, sizes, l, n)
-        if l > 0:
-            dense_forward(W, b, layer_block(abuf, sizes, l - 1, n), Z, A_out, codes[l])
-        elif inputs_sample_major(sizes):  # dense_forward's BLAS path on the transposed batch
+        if l == 0 and inputs_sample_major(sizes):  # dense_forward's BLAS path, transposed batch
             gemm(W.T, sample_block(xbuf, n, sizes[0]).T, Z)
             bias_activation(Z, b, A_out, codes[0])
-        else:
-            dense_forward(W, b, input_block(xbuf, sizes[0], n), Z, A_out, codes[0])
+        else:  # (one call site: dense_forward is inlined, so compiled once)
+            A_in = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
+            dense_forward(W, b, A_in, Z, A_out, codes[l])
     last = sizes.size - 2
     if codes[last] == SOFTMAX:  # the output layer's softmax over each sample's outputs
         softmax_columns(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n))
@@ -167,10 +166,10 @@ def gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n
         dW, _ = layer_params(grads, sizes, l)
         if l == 0 and inputs_sample_major(sizes):  # weight_gradient's BLAS path, transposed batch
             gemm(sample_block(xbuf, n, sizes[0]).T, D.T, dW)
-        elif l == 0:
-            weight_gradient(input_block(xbuf, sizes[0], n), D, dW)
-        else:
-            weight_gradient(layer_block(abuf, sizes, l - 1, n), D, dW)
+        else:  # (one call site: weight_gradient is inlined, so compiled once)
+            A_in = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
+            weight_gradient(A_in, D, dW)
+        if l > 0:
             W, _ = layer_params(params, sizes, l)
             _, db_prev = layer_params(grads, sizes, l - 1)
             D_prev = layer_block(dbuf, sizes, l - 1, n)
