@@ -210,8 +210,8 @@ sklearn/epoch, fastbp/epoch: median over the rounds of fit time / n_iter_ (L-BFG
   iteration); compilation excluded (an untimed first round).  speedup: median of the per-round
   ratios, IQR their 25th-75th percentiles.  score: held-out accuracy or R^2 after each fit.
 to sklearn's score: sgd/adam -- epochs of partial_fit (scored after each, untimed) until the
-  held-out score reaches scikit-learn's final one, times the time per epoch; lbfgs -- the whole
-  fit, if its final score reaches it."""
+  held-out score reaches scikit-learn's final one (or the whole fit's epochs if it got there
+  sooner), times the time per epoch; lbfgs -- the whole fit, if its final score reaches it."""
 
 # -- the sweeps table (fastbp.bench.sweeps) ---------------------------------------------------------
 
