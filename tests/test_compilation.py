@@ -7,6 +7,7 @@ import textwrap
 
 import numba
 import numpy as np
+import pytest
 
 from fastbp import compilation
 
@@ -83,3 +84,57 @@ def test_no_usable_cache_warns_once_and_trains_in_memory(tmp_path):
     nn.fit(X, y, epochs=3, lr=0.1)
     nn.fit(X, y, epochs=3, lr=0.1)
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), nn.weights[0])
+
+
+def test_a_real_read_only_install_trains_in_memory_with_one_warning(tmp_path):
+    """fastbp copied as an install lays it out (fastbp/, fastbp/kernels/) into a directory
+    bind-mounted read-only, HOME read-only too: the fit trains (in memory), warns once, and gives
+    this process's bits.  Needs permission to mount (root); skipped elsewhere."""
+    import os
+    import shutil
+
+    import fastbp
+
+    site = tmp_path / "site"
+    source = os.path.dirname(fastbp.__file__)
+    shutil.copytree(source, site / "fastbp", ignore=shutil.ignore_patterns("__pycache__"))
+    kernels = os.path.dirname(fastbp.kernels.__file__)
+    if not (site / "fastbp" / "kernels").exists():
+        shutil.copytree(kernels, site / "fastbp" / "kernels",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (site / "home").mkdir()
+    mounted = subprocess.run(f"mount --bind {site} {site} && mount -o remount,ro,bind {site} {site}",
+                             shell=True, capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot bind-mount a read-only directory here (needs root)")
+    try:
+        assert subprocess.run(["touch", str(site / "fastbp" / "probe")]).returncode != 0
+        out = tmp_path / "p.npy"
+        code = textwrap.dedent(f"""
+            import warnings
+            import numpy as np
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                import fastbp
+                assert fastbp.__file__.startswith({str(site)!r}), fastbp.__file__
+                X, y = fastbp.datasets.make_circle()
+                nn = fastbp.NeuralNetwork([2, 16, 8, 1], seed=0)
+                nn.fit(X, y, epochs=3, lr=0.1)
+            kinds = [w.category.__name__ for w in caught]
+            assert kinds == ["CompileCacheWarning"], kinds
+            np.save({str(out)!r}, nn.weights[0])
+        """)
+        env = {key: value for key, value in os.environ.items()
+               if key not in ("NUMBA_CACHE_DIR", "PYTHONPATH")}
+        env.update(PYTHONPATH=str(site), HOME=str(site / "home"),
+                   XDG_CACHE_HOME=str(site / "home" / ".cache"), FASTBP_CACHE="1")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env, cwd=str(tmp_path), timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert "not cached" in done.stderr
+        nn = fastbp.NeuralNetwork([2, 16, 8, 1], seed=0)
+        X, y = fastbp.datasets.make_circle()
+        nn.fit(X, y, epochs=3, lr=0.1)
+        np.testing.assert_array_equal(np.load(out), nn.weights[0])
+    finally:
+        subprocess.run(["umount", str(site)])
