@@ -16,6 +16,7 @@ every fit at its next compiled call (at most ~0.5 s) and leaves each network at 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import numbers
 import queue
 import threading
@@ -25,6 +26,7 @@ from typing import Any
 from numpy.typing import ArrayLike
 
 from . import threadctl
+from ._validation import check_X
 from .errors import TrainingDivergedError
 from .fitting import check_fit_options
 from .network import NeuralNetwork
@@ -35,6 +37,12 @@ CONSTRUCTOR_KEYS = ("layer_sizes", "activation", "output", "dtype", "seed", "bac
 FIT_KEYS = ("epochs", "lr", "batch_size", "shuffle", "fit_seed", "optimizer", "momentum",
             "nesterov", "betas", "eps", "weight_decay", "validation_split", "early_stopping",
             "monitor", "patience", "min_delta", "gtol", "max_fun")
+
+
+# fit's defaults for the keys a configuration may set (fit's own signature: one source)
+FIT_DEFAULTS = {name: parameter.default
+                for name, parameter in inspect.signature(NeuralNetwork.fit).parameters.items()
+                if name in FIT_KEYS}
 
 
 @dataclasses.dataclass
@@ -140,18 +148,11 @@ def _check_fit(job, X, y, validation_data):
         network = NeuralNetwork(**dict(job.constructor, seed=job.constructor.get("seed") or 0))
     except (TypeError, ValueError) as error:
         raise type(error)(f"configs[{job.index}]: {error}") from None
-    options = {key: value for key, value in job.fit.items() if key != "seed"}
-    options.setdefault("epochs", 1000)
-    options.setdefault("lr", 0.01)
-    defaults = dict(batch_size=None, shuffle=True, optimizer="sgd", momentum=0.0, nesterov=False,
-                    betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, validation_split=0.0,
-                    early_stopping=False, patience=10, min_delta=0.0)
+    options = {**FIT_DEFAULTS, **{key: value for key, value in job.fit.items() if key != "seed"}}
     try:
-        from ._validation import check_X
-
         check_fit_options(network, check_X(X, network.layer_sizes[0], network.dtype), y,
                           validation_data=None if options.get("validation_split")
-                          else validation_data, **{**defaults, **options})
+                          else validation_data, **options)
         if "seed" in job.fit and job.fit["seed"] is not None and not (
                 isinstance(job.fit["seed"], numbers.Integral)
                 and not isinstance(job.fit["seed"], bool)):

@@ -9,7 +9,10 @@ of running it, interleaved round by round after one untimed round (compilation, 
 * ``fastbp in a joblib pool``: the configurations split over a loky pool of as many processes as
   fastbp has threads, each process on one thread;
 * ``scikit-learn MLPClassifier, joblib``: the same networks (same hidden layers, ReLU, full-batch
-  SGD without momentum at the same rates, no early stop) over the same pool (SGD sweeps only).
+  SGD without momentum at the same rates, no early stop) over the same pool (SGD sweeps only);
+* where installed, JAX ``jit(vmap(fori_loop(step)))`` and PyTorch (stacked weights, batched
+  ``baddbmm``, autograd) training the sweep's networks from fastbp's initial weights, float64,
+  SGD or Adam written out (the issue's way of writing them).
 
 Each row: the median time of the sweep and fit_many's speedup over it -- the median of the
 per-round ratios, with their interquartile range.  Only public APIs are used.
@@ -24,10 +27,12 @@ import fastbp
 
 from ..workloads import SWEEPS
 
-WAYS = ("sequential", "fit_many", "joblib pool", "scikit-learn, joblib")
 TARGETS = {("circle", "sequential"): 1.8, ("spirals", "sequential"): 2.0,
            ("circle", "joblib pool"): 1.3, ("spirals", "joblib pool"): 1.3,
-           ("circle", "scikit-learn, joblib"): 10.0, ("spirals", "scikit-learn, joblib"): 2.5}
+           ("circle", "scikit-learn, joblib"): 10.0, ("spirals", "scikit-learn, joblib"): 2.5,
+           ("circle", "JAX jit(vmap(fori_loop))"): 2.0, ("spirals", "JAX jit(vmap(fori_loop))"): 2.0,
+           ("circle", "PyTorch stacked, batched matmul"): 2.0,
+           ("spirals", "PyTorch stacked, batched matmul"): 2.0}
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,8 @@ def ways(X, y, configs, optimizer, pool):
     if optimizer == "sgd" and _has_sklearn():
         run["scikit-learn, joblib"] = lambda: pool(delayed(_sklearn_fit)(X, y, config)
                                                    for config in configs)
+    if len({tuple(c["layer_sizes"]) for c in configs}) == 1:  # stacked weights: one shape
+        run.update(peer_ways(X, y, configs, optimizer))
     return run
 
 
@@ -149,3 +156,109 @@ def run(plan, log):
         rows = [row for name in plan.sweeps for optimizer in plan.optimizers
                 for row in sweep_rows(name, optimizer, plan, pool, log)]
     return Results(plan, rows, threads)
+
+
+# -- peers: the same sweep as stacked weights, trained by JAX (vmap) and PyTorch (batched matmul) --
+
+def _initial_stack(configs):
+    """Every configuration's initial weights and biases as fastbp draws them (float64),
+    stacked: ([W_l (M, n_in, n_out)], [b_l (M, n_out)]), and the rates (M,)."""
+    nets = [fastbp.NeuralNetwork(c["layer_sizes"], seed=c["seed"]) for c in configs]
+    weights = [np.stack([nn.weights[l] for nn in nets]) for l in range(len(nets[0].weights))]
+    biases = [np.stack([nn.biases[l] for nn in nets]) for l in range(len(nets[0].biases))]
+    return weights, biases, np.array([c["lr"] for c in configs])
+
+
+def jax_way(X, y, configs, optimizer):
+    """``jit(vmap(fori_loop(step)))`` over the sweep (one shape), float64, exact gradients of the
+    mean binary cross-entropy from the logits; SGD or Adam (PyTorch's formulas) written out."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    weights, biases, lrs = _initial_stack(configs)
+    epochs = configs[0]["epochs"]
+    Xj, yj = jnp.asarray(X, jnp.float64), jnp.asarray(np.reshape(y, (len(X), -1)), jnp.float64)
+
+    def loss(params):
+        Ws, bs = params
+        a = Xj
+        for W, b in zip(Ws[:-1], bs[:-1]):
+            a = jnp.maximum(a @ W + b, 0.0)
+        z = a @ Ws[-1] + bs[-1]
+        return jnp.mean(jnp.maximum(z, 0) - z * yj + jnp.log1p(jnp.exp(-jnp.abs(z))))
+
+    def train(params, lr):
+        zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+
+        def step(t, state):
+            p, m, v = state
+            g = jax.grad(loss)(p)
+            if optimizer == "sgd":
+                return jax.tree_util.tree_map(lambda w, d: w - lr * d, p, g), m, v
+            m = jax.tree_util.tree_map(lambda a, d: 0.9 * a + 0.1 * d, m, g)
+            v = jax.tree_util.tree_map(lambda a, d: 0.999 * a + 0.001 * d * d, v, g)
+            c1, c2 = 1 - 0.9 ** (t + 1.0), 1 - 0.999 ** (t + 1.0)
+            p = jax.tree_util.tree_map(
+                lambda w, a, b: w - lr * (a / c1) / (jnp.sqrt(b / c2) + 1e-8), p, m, v)
+            return p, m, v
+
+        return jax.lax.fori_loop(0, epochs, step, (params, zeros, zeros))[0]
+
+    run = jax.jit(jax.vmap(train))
+    params = ([jnp.asarray(W) for W in weights], [jnp.asarray(b) for b in biases])
+    lr = jnp.asarray(lrs)
+    return lambda: jax.block_until_ready(run(params, lr))
+
+
+def torch_way(X, y, configs, optimizer):
+    """The sweep as stacked weights in PyTorch (float64): batched ``baddbmm``, autograd, SGD or
+    Adam written out over the stack (per-network rates)."""
+    import torch
+
+    weights, biases, lrs = _initial_stack(configs)
+    epochs, M = configs[0]["epochs"], len(configs)
+    Xt = torch.as_tensor(X, dtype=torch.float64).expand(M, *X.shape)
+    yt = torch.as_tensor(np.reshape(y, (len(X), -1)), dtype=torch.float64).expand(M, len(X), -1)
+    lr = torch.as_tensor(lrs)
+
+    def train():
+        Ws = [torch.tensor(W, requires_grad=True) for W in weights]
+        bs = [torch.tensor(b[:, None, :], requires_grad=True) for b in biases]
+        params = Ws + bs
+        m = [torch.zeros_like(p) for p in params]
+        v = [torch.zeros_like(p) for p in params]
+        for t in range(1, epochs + 1):
+            a = Xt
+            for W, b in zip(Ws[:-1], bs[:-1]):
+                a = torch.relu(torch.baddbmm(b, a, W))
+            z = torch.baddbmm(bs[-1], a, Ws[-1])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                z, yt, reduction="none").mean(dim=(1, 2)).sum()
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                for i, (p, g) in enumerate(zip(params, grads)):
+                    rate = lr.view(-1, *([1] * (p.dim() - 1)))
+                    if optimizer == "sgd":
+                        p -= rate * g
+                    else:
+                        m[i].mul_(0.9).add_(g, alpha=0.1)
+                        v[i].mul_(0.999).addcmul_(g, g, value=0.001)
+                        p -= rate * (m[i] / (1 - 0.9 ** t)) / ((v[i] / (1 - 0.999 ** t)).sqrt()
+                                                               + 1e-8)
+        return params
+
+    return train
+
+
+def peer_ways(X, y, configs, optimizer):
+    """{way: callable} for the peers installed (JAX, PyTorch)."""
+    found = {}
+    for name, make, module in (("JAX jit(vmap(fori_loop))", jax_way, "jax"),
+                               ("PyTorch stacked, batched matmul", torch_way, "torch")):
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        found[name] = make(X, y, configs, optimizer)
+    return found
