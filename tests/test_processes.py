@@ -41,7 +41,9 @@ def python(code, cache_dir, **kwargs):
 
 def test_concurrent_first_fits_on_an_empty_cache(tmp_path):
     """Three spawned processes and a loky pool's two workers do their first fit at the same moment
-    on an empty cache: none crashes, all get the serial results, and a later process only loads."""
+    on an empty cache: none crashes, all get the serial results, and so does a later process
+    (which loads what it finds; Numba's cache index is rewritten by each process that compiled,
+    so an entry written at the same moment by another may be missing and is compiled again)."""
     cache = tmp_path / "cache"
     out = tmp_path / "out.npy"
     code = FIT + f"""
@@ -62,9 +64,9 @@ if __name__ == "__main__":
     results = np.load(out)
     for row, seed in zip(results, [1, 2, 3, 4, 5]):
         np.testing.assert_array_equal(row, serial(seed))
+    assert any(name.endswith(".nbc") for _, _, files in os.walk(cache) for name in files)
     later = python(FIT + f"np.save({str(out)!r}, train(6))", cache)
     assert later.returncode == 0, later.stderr
-    assert "compiling" not in later.stderr  # every kernel loaded from the shared cache
     np.testing.assert_array_equal(np.load(out), serial(6))
 
 
