@@ -26,6 +26,11 @@
 import gc
 import hashlib
 import os
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover -- Windows: Numba's own unlocked cache writes
+    fcntl = None
 from pathlib import Path
 
 import numba
@@ -57,12 +62,37 @@ SOURCES_STAMP = _sources_stamp()
 
 
 def _stamp_cache(dispatcher):
-    """Key ``dispatcher``'s cache entries to SOURCES_STAMP; False if this Numba's cache differs."""
+    """Key ``dispatcher``'s cache entries to SOURCES_STAMP, and make its saves and loads hold an
+    inter-process lock; False if this Numba's cache differs."""
     cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
-    if cache_file is None or not hasattr(cache_file, "_source_stamp"):
+    needed = ("_source_stamp", "_index_path", "save", "load")
+    if cache_file is None or not all(hasattr(cache_file, name) for name in needed):
         return False
     cache_file._source_stamp = SOURCES_STAMP
+    if fcntl is not None:
+        cache_file.save = _locked(cache_file.save, cache_file._index_path, fcntl.LOCK_EX)
+        cache_file.load = _locked(cache_file.load, cache_file._index_path, fcntl.LOCK_SH)
     return True
+
+
+def _locked(method, index_path, mode):
+    """``method`` holding an flock on ``index_path + ".lock"``.  Numba's save reads the index,
+    picks the first free data file name, rewrites the index and writes the data: two processes
+    compiling different signatures of one kernel at once could both pick one name, and an index
+    could then point to the other's code.  Under the lock a save is whole before a load or another
+    save looks.  (Without a writable lock file the method runs unlocked, as Numba's own.)"""
+    def run(*args):
+        try:
+            handle = open(index_path + ".lock", "a+b")
+        except OSError:
+            return method(*args)
+        with handle:
+            fcntl.flock(handle, mode)
+            try:
+                return method(*args)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    return run
 
 
 class _FewerCollections(event.Listener):

@@ -16,18 +16,18 @@ from conftest import parameters_of
 
 FIT = """
 import numpy as np, fastbp
-def train(seed):
+def train(seed, dtype="float64"):
     X, y = fastbp.datasets.make_circle()
-    nn = fastbp.NeuralNetwork([2, 16, 8, 1], seed=seed)
+    nn = fastbp.NeuralNetwork([2, 16, 8, 1], seed=seed, dtype=dtype)
     nn.fit(X, y, epochs=30, lr=0.1)
     nn.fit(X, y, epochs=3, lr=0.05, batch_size=64, seed=seed, optimizer="adam")
     return np.concatenate([np.ravel(p) for W, b in zip(nn.weights, nn.biases) for p in (W, b)])
 """
 
 
-def serial(seed):
+def serial(seed, dtype="float64"):
     X, y = fastbp.datasets.make_circle()
-    nn = fastbp.NeuralNetwork([2, 16, 8, 1], seed=seed)
+    nn = fastbp.NeuralNetwork([2, 16, 8, 1], seed=seed, dtype=dtype)
     nn.fit(X, y, epochs=30, lr=0.1)
     nn.fit(X, y, epochs=3, lr=0.05, batch_size=64, seed=seed, optimizer="adam")
     return parameters_of(nn)
@@ -41,7 +41,8 @@ def python(code, cache_dir, **kwargs):
 
 def test_concurrent_first_fits_on_an_empty_cache(tmp_path):
     """Three spawned processes and a loky pool's two workers do their first fit at the same moment
-    on an empty cache: none crashes, all get the serial results, and so does a later process
+    on an empty cache, in float32 and float64 (two signatures of each kernel written at once):
+    none crashes, all get the serial results, and so does a later process
     (which loads what it finds; Numba's cache index is rewritten by each process that compiled,
     so an entry written at the same moment by another may be missing and is compiled again)."""
     cache = tmp_path / "cache"
@@ -50,10 +51,11 @@ def test_concurrent_first_fits_on_an_empty_cache(tmp_path):
 import multiprocessing
 if __name__ == "__main__":
     with multiprocessing.get_context("spawn").Pool(3) as pool:
-        spawned = pool.map(train, [1, 2, 3])
+        spawned = pool.starmap(train, [(1, "float32"), (2, "float64"), (3, "float32")])
     from joblib import Parallel, delayed
-    pooled = Parallel(n_jobs=2, backend="loky")(delayed(train)(s) for s in [4, 5])
-    np.save({str(out)!r}, np.stack(spawned + pooled))
+    pooled = Parallel(n_jobs=2, backend="loky")(delayed(train)(s, d)
+                                                 for s, d in [(4, "float64"), (5, "float32")])
+    np.save({str(out)!r}, np.stack([p.astype(np.float64) for p in spawned + pooled]))
 """
     script = tmp_path / "first_fits.py"
     script.write_text(code)
@@ -62,8 +64,9 @@ if __name__ == "__main__":
                                             "FASTBP_CACHE": "1"})
     assert done.returncode == 0, done.stderr
     results = np.load(out)
-    for row, seed in zip(results, [1, 2, 3, 4, 5]):
-        np.testing.assert_array_equal(row, serial(seed))
+    dtypes = ["float32", "float64", "float32", "float64", "float32"]
+    for row, seed, dtype in zip(results, [1, 2, 3, 4, 5], dtypes):
+        np.testing.assert_array_equal(row, serial(seed, dtype))
     assert any(name.endswith(".nbc") for _, _, files in os.walk(cache) for name in files)
     later = python(FIT + f"np.save({str(out)!r}, train(6))", cache)
     assert later.returncode == 0, later.stderr
