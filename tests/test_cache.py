@@ -37,7 +37,7 @@ def test_cache_can_be_switched_off(tmp_path):
     assert not any(files for _, _, files in os.walk(tmp_path))
 
 
-def test_no_writable_cache_location_falls_back_silently():
+def test_no_writable_cache_location_compiles_in_memory():
     code = textwrap.dedent("""
         from numba.core import caching
         def refuse(self):
