@@ -33,11 +33,10 @@ def _sweep(name, dtype="float64", optimizer="sgd"):
 
 
 def _sequential(X, y, configs):
-    for config in configs:
-        config = dict(config)
-        nn = fastbp.NeuralNetwork(config.pop("layer_sizes"), seed=config.pop("seed"),
-                                  dtype=config.pop("dtype"))
-        nn.fit(X, y, **config)
+    """A loop of single fits: the bench's own (fastbp.bench.sweeps.sequential)."""
+    from fastbp.bench.sweeps import sequential
+
+    sequential(X, y, configs)
 
 
 class Sweep:

@@ -57,13 +57,6 @@ class FitOptions:
             scale = Yv.size / total if total > 0 else 0.0
         return np.array([np.inf, 0.0, self.patience, self.min_delta, monitor, scale])
 
-    def validation_score(self, val_loss, val_accuracy):
-        """The score the ``val_score`` monitor watches: accuracy, or (identity head) R^2 over all
-        outputs together (variance-weighted), from the validation loss."""
-        if self.classification:
-            return val_accuracy
-        return 1.0 - val_loss * self.stop_state()[5]
-
     @property
     def optimizer_key(self):
         """The settings an optimizer state belongs to (the rate is not one of them)."""
@@ -266,7 +259,8 @@ def lbfgs_fit(engine, params, options, verbose, cancel=None):
         if options.early_stopping:
             value = {"loss": loss, "val_loss": val_loss}.get(options.monitor)
             if value is None:
-                value = -options.validation_score(val_loss, val_accuracy)
+                # the validation score: accuracy, or R^2 = 1 - loss * scale (stop_state)
+                value = -(val_accuracy if options.classification else 1.0 - val_loss * stop[5])
             stop[1] = 0 if value < stop[0] - options.min_delta else stop[1] + 1
             if value < stop[0]:
                 stop[0] = value

@@ -52,6 +52,18 @@ def small_problem(n_samples=40, sizes=(3, 5, 4, 1), seed=0, dtype=np.float64):
     return X.astype(dtype), y
 
 
+def head_problem(head, n=40, n_in=3, K=3, seed=0, dtype=np.float64):
+    """Inputs and targets a head takes: 0/1 labels (sigmoid), class labels (softmax), real values
+    (identity)."""
+    random = np.random.default_rng(seed)
+    X = random.standard_normal((n, n_in)).astype(dtype)
+    if head == "softmax":
+        return X, random.integers(0, K, n)
+    if head == "identity":
+        return X, random.standard_normal((n, K))
+    return X, (random.random((n, K)) < 0.5).astype(float)
+
+
 def make_pair(sizes, dtype=np.float64, tutorial_compat=False, seed=0):
     """The same network on both engines (identical initial weights)."""
     return {b: fastbp.NeuralNetwork(sizes, backend=b, dtype=dtype, tutorial_compat=tutorial_compat,

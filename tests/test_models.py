@@ -4,21 +4,13 @@ import numpy as np
 import pytest
 
 import fastbp
-from conftest import BACKENDS, assert_close, parameters_of
+from conftest import BACKENDS, assert_close, head_problem, parameters_of
 
 ACTIVATIONS = ["relu", "leaky_relu", "tanh", "sigmoid", "identity"]
 HEADS = ["sigmoid", "softmax", "identity"]
 
 
-def problem(head, n=40, n_in=3, K=3, seed=0, dtype=np.float64):
-    """Inputs and targets a head takes: 0/1 labels, class labels, real values."""
-    random = np.random.default_rng(seed)
-    X = random.standard_normal((n, n_in)).astype(dtype)
-    if head == "softmax":
-        return X, random.integers(0, K, n)
-    if head == "identity":
-        return X, random.standard_normal((n, K))
-    return X, (random.random((n, K)) < 0.5).astype(float)
+problem = head_problem
 
 
 def make(sizes, backend="numba", **options):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from conftest import parameters_of
+from conftest import head_problem, parameters_of
 from fastbp import sweep
 
 CTOR = set(sweep.CONSTRUCTOR_KEYS)
@@ -38,14 +38,8 @@ def assert_same(pair, twin):
         np.testing.assert_array_equal(history[key], history2[key])
 
 
-def data(head, n=120, n_in=3, K=3, seed=0, dtype=np.float64):
-    random = np.random.default_rng(seed)
-    X = random.standard_normal((n, n_in)).astype(dtype)
-    if head == "softmax":
-        return X, random.integers(0, K, n)
-    if head == "identity":
-        return X, random.standard_normal((n, K))
-    return X, (random.random((n, K)) < 0.5).astype(float)
+def data(head, n=120, **options):
+    return head_problem(head, n=n, **options)
 
 
 def random_configs(head, count, seed):
