@@ -51,7 +51,7 @@ def main(argv=None):
     bench.add_argument("--threads", type=_positive_int, metavar="N",
                        help="run every engine on N threads (fastbp.set_num_threads; PyTorch's too)")
     bench.add_argument("--repeats", type=_positive_int, default=3,
-                       help="timed repeats per engine (median)")
+                       help="rounds: 2 x repeats + 1 interleaved rounds, at least 5")
     bench.add_argument("--markdown", metavar="PATH",
                        help="also write the results as a Markdown page (e.g. docs/performance.md)")
     phases = commands.add_parser("phases", **_describe(

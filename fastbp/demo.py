@@ -4,9 +4,10 @@ output and Adam, on both engines, side by side.
     python -m fastbp demo [--dtype float64] [--repeats 3] [--plot demo.png]
 
 For each network and mode (exact gradients, and the tutorial's update rule) it trains from the
-tutorial's initial weights with the JIT engine and the NumPy reference and prints accuracy,
-final loss, time per epoch (median of repeats, compilation excluded and reported separately),
-the speedup, and the largest difference between the two engines' final weights.
+tutorial's initial weights with the JIT engine and the NumPy reference, in interleaved rounds,
+and prints accuracy, final loss, time per epoch (median of repeats, compilation excluded and
+reported separately), the speedup taken round by round with its spread, and the largest
+difference between the two engines' final weights.
 """
 import importlib.util
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import datasets
+from .bench.rounds import Ratio
 from .network import NeuralNetwork
 from .workloads import DEMO_NETWORKS
 
@@ -57,18 +59,29 @@ SETTLE_SECONDS = 0.3
 CLASS_COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown"]
 
 
-def train(network, backend, dtype, tutorial_compat, repeats):
-    """Train ``repeats`` times from the same initial weights; median time, last run's results."""
+def train(network, dtype, tutorial_compat, repeats, backends=("numba", "numpy")):
+    """Train on every backend in interleaved rounds -- numba, numpy, numba, numpy, ... -- each
+    time from the same initial weights: {backend: Run (median time, the last run's results)}
+    and {backend: [seconds per round]}."""
     make_data, sizes, epochs, lr = network.make_data, network.sizes, network.epochs, network.lr
-    time.sleep(SETTLE_SECONDS)
-    times = []
-    for _ in range(repeats):  # a new network each time: the same weights, a fresh optimizer
-        nn, X, y = tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat, network.model)
-        start = time.perf_counter()
-        history = nn.fit(X, y, epochs=epochs, lr=lr, shuffle=False, **network.training)
-        times.append(time.perf_counter() - start)
-    return Run(accuracy=nn.score(X, y), loss=nn.loss(X, y), seconds=float(np.median(times)),
-               weights=_copies(nn.weights), biases=_copies(nn.biases), history=history)
+    times = {backend: [] for backend in backends}
+    last = {}
+    for _ in range(repeats):
+        for backend in backends:  # a new network each time: the same weights, a fresh optimizer
+            nn, X, y = tutorial_setup(make_data, sizes, backend, dtype, tutorial_compat,
+                                      network.model)
+            time.sleep(SETTLE_SECONDS)
+            start = time.perf_counter()
+            history = nn.fit(X, y, epochs=epochs, lr=lr, shuffle=False, **network.training)
+            times[backend].append(time.perf_counter() - start)
+            last[backend] = nn, X, y, history
+    runs = {}
+    for backend, (nn, X, y, history) in last.items():
+        runs[backend] = Run(accuracy=nn.score(X, y), loss=nn.loss(X, y),
+                            seconds=float(np.median(times[backend])),
+                            weights=_copies(nn.weights), biases=_copies(nn.biases),
+                            history=history)
+    return runs, times
 
 
 def compile_seconds(dtype, plot=False):
@@ -98,7 +111,7 @@ def run_demo(dtype="float64", repeats=3, plot=None):
     print(f"compile + first calls (numba): {compile_seconds(dtype, plot=bool(plot)):.2f} s "
           f"(disk cache {'on' if CACHE_ENABLED else 'off'}; not included below)\n")
     header = (f"{'dataset':8s} {'network':18s} {'mode':9s} {'epochs':>6s}  {'engine':6s} "
-              f"{'accuracy':>8s} {'loss':>8s} {'ms/epoch':>9s} {'speedup':>8s} {'max|dW|':>9s}")
+              f"{'accuracy':>8s} {'loss':>8s} {'ms/epoch':>9s} {'speedup (IQR)':>20s} {'max|dW|':>9s}")
     print(header)
     print("-" * len(header))
     results = {}
@@ -106,8 +119,8 @@ def run_demo(dtype="float64", repeats=3, plot=None):
         name, sizes, epochs = network.name, network.sizes, network.epochs
         for mode in network.modes:
             tutorial_compat = mode == "tutorial"
-            runs = {backend: train(network, backend, dtype, tutorial_compat, repeats)
-                    for backend in ("numba", "numpy")}
+            runs, times = train(network, dtype, tutorial_compat, repeats)
+            speedup = Ratio.of(times["numpy"], times["numba"])
             results[name, mode] = runs
             jit, ref = runs["numba"], runs["numpy"]
             diff = float(np.max(np.abs(jit.params - ref.params)))
@@ -117,9 +130,11 @@ def run_demo(dtype="float64", repeats=3, plot=None):
                 print(f"{name if first else '':8s} {str(list(sizes)) if first else '':18s} "
                       f"{shown if first else '':9s} {epochs if first else '':>6}  {backend:6s} "
                       f"{run.accuracy:>8.1%} {run.loss:>8.4f} {1e3 * run.seconds / epochs:>9.4f} "
-                      + (f"{ref.seconds / jit.seconds:>7.1f}x {diff:>9.1e}" if first else ""))
-    print(f"\nms/epoch: median of {repeats} runs; speedup = reference time / JIT time; "
-          "max|dW| = largest difference between the two engines' final parameters.")
+                      + (f"{speedup.text(1):>20s} {diff:>9.1e}" if first else ""))
+    print(f"\nms/epoch: median of {repeats} runs, the engines interleaved (numba, numpy, numba, "
+          "...); speedup = reference time / JIT time, round by round: median (25th-75th "
+          "percentile), '?' when that spread exceeds 10% (a noisy machine: rerun); max|dW| = "
+          "largest difference between the two engines' final parameters.")
     print("exact = exact gradients (fastbp's default); tutorial = tutorial_compat=True, the "
           "tutorial's update rule (bias gradient divided by N twice); adam = exact gradients, "
           "Adam, softmax output (3 classes).")

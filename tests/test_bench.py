@@ -72,8 +72,12 @@ def test_bench_smoke(tiny_workloads, tiny_models, monkeypatch, tmp_path):
     assert measure.cpu_name() in markdown
     training, options = markdown.split("\n## Training options\n")
     assert "| workload | data | epochs | sgd/epoch |" in options
+    training, targets = training.split("\nTargets (the numba engine, this run):\n")
     table = [line for line in training.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + len(rows)  # header + one line per row
+    # no PyTorch / JAX here: the targets this run can judge are W3's against the tutorial's class
+    assert "| W3 float64: >= 2x the tutorial's class | " in targets
+    assert "best of PyTorch and JAX" not in targets
     assert table[0].startswith("| workload | engine | time/unit |")
     assert all(line.count(" | ") == table[0].count(" | ") for line in table)
 
@@ -436,3 +440,71 @@ def test_sweeps_table_rows_and_report(tmp_path):
     assert ("sgd", "sequential") in ways and ("adam", "joblib pool") in ways
     assert all(row.networks == 4 and row.seconds > 0 for row in results.rows)
     assert "## Sweeps" in page.read_text() and "--sweeps" in page.read_text()
+
+
+# -- interleaved rounds ---------------------------------------------------------------------------
+
+def test_ratios_are_taken_round_by_round():
+    from fastbp.bench.rounds import Ratio
+
+    # A slow second round slows both engines: paired by round the ratio is 2 every time; a ratio of
+    # the medians (or of shuffled rounds) would not be
+    ratio = Ratio.of([2.0, 20.0, 2.2, 2.4, 2.0], [1.0, 10.0, 1.1, 1.2, 1.0])
+    assert ratio.median == pytest.approx(2.0) and ratio.low == pytest.approx(2.0)
+    assert ratio.high == pytest.approx(2.0) and ratio.rounds == 5 and ratio.trusted
+    assert ratio.text() == "2.00x (2.00-2.00)"
+    noisy = Ratio.of([1.0, 1.5, 2.0, 2.5, 3.0], [1.0] * 5)
+    assert (noisy.low, noisy.median, noisy.high) == (1.5, 2.0, 2.5)
+    assert not noisy.trusted and noisy.text().endswith(" ?")
+    with pytest.raises(ValueError, match="same number"):
+        Ratio.of([1.0, 2.0], [1.0])
+
+
+def logging_engine(engine, calls, name=None):
+    """``engine`` under ``name``, recording every timed or first call's engine in ``calls``."""
+    name = name or engine.name
+
+    def runner(w, X, y, init):
+        inner = engine.runner(w, X, y, init)
+
+        def train(units, lr):
+            calls.append(name)
+            inner.train(units, lr)
+        return runners.Runner(inner.reset, train, inner.params)
+    return runners.Engine(name, runner, engine.fast)
+
+
+def test_engines_are_timed_in_interleaved_rounds(tiny_workloads):
+    import statistics
+
+    from fastbp.bench.rounds import best_of
+
+    calls = []
+    engines = [logging_engine(e, calls) for e in own_engines()]
+    # two stand-in peers (the reference and the JIT engine under the peers' names)
+    engines += [logging_engine(runners.engine("numpy"), calls, "torch"),
+                logging_engine(runners.engine("numba"), calls, "jax")]
+    names = [e.name for e in engines]
+    rows = measure.run_workloads(tiny_workloads[:1], quick=True, repeats=1, engines=engines,
+                                 log=lambda message: None, settle=0.0, isolate=False, rounds=5)
+    assert calls == names + names * 5  # first calls, then rounds A B C D E, A B C D E, ...
+    by_engine = {row.engine: row for row in rows}
+    numba, tutorial = by_engine["numba"], by_engine["tutorial"]
+    assert len(numba.per_round) == 5 and numba.seconds == statistics.median(numba.per_round)
+    assert numba.vs_tutorial.median == pytest.approx(statistics.median(
+        t / n for t, n in zip(tutorial.per_round, numba.per_round)))
+    best = best_of([by_engine["torch"].per_round, by_engine["jax"].per_round])
+    assert numba.vs_peers.median == pytest.approx(statistics.median(
+        b / n for b, n in zip(best, numba.per_round)))
+    assert all(row.vs_peers is None for row in rows if row.engine != "numba")
+    targets = report.target_lines(rows, {"float64": 1.0})
+    assert [what for what, _, _ in targets] == [
+        "W1 float64: >= 1.1x the best of PyTorch and JAX"]
+    assert targets[0][2] == (numba.vs_peers.median >= report.PEER_TARGET)
+
+
+def test_a_failing_engine_process_reports_its_error():
+    from fastbp.bench.sessions import SessionError, SpawnedSession
+
+    with pytest.raises(SessionError, match="KeyError: .no engine 'no-such-engine'"):
+        SpawnedSession("no-such-engine", quick=True)

@@ -12,7 +12,9 @@ One job per module:
 
 * ``tutorial_class`` -- the tutorial's class, verbatim (the baseline; the tests' oracle too)
 * ``runners``        -- one runner per engine (tutorial, numpy, numba, torch, jax): ``RUNNERS``
-* ``measure``        -- timing, the GEMM peak, cold start, memory, what the run ran on
+* ``rounds``         -- ratios taken round by round, their spread, and when to distrust them
+* ``sessions``       -- an engine kept alive in a process of its own, timed turn by turn
+* ``measure``        -- the interleaved rounds, the GEMM peak, cold start, memory, the machine
 * ``models``         -- the training options' table: Adam vs SGD, heads, L-BFGS (numba only)
 * ``sklearn_table``  -- fastbp.sklearn against scikit-learn's MLP on its own data sets
 * ``sweeps``         -- many networks at once: fit_many against loops, pools, scikit-learn
@@ -29,7 +31,7 @@ import sys
 import numpy as np
 
 from .. import workloads as _workloads
-from . import measure, runners, sklearn_table, sweeps
+from . import measure, runners, sessions, sklearn_table, sweeps
 from . import models as models_module
 from .report import Report
 
@@ -58,7 +60,7 @@ def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=
 
 
 def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, peak_size=None,
-              settle=1.0, out=print, log=None, isolate=True, engines=None, markdown=None,
+              settle=measure.TURN_SETTLE, out=print, log=None, isolate=True, engines=None, markdown=None,
               models=True, only_models=False, model_plan=None, sklearn=None, only_sklearn=False,
               sklearn_plan=None, sweep_tables=None, only_sweeps=False, sweeps_plan=None):
     """Run the selected workloads on every available engine; print and return the table rows.
@@ -96,7 +98,7 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
         selected = _workloads.select(workloads, also=("COLD",))
     if cold is None:
         cold = not workloads or "COLD" in workloads.upper()
-    thread_note = measure.set_threads(threads)
+    thread_note = sessions.set_threads(threads)
     if engines is None:
         engines = [engine for engine in runners.RUNNERS if engine.available()]
     peak_size = peak_size or 2048
@@ -119,7 +121,8 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
     if alone:
         ran = ["numba"]
     report = Report(quick=quick, repeats=repeats, engines=ran or [e.name for e in engines],
-                    pools=measure.blas_pools(), peaks=peaks, peak_size=peak_size, rows=rows,
+                    pools=measure.blas_pools(), peaks=peaks, rounds=measure.rounds_for(repeats),
+                    peak_size=peak_size, rows=rows,
                     workloads=selected, thread_note=thread_note, cold=cold_results, memory=memory,
                     models=model_results, sklearn=sklearn_results, sweeps=sweep_results)
     for line in report.lines():

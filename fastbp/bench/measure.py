@@ -1,11 +1,10 @@
-"""Measuring: timing an engine on a workload, the GEMM peak, cold starts and memory.
+"""Measuring: the engines in interleaved rounds, the GEMM peak, cold starts and memory.
 
-``run_workloads`` runs every engine in a fresh process of its own and returns the table's
-``Row``s; ``gemm_peak`` measures the np.dot peak the rows are compared with; ``run_cold_start``
-times fresh interpreters; ``epoch_memory`` measures W5's epoch; ``set_threads``, ``blas_pools``
-and ``cpu_name`` describe what the run ran on.
+``run_workloads`` times every engine (each in a long-lived process of its own, ``sessions``) in
+interleaved rounds and returns the table's ``Row``s; ``gemm_peak`` measures the np.dot peak the
+rows are compared with; ``run_cold_start`` times fresh interpreters; ``epoch_memory`` measures
+W5's epoch; ``blas_pools`` and ``cpu_name`` describe what the run ran on.
 """
-import multiprocessing
 import os
 import platform
 import statistics
@@ -18,67 +17,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-import fastbp
-
 from ..workloads import Workload, gemm_flops, initial_state, workload
 from . import runners
+from .rounds import Ratio, best_of
+from .sessions import EngineSession, SpawnedSession, timed
+
+TURN_SETTLE = 0.25  # idle seconds before each engine's turn: spinning BLAS/OpenMP pools go quiet
 
 
 @dataclass
 class Row:
     workload: Workload
     engine: str
-    seconds: float                   # median per unit (epoch or step)
+    seconds: float                   # median per unit (epoch or step) over the rounds
     flops: float                     # GEMM FLOPs per unit
     compile_seconds: float = None
     params: list = field(default=None, repr=False)
     diff: float = None               # largest |parameter - reference engine's|
-    gemm_ratio: float = None         # seconds / GEMMs-alone seconds (W4)
-
-
-def timed(function, *args):
-    start = time.perf_counter()
-    function(*args)
-    return time.perf_counter() - start
-
-
-def measure(runner, w, size, fast, repeats):
-    """(median seconds per unit, first call seconds minus warm, parameters after size.units)."""
-    runner.reset()
-    first = timed(runner.train, size.units, w.lr)
-    if w.check_lr is not None:
-        runner.reset()
-        runner.train(size.units, w.check_lr)
-    params = runner.params()
-    units = size.timed if fast else size.slow_timed
-    times = []
-    for _ in range(max(1, repeats * size.blocks)):
-        runner.reset()
-        times.append(timed(runner.train, units, w.lr) / units)
-    seconds = statistics.median(times)
-    return seconds, first - seconds * size.units, params
-
-
-def gemms_alone(w, X, init, repeats):
-    """Seconds of one step's GEMMs alone: np.dot into preallocated outputs, transposed views."""
-    n = len(X)
-    Ws = [W for W, _ in init]
-    Z = [np.empty((n, W.shape[1]), w.dtype) for W in Ws]          # forward outputs
-    D = [np.ones((n, W.shape[1]), w.dtype) * 1e-3 for W in Ws]    # deltas
-    dW = [np.empty_like(W) for W in Ws]
-
-    def step():
-        inputs = X
-        for i, W in enumerate(Ws):
-            np.dot(inputs, W, out=Z[i])
-            inputs = Z[i]
-        for i in range(len(Ws) - 1, -1, -1):
-            np.dot((X if i == 0 else Z[i - 1]).T, D[i], out=dW[i])
-            if i > 0:
-                np.dot(D[i], Ws[i].T, out=D[i - 1])
-
-    step()
-    return statistics.median(timed(step) for _ in range(max(3, repeats)))
+    per_round: list = field(default=None, repr=False)  # seconds per unit, round by round
+    vs_tutorial: Ratio = None        # the tutorial's class time / this time, per round
+    vs_peers: Ratio = None           # numba: the best of PyTorch and JAX / this time, per round
+    gemm_ratio: Ratio = None         # W4: this time / the GEMMs alone, per round
 
 
 def gemm_peak(dtype, n, repeats):
@@ -92,91 +51,106 @@ def gemm_peak(dtype, n, repeats):
     return 2 * n ** 3 / seconds / 1e9
 
 
-def run_engine(engine, w, state, size, repeats):
-    X, y, init = state
-    runner = engine.runner(w, X, y, init)
-    seconds, compile_seconds, params = measure(runner, w, size, engine.fast, repeats)
-    return Row(w, engine.name, seconds, gemm_flops(w.sizes, len(X)),
-               compile_seconds if engine.fast else None, params)
+def rounds_for(repeats):
+    """Interleaved rounds of a run with ``--repeats repeats``: 2 x repeats + 1, at least 5."""
+    return max(5, 2 * repeats + 1)
 
 
-def engine_rows(engine, workloads, quick, repeats, threads):
-    """One engine over ``workloads`` (plus "GEMMs only" after the numba engine), in this process.
+CORE_ENGINES = ("tutorial", "numpy", "numba")  # a failure of these ends the run; peers are skipped
+PEERS = ("torch", "jax")
 
-    Returns {(position in workloads, engine name): (seconds, compile seconds, parameters)}.
+
+def run_workloads(workloads, quick, repeats, engines, log, settle=TURN_SETTLE, threads=None,
+                  isolate=True, rounds=None):
+    """Every engine on every workload, timed in interleaved rounds; the table's ``Row``s.
+
+    Each engine runs in a long-lived process of its own (``sessions.SpawnedSession``; in this
+    process with ``isolate=False``, for tests).  Per workload: every engine trains once (the
+    first call: compilation, and the parameters compared), then ``rounds`` rounds of one turn
+    per engine in table order, ``settle`` idle seconds before each turn (thread pools that spin
+    -- OpenBLAS's, PyTorch's OpenMP, XLA's -- would slow the next engine down on a small
+    machine); the numba process also times the step's GEMMs alone in each round of a
+    ``gemm_only`` workload.  Ratios are taken round by round (``rounds.Ratio``).  A peer
+    (PyTorch, JAX) that fails -- installed but broken -- is left out with a note.
     """
-    set_threads(threads, torch=engine.name == "torch")
-    results = {}
-    for position, w in enumerate(workloads):
-        row = run_engine(engine, w, initial_state(w, w.size(quick).samples), w.size(quick), repeats)
-        results[position, engine.name] = (row.seconds, row.compile_seconds, row.params)
-    if engine.name == "numba":
-        for position, w in enumerate(workloads):
-            if w.gemm_only:
-                X, _, init = initial_state(w, w.size(quick).samples)
-                results[position, "GEMMs only"] = (gemms_alone(w, X, init, repeats), None, None)
-    return results
-
-
-def engine_worker(engine_name, workloads, quick, repeats, threads):
-    """engine_rows in a fresh process: the engine travels by name, the workloads pickled."""
-    return engine_rows(runners.engine(engine_name), workloads, quick, repeats, threads)
-
-
-def run_workloads(workloads, quick, repeats, engines, log, settle=1.0, threads=None, isolate=True):
-    """Every engine on every workload, each engine in a fresh process of its own, one after another.
-
-    One process per engine, as a user runs them: libraries change a process for everything else in
-    it -- importing PyTorch or JAX raised glibc's allocation thresholds and made the tutorial's
-    class 1.7x faster on the spirals (560 vs 970 us/epoch) -- and thread pools that spin (numpy's
-    and SciPy's OpenBLAS, PyTorch's OpenMP, XLA) slow the next library down on a small machine, so
-    ``settle`` idle seconds separate the engines.  A peer (PyTorch, JAX) that fails in its process
-    -- installed but broken -- is left out of the table with a note.  ``isolate=False`` runs every
-    engine in this process (tests with workloads of their own).
-    """
-    results = {}
-    context = multiprocessing.get_context("spawn")
-    ran = []
+    rounds = rounds or rounds_for(repeats)
+    sessions = {}
     for engine in engines:
-        time.sleep(settle)
-        log(f"  {engine.name}: {', '.join(f'{w.key} {w.dtype}' for w in workloads)} ...")
         try:
-            if isolate:
-                with context.Pool(1) as pool:
-                    results.update(pool.apply(engine_worker,
-                                              (engine.name, workloads, quick, repeats, threads)))
-            else:
-                results.update(engine_rows(engine, workloads, quick, repeats, threads))
+            sessions[engine.name] = (SpawnedSession(engine.name, quick, threads) if isolate
+                                     else EngineSession(engine, quick, threads))
         except Exception as error:
-            if engine.name in ("tutorial", "numpy", "numba"):
-                raise
-            log(f"  {engine.name} skipped: {type(error).__name__}: {error}")
-            continue
-        ran.append(engine)
-    engines = ran
+            _skip_or_raise(engine.name, error, log)
     table = []
-    for index, w in enumerate(workloads):
-        X, y, init = initial_state(w, w.size(quick).samples)
-        flops = gemm_flops(w.sizes, len(X))
-        mine = []
-        for engine in engines:
-            seconds, compile_seconds, params = results[index, engine.name]
-            mine.append(Row(w, engine.name, seconds, flops, compile_seconds, params))
-        reference = results[index, "numpy"][2]
-        # The tutorial's class follows the tutorial's update rule: compare it with the reference
-        # engine in tutorial_compat mode after the same training.
-        tutorial_mode = runners.fastbp_runner("numpy", w, X, y, init, tutorial_compat=True)
-        tutorial_mode.train(w.size(quick).units, w.lr if w.check_lr is None else w.check_lr)
-        for row in mine:
-            target = tutorial_mode.params() if row.engine == "tutorial" else reference
-            row.diff = max(float(np.max(np.abs(a - b))) for a, b in zip(row.params, target))
-        if (index, "GEMMs only") in results:
-            gemm = Row(w, "GEMMs only", results[index, "GEMMs only"][0], flops)
-            for row in mine:
-                row.gemm_ratio = row.seconds / gemm.seconds
-            mine.append(gemm)
-        table.extend(mine)
+    try:
+        for w in workloads:
+            log(f"  {w.key} {w.dtype}: {', '.join(sessions)}; {rounds} interleaved rounds ...")
+            first, params = {}, {}
+            for name in list(sessions):
+                time.sleep(settle)
+                try:
+                    first[name], params[name] = sessions[name].prepare(w)
+                except Exception as error:
+                    _skip_or_raise(name, error, log)
+                    sessions.pop(name).close() if isolate else sessions.pop(name)
+            times = {name: [] for name in first}
+            gemm_times = []
+            for _ in range(rounds):
+                for name in times:
+                    time.sleep(settle)
+                    times[name].append(sessions[name].time(w))
+                if w.gemm_only and "numba" in times:
+                    time.sleep(settle)
+                    gemm_times.append(sessions["numba"].gemms(w))
+            for name in times:
+                sessions[name].release(w)
+            table.extend(workload_rows(w, quick, times, first, params, gemm_times, engines))
+    finally:
+        if isolate:
+            for session in sessions.values():
+                session.close()
     return table
+
+
+def _skip_or_raise(name, error, log):
+    if name in CORE_ENGINES:
+        raise error
+    log(f"  {name} skipped: {type(error).__name__}: {error}")
+
+
+def workload_rows(w, quick, times, first, params, gemm_times, engines):
+    """One workload's rows from its per-round times, first calls and parameters."""
+    size = w.size(quick)
+    X, y, init = initial_state(w, size.samples)
+    flops = gemm_flops(w.sizes, len(X))
+    fast = {engine.name: engine.fast for engine in engines}
+    peers = [times[name] for name in PEERS if name in times]
+    # The tutorial's class follows the tutorial's update rule: compare it with the reference
+    # engine in tutorial_compat mode after the same training.
+    tutorial_mode = runners.fastbp_runner("numpy", w, X, y, init, tutorial_compat=True)
+    tutorial_mode.train(size.units, w.lr if w.check_lr is None else w.check_lr)
+    rows = []
+    for name, per_round in times.items():
+        seconds = statistics.median(per_round)
+        target = tutorial_mode.params() if name == "tutorial" else params.get("numpy")
+        row = Row(w, name, seconds, flops,
+                  first[name] - seconds * size.units if fast[name] else None, params[name],
+                  per_round=per_round)
+        if target is not None:
+            row.diff = max(float(np.max(np.abs(a - b))) for a, b in zip(params[name], target))
+        if "tutorial" in times:
+            row.vs_tutorial = Ratio.of(times["tutorial"], per_round)
+        if name == "numba" and peers:
+            row.vs_peers = Ratio.of(best_of(peers), per_round)
+        if gemm_times:
+            row.gemm_ratio = Ratio.of(per_round, gemm_times)
+        rows.append(row)
+    if gemm_times:
+        gemm = Row(w, "GEMMs only", statistics.median(gemm_times), flops, per_round=gemm_times)
+        if "tutorial" in times:
+            gemm.vs_tutorial = Ratio.of(times["tutorial"], gemm_times)
+        rows.append(gemm)
+    return rows
 
 
 # -- cold start -----------------------------------------------------------------------------------
@@ -269,21 +243,6 @@ def epoch_memory(quick):
 
 
 # -- what the run ran on ----------------------------------------------------------------------------
-
-def set_threads(n, torch=False):
-    """Use fastbp.set_num_threads if this fastbp has it (and PyTorch's, in the PyTorch process);
-    returns a note for the header."""
-    if n is None:
-        return None
-    setter = getattr(fastbp, "set_num_threads", None)
-    if setter is None:
-        return f"--threads {n} ignored: this fastbp has no set_num_threads"
-    setter(n)  # Numba and every BLAS pool (numpy's, for the baselines and the peak, too)
-    if torch:
-        import torch as torch_module
-        torch_module.set_num_threads(n)
-    return f"threads: {n} (fastbp.set_num_threads)"
-
 
 def blas_pools():
     from fastbp.kernels import blas

@@ -28,7 +28,7 @@ import fastbp
 
 from .. import datasets
 from ..workloads import SHUFFLE_SEED, THREE_SPIRALS, Workload, initial_state, workload
-from .measure import set_threads, timed
+from .sessions import set_threads, timed
 
 ADAM_LR = 0.001
 ADAM_TARGETS = {"W1": 1.3, "W2": 1.15, "W5": 1.15}   # most adam / sgd time per epoch

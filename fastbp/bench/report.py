@@ -30,22 +30,21 @@ def fmt_compile(seconds):
     return fmt_time(seconds) if seconds > 0 else "~0"  # below the timing noise
 
 
-TABLE_HEADER = ["workload", "engine", "time/unit", "GFLOP/s", "%peak", "vs tutorial", "compile",
-                "/GEMMs", "max|dparam|"]
+TABLE_HEADER = ["workload", "engine", "time/unit", "GFLOP/s", "%peak", "vs tutorial (IQR)",
+                "vs best peer (IQR)", "compile", "/GEMMs (IQR)", "max|dparam|"]
+
+
+def ratio_text(ratio, digits=2):
+    return "-" if ratio is None else ratio.text(digits)
 
 
 def table_cells(rows, peaks):
     """The main table's rows as strings (TABLE_HEADER's columns)."""
     lines = []
     previous = None
-    tutorial = {}
-    for row in rows:
-        if row.engine == "tutorial":
-            tutorial[row.workload] = row.seconds
     for row in rows:
         w = row.workload
         gflops = row.flops / row.seconds / 1e9
-        base = tutorial.get(w)
         label = ""
         if w is not previous:
             label = f"{w.key} {w.title} {w.dtype} /{w.unit}"
@@ -53,12 +52,47 @@ def table_cells(rows, peaks):
         lines.append([
             label, row.engine, fmt_time(row.seconds), f"{gflops:.2f}",
             f"{100 * gflops / peaks[w.dtype]:.1f}%",
-            f"{base / row.seconds:.2f}x" if base else "-",
-            fmt_compile(row.compile_seconds),
-            f"{row.gemm_ratio:.2f}" if row.gemm_ratio is not None else "-",
+            ratio_text(row.vs_tutorial), ratio_text(row.vs_peers),
+            fmt_compile(row.compile_seconds), ratio_text(row.gemm_ratio),
             f"{row.diff:.1e}" if row.diff is not None else "-",
         ])
     return lines
+
+
+# The performance issue's targets for fastbp's compiled engine, checked on every run.
+PEER_TARGET = 1.1        # W1, W2, W3, W5: at least this much faster than the best peer
+GEMM_TARGET = 1.05       # W4: at most this much slower than its GEMMs alone
+PEAK_TARGET = 0.75       # W2, W5: at least this fraction of the GEMM peak
+TUTORIAL_TARGET = 2.0    # W3: at least this much faster than the tutorial's class
+
+
+def target_lines(rows, peaks):
+    """[(what, measured, met)] for every target the run's rows can judge."""
+    out = []
+    for row in rows:
+        if row.engine != "numba":
+            continue
+        w = row.workload
+        name = f"{w.key} {w.dtype}"
+        if w.key in ("W1", "W2", "W3", "W5") and row.vs_peers is not None:
+            out.append((f"{name}: >= {PEER_TARGET:g}x the best of PyTorch and JAX",
+                        row.vs_peers.text(), row.vs_peers.median >= PEER_TARGET))
+        if w.key == "W4" and row.gemm_ratio is not None:
+            out.append((f"{name}: within {GEMM_TARGET:g}x of its GEMMs alone",
+                        row.gemm_ratio.text(), row.gemm_ratio.median <= GEMM_TARGET))
+        if w.key in ("W2", "W5"):
+            share = row.flops / row.seconds / 1e9 / peaks[w.dtype]
+            out.append((f"{name}: >= {PEAK_TARGET:.0%} of the GEMM peak", f"{share:.1%}",
+                        share >= PEAK_TARGET))
+        if w.key == "W3" and row.vs_tutorial is not None:
+            out.append((f"{name}: >= {TUTORIAL_TARGET:g}x the tutorial's class",
+                        row.vs_tutorial.text(), row.vs_tutorial.median >= TUTORIAL_TARGET))
+    return out
+
+
+def target_text(targets):
+    return [f"  {'met   ' if met else 'MISSED'}  {what}: {measured}"
+            for what, measured, met in targets]
 
 
 def format_table(rows, peaks):
@@ -75,19 +109,23 @@ def columns(header, lines):
 
 
 FOOTNOTES = """
-time/unit: median per epoch (per step for W3), compilation excluded (each engine trains once before
-  the timed repeats).  Each engine runs all workloads in a fresh process of its own, one engine
-  after the other, 1 s idle between them: importing PyTorch or JAX speeds up NumPy code in the
-  same process (allocator thresholds), and spinning thread pools slow the next library down.
+Interleaved rounds: each engine lives in a process of its own for the whole run (importing
+  PyTorch or JAX speeds up NumPy code in the same process: allocator thresholds); per workload
+  every engine trains once (compilation), then rounds of one turn per engine in table order,
+  0.25 s idle before each turn (spinning thread pools would slow the next engine down).
+time/unit: median over the rounds of each turn's time per epoch (per step for W3).
   GFLOP/s counts GEMM FLOPs only (forward and dW: 2*N*in*out per layer; delta: 2*N*in*out for
-  layers > 0).  %peak: of the
-  np.dot peak above (NumPy's BLAS; the line above says which BLAS fastbp's kernels call).
-  vs tutorial: the tutorial's class time / this time.
+  layers > 0).  %peak: of the np.dot peak above (NumPy's BLAS; the line above says which BLAS
+  fastbp's kernels call).
+vs tutorial, vs best peer (numba: the faster of PyTorch and JAX in each round), /GEMMs: ratios
+  taken round by round -- median (25th-75th percentile); "?" marks a spread (IQR / median) over
+  10%: too noisy to trust, rerun.
 compile: first call minus a warm call of the same size (fast engines only; ~0: below the noise).
   In-process, so after the first workload of a dtype numba has little left to compile, and a warm
   on-disk cache makes it a cache load -- see the cold-start lines for a fresh interpreter.
-/GEMMs (W4): time per epoch / time of the same step's GEMMs alone ("GEMMs only": 3 forward, 3 dW
-  and 2 delta np.dot calls into preallocated outputs, transposed views, no copies).
+/GEMMs (W4): time per epoch / time of the same step's GEMMs alone ("GEMMs only", timed in the
+  numba process in each round: 3 forward, 3 dW and 2 delta np.dot calls into preallocated
+  outputs, transposed views, no copies).
 max|dparam|: largest weight or bias difference from fastbp's numpy reference engine after the same
   training (the tutorial's class against the reference in tutorial_compat=True, because it uses
   the tutorial's update rule).  W3 trains with lr=0 (weights unchanged), so its difference is
@@ -279,6 +317,7 @@ class Report:
     rows: list                       # measure.Row
     workloads: list                  # the selected workloads
     thread_note: str = None
+    rounds: int = None               # interleaved rounds of the workloads' table
     cold: tuple = None               # (epochs, [(name, (wall, import, first fit))])
     memory: tuple = None             # (samples, peak bytes, budget bytes)
     models: object = None            # fastbp.bench.models.Results
@@ -289,7 +328,8 @@ class Report:
     def header(self):
         return [
             f"{self.title}{' --quick' if self.quick else ''}: engines {', '.join(self.engines)}"
-            f"; median of {self.repeats} repeats; numpy {np.__version__}, fastbp {fastbp.__version__}",
+            + (f"; {self.rounds} interleaved rounds" if self.rows else "")
+            + f"; numpy {np.__version__}, fastbp {fastbp.__version__}",
             f"BLAS pools: {self.pools}" + (f"; {self.thread_note}" if self.thread_note else ""),
         ] + ([f"GEMM peak (np.dot {self.peak_size}^3, this run): "
               + ", ".join(f"{dtype} {peak:.1f} GFLOP/s" for dtype, peak in self.peaks.items())]
@@ -303,12 +343,11 @@ class Report:
             desc = (f"{size.samples}x{w.sizes[0]} {list(w.sizes)}, "
                     f"{gemm_flops(w.sizes, size.samples) / 1e6:.3g} MFLOP/{w.unit}, ")
             if w.kind == "step":
-                desc += (f"forward+backward(lr={w.lr}) steps, median of "
-                         f"{self.repeats * size.blocks} blocks of {size.timed} steps")
+                desc += (f"forward+backward(lr={w.lr}) steps; a turn: median of "
+                         f"{size.blocks} blocks of {size.timed} steps")
             elif w.kind == "full":
-                desc += (f"full batch, lr {w.lr}, {size.units} epochs trained and compared; timed "
-                         f"{size.timed} epochs per repeat ({size.slow_timed} for "
-                         "tutorial/numpy/torch)")
+                desc += (f"full batch, lr {w.lr}, {size.units} epochs trained and compared; a "
+                         f"turn: {size.timed} epochs ({size.slow_timed} for tutorial/numpy/torch)")
             else:
                 steps = math.ceil(size.samples / w.batch_size)
                 desc += (f"batch {w.batch_size} ({steps} steps/epoch), lr {w.lr}, "
@@ -338,6 +377,9 @@ class Report:
         out = self.header()
         if self.rows:
             out += ["", format_table(self.rows, self.peaks), ""]
+            targets = target_lines(self.rows, self.peaks)
+            if targets:
+                out += ["targets (the numba engine, this run):"] + target_text(targets) + [""]
         out += [f"  {line}" for line in self.workload_lines()]
         if self.rows:
             out.append(FOOTNOTES)
@@ -368,6 +410,12 @@ class Report:
         if self.rows:
             page += markdown_table(TABLE_HEADER, table_cells(self.rows, self.peaks),
                                    left=2) + [""]
+            targets = target_lines(self.rows, self.peaks)
+            if targets:
+                page += ["Targets (the numba engine, this run):", ""]
+                page += markdown_table(["target", "measured", ""],
+                                       [[what, measured, "met" if met else "missed"]
+                                        for what, measured, met in targets], left=1) + [""]
         page += [f"* {line}" for line in self.workload_lines()]
         if self.rows:
             page += ["", "```text", FOOTNOTES.strip("\n"), "```"]

@@ -252,4 +252,7 @@ RUNNERS = [
 
 def engine(name):
     """The engine of ``RUNNERS`` called ``name``."""
-    return next(e for e in RUNNERS if e.name == name)
+    for e in RUNNERS:
+        if e.name == name:
+            return e
+    raise KeyError(f"no engine {name!r}; the engines are {[e.name for e in RUNNERS]}")
