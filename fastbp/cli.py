@@ -48,6 +48,9 @@ def main(argv=None):
     selection.add_argument("--sweeps", action="store_true",
                            help="only the sweeps table: fit_many against loops of fits, a joblib "
                                 "pool and scikit-learn (needs joblib)")
+    selection.add_argument("--to-target", action="store_true",
+                           help="only the time-to-target table: each library's best way to a "
+                                "target training loss (scikit-learn, PyTorch, JAX if installed)")
     bench.add_argument("--threads", type=_positive_int, metavar="N",
                        help="run every engine on N threads (fastbp.set_num_threads; PyTorch's too)")
     bench.add_argument("--repeats", type=_positive_int, default=3,
@@ -74,7 +77,8 @@ def main(argv=None):
 
         run_bench(quick=args.quick, workloads=args.workloads, threads=args.threads,
                   repeats=args.repeats, markdown=args.markdown, only_models=args.models,
-                  only_sklearn=args.sklearn, only_sweeps=args.sweeps)
+                  only_sklearn=args.sklearn, only_sweeps=args.sweeps,
+                  only_to_target=args.to_target)
     elif args.command == "phases":
         from .bench.phases import run_phases
 

@@ -219,3 +219,49 @@ SWEEPS = {
     "spirals": Sweep("spirals", SPIRALS, 4, (0.01, 0.03, 0.1, 0.3), (0.001, 0.003, 0.01, 0.03),
                      300),
 }
+
+
+# -- time to a good model: each library's best way to a target loss ------------------------------
+
+def digits(seed=None):
+    """scikit-learn's digits (1797 x 64, ten classes), each input standardised (needs scikit-learn;
+    ``seed`` is unused: the data set is fixed)."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+    return X, y
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A data set, a network and a training loss to reach (the time-to-target table).
+
+    ``make_data()`` -> X, integer labels y; ``hidden``: the hidden layers (ReLU); ``output``:
+    "sigmoid" (binary, one output) or "softmax"; ``target_loss``: the mean training loss
+    (binary or categorical cross-entropy, no penalty) to reach; ``adam_lr``: every library's
+    Adam rate; ``max_epochs`` / ``max_iter``: the most Adam epochs / L-BFGS iterations tried.
+    """
+
+    key: str
+    make_data: Callable
+    hidden: tuple
+    output: str
+    target_loss: float
+    adam_lr: float
+    max_epochs: int
+    max_iter: int
+    needs_sklearn: bool = False
+
+    def data(self):
+        X, y = self.make_data()
+        return np.asarray(X, np.float64), np.asarray(y).ravel().astype(np.int64)
+
+
+TO_TARGET = [
+    Problem("circle", CIRCLE.make_data, CIRCLE.sizes[1:-1], "sigmoid", 0.02, 0.01, 5000, 1000),
+    Problem("spirals", SPIRALS.make_data, SPIRALS.sizes[1:-1], "sigmoid", 0.02, 0.01, 5000, 2000),
+    Problem("3spirals", three_spirals, THREE_SPIRALS.sizes[1:-1], "softmax", 0.05, 0.01, 5000,
+            2000),
+    Problem("digits", digits, (100,), "softmax", 0.01, 0.01, 2000, 1000, needs_sklearn=True),
+]

@@ -504,7 +504,48 @@ def test_engines_are_timed_in_interleaved_rounds(tiny_workloads):
 
 
 def test_a_failing_engine_process_reports_its_error():
-    from fastbp.bench.sessions import SessionError, SpawnedSession
+    from fastbp.bench.sessions import SessionError, Spawned, engine_session
 
     with pytest.raises(SessionError, match="KeyError: .no engine 'no-such-engine'"):
-        SpawnedSession("no-such-engine", quick=True)
+        Spawned(engine_session, "no-such-engine", True)
+
+
+def test_time_to_target_rows_and_report(tmp_path):
+    pytest.importorskip("sklearn")
+    from fastbp.bench import to_target
+    from fastbp.workloads import TO_TARGET
+
+    circle = replace(TO_TARGET[0], max_epochs=400, max_iter=100)
+    plan = to_target.Plan((circle,), rounds=2, libraries=("fastbp", "sklearn"))
+    results = to_target.run(plan, log=lambda message: None, isolate=False)
+    rows = {row.way: row for row in results.rows}
+    assert list(rows) == ["fastbp adam", "fastbp lbfgs", "sklearn adam", "sklearn lbfgs"]
+    for row in rows.values():
+        assert row.reached and len(row.per_round) == 2 and row.seconds > 0
+        assert row.slower.rounds == 2
+    for way in ("fastbp adam", "fastbp lbfgs"):  # a fit of the epochs found ends at the target
+        assert rows[way].final_loss <= circle.target_loss
+    # the same initial weights and the same optimizers: the libraries need (nearly) the same epochs
+    assert abs(rows["fastbp adam"].epochs - rows["sklearn adam"].epochs) <= 2
+    assert abs(rows["fastbp lbfgs"].epochs - rows["sklearn lbfgs"].epochs) <= 2
+    fastest = [min(a, b) for a, b in zip(rows["fastbp adam"].per_round,
+                                         rows["fastbp lbfgs"].per_round)]
+    assert rows["sklearn adam"].slower.median == pytest.approx(float(np.median(
+        [s / f for s, f in zip(rows["sklearn adam"].per_round, fastest)])))
+    text = "\n".join(report.Report(quick=True, repeats=1, engines=["numba"], pools="", peaks={},
+                                   peak_size=0, rows=[], workloads=[],
+                                   to_target=results).lines())
+    assert "time to a good model" in text and "sklearn lbfgs" in text
+
+
+def test_time_to_target_stops_at_the_cap():
+    from fastbp.bench import to_target
+    from fastbp.workloads import TO_TARGET
+
+    hopeless = replace(TO_TARGET[0], target_loss=1e-12, max_epochs=5, max_iter=3)
+    results = to_target.run(to_target.Plan((hopeless,), rounds=1, libraries=("fastbp",)),
+                            log=lambda message: None, isolate=False)
+    assert [row.reached for row in results.rows] == [False, False]
+    assert all(row.seconds is None and row.slower is None for row in results.rows)
+    assert "not reached" in report.columns(report.TO_TARGET_HEADER,
+                                           report.to_target_cells(results))

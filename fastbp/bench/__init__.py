@@ -18,6 +18,7 @@ One job per module:
 * ``models``         -- the training options' table: Adam vs SGD, heads, L-BFGS (numba only)
 * ``sklearn_table``  -- fastbp.sklearn against scikit-learn's MLP on its own data sets
 * ``sweeps``         -- many networks at once: fit_many against loops, pools, scikit-learn
+* ``to_target``      -- time to a target loss: each library's best way (Adam, L-BFGS)
 * ``report``         -- the console tables and footnotes, and the ``--markdown`` page
 * ``phases``         -- ``python -m fastbp phases``: where a compiled step spends its time
 
@@ -31,13 +32,13 @@ import sys
 import numpy as np
 
 from .. import workloads as _workloads
-from . import measure, runners, sessions, sklearn_table, sweeps
+from . import measure, runners, sessions, sklearn_table, sweeps, to_target
 from . import models as models_module
 from .report import Report
 
 
 def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=None,
-                 only_models=False, only_sklearn=False, only_sweeps=False):
+                 only_models=False, only_sklearn=False, only_sweeps=False, only_to_target=False):
     """The ``python -m fastbp bench ...`` command that runs these options."""
     words = ["python -m fastbp bench"]
     if quick:
@@ -48,6 +49,8 @@ def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=
         words.append("--sklearn")
     if only_sweeps:
         words.append("--sweeps")
+    if only_to_target:
+        words.append("--to-target")
     if workloads:
         words.append(f"--workloads {workloads}")
     if threads is not None:
@@ -62,7 +65,8 @@ def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=
 def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, peak_size=None,
               settle=measure.TURN_SETTLE, out=print, log=None, isolate=True, engines=None, markdown=None,
               models=True, only_models=False, model_plan=None, sklearn=None, only_sklearn=False,
-              sklearn_plan=None, sweep_tables=None, only_sweeps=False, sweeps_plan=None):
+              sklearn_plan=None, sweep_tables=None, only_sweeps=False, sweeps_plan=None,
+              to_target_table=None, only_to_target=False, to_target_plan=None):
     """Run the selected workloads on every available engine; print and return the table rows.
 
     ``workloads``: "W1,W3" (``COLD`` selects the cold-start rows); default all, cold start included.
@@ -76,12 +80,15 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
     scikit-learn is installed and the whole bench runs); ``only_sklearn``: that table alone
     (``--sklearn``); ``sklearn_plan``: its plan (default ``sklearn_table.plan(quick, repeats)``).
     ``sweep_tables``, ``only_sweeps``, ``sweeps_plan``: the same for the sweeps table
-    (``fastbp.bench.sweeps``, ``--sweeps``; by default when joblib is installed).
+    (``fastbp.bench.sweeps``, ``--sweeps``; by default when joblib is installed);
+    ``to_target_table``, ``only_to_target``, ``to_target_plan``: the same for the time-to-target
+    table (``fastbp.bench.to_target``, ``--to-target``; by default in the whole bench).
     Returns ``(rows, cold-start results)``.
     """
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     alone = [name for name, flag in (("only_models", only_models), ("only_sklearn", only_sklearn),
-                                     ("only_sweeps", only_sweeps)) if flag]
+                                     ("only_sweeps", only_sweeps),
+                                     ("only_to_target", only_to_target)) if flag]
     if len(alone) > 1:
         raise ValueError(f"{' and '.join(alone)} each run one table alone: choose one")
     whole = not workloads and not alone
@@ -89,11 +96,14 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
         sklearn = sklearn_table.available() and whole
     if sweep_tables is None:
         sweep_tables = _has_joblib() and whole
+    if to_target_table is None:
+        to_target_table = whole
     if alone:
         if workloads:
             raise ValueError(f"{alone[0]} runs one table alone: no workloads")
         selected, cold, models = [], False, only_models
         sklearn, sweep_tables = only_sklearn, only_sweeps
+        to_target_table = only_to_target
     else:
         selected = _workloads.select(workloads, also=("COLD",))
     if cold is None:
@@ -116,6 +126,8 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
                        if sklearn else None)
     sweep_results = (sweeps.run(sweeps_plan or sweeps.plan(quick, repeats), log)
                      if sweep_tables else None)
+    to_target_results = (to_target.run(to_target_plan or to_target.plan(quick, repeats), log)
+                         if to_target_table else None)
 
     ran = list(dict.fromkeys(row.engine for row in rows if row.engine != "GEMMs only"))
     if alone:
@@ -124,12 +136,13 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
                     pools=measure.blas_pools(), peaks=peaks, rounds=measure.rounds_for(repeats),
                     peak_size=peak_size, rows=rows,
                     workloads=selected, thread_note=thread_note, cold=cold_results, memory=memory,
-                    models=model_results, sklearn=sklearn_results, sweeps=sweep_results)
+                    models=model_results, sklearn=sklearn_results, sweeps=sweep_results,
+                    to_target=to_target_results)
     for line in report.lines():
         out(line)
     if markdown:
         command = command_line(quick, workloads, threads, repeats, markdown, only_models,
-                               only_sklearn, only_sweeps)
+                               only_sklearn, only_sweeps, only_to_target)
         directory = os.path.dirname(os.path.abspath(markdown))
         os.makedirs(directory, exist_ok=True)
         with open(markdown, "w", encoding="utf-8") as page:

@@ -20,7 +20,7 @@ import numpy as np
 from ..workloads import Workload, gemm_flops, initial_state, workload
 from . import runners
 from .rounds import Ratio, best_of
-from .sessions import EngineSession, SpawnedSession, timed
+from .sessions import EngineSession, Local, Spawned, engine_session, timed
 
 TURN_SETTLE = 0.25  # idle seconds before each engine's turn: spinning BLAS/OpenMP pools go quiet
 
@@ -64,7 +64,7 @@ def run_workloads(workloads, quick, repeats, engines, log, settle=TURN_SETTLE, t
                   isolate=True, rounds=None):
     """Every engine on every workload, timed in interleaved rounds; the table's ``Row``s.
 
-    Each engine runs in a long-lived process of its own (``sessions.SpawnedSession``; in this
+    Each engine runs in a long-lived process of its own (``sessions.Spawned``; in this
     process with ``isolate=False``, for tests).  Per workload: every engine trains once (the
     first call: compilation, and the parameters compared), then ``rounds`` rounds of one turn
     per engine in table order, ``settle`` idle seconds before each turn (thread pools that spin
@@ -77,8 +77,8 @@ def run_workloads(workloads, quick, repeats, engines, log, settle=TURN_SETTLE, t
     sessions = {}
     for engine in engines:
         try:
-            sessions[engine.name] = (SpawnedSession(engine.name, quick, threads) if isolate
-                                     else EngineSession(engine, quick, threads))
+            sessions[engine.name] = (Spawned(engine_session, engine.name, quick, threads)
+                                     if isolate else Local(EngineSession(engine, quick, threads)))
         except Exception as error:
             _skip_or_raise(engine.name, error, log)
     table = []
@@ -89,26 +89,25 @@ def run_workloads(workloads, quick, repeats, engines, log, settle=TURN_SETTLE, t
             for name in list(sessions):
                 time.sleep(settle)
                 try:
-                    first[name], params[name] = sessions[name].prepare(w)
+                    first[name], params[name] = sessions[name].call("prepare", w)
                 except Exception as error:
                     _skip_or_raise(name, error, log)
-                    sessions.pop(name).close() if isolate else sessions.pop(name)
+                    sessions.pop(name).close()
             times = {name: [] for name in first}
             gemm_times = []
             for _ in range(rounds):
                 for name in times:
                     time.sleep(settle)
-                    times[name].append(sessions[name].time(w))
+                    times[name].append(sessions[name].call("time", w))
                 if w.gemm_only and "numba" in times:
                     time.sleep(settle)
-                    gemm_times.append(sessions["numba"].gemms(w))
+                    gemm_times.append(sessions["numba"].call("gemms", w))
             for name in times:
-                sessions[name].release(w)
+                sessions[name].call("release", w)
             table.extend(workload_rows(w, quick, times, first, params, gemm_times, engines))
     finally:
-        if isolate:
-            for session in sessions.values():
-                session.close()
+        for session in sessions.values():
+            session.close()
     return table
 
 

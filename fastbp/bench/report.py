@@ -290,6 +290,46 @@ sequential: NeuralNetwork(...).fit(...) in a loop.  joblib pool: the configurati
 
 MODELS_TITLE = "training options on the compiled engine (numba), fastbp.bench.models"
 
+# -- the time-to-target table (fastbp.bench.to_target) ---------------------------------------------
+
+TO_TARGET_HEADER = ["problem", "network", "target loss", "way", "epochs", "time", "final loss",
+                    "slower than fastbp's best (IQR)"]
+
+
+def to_target_cells(results):
+    lines = []
+    previous = None
+    for row in results.rows:
+        p = row.problem
+        first = p is not previous
+        previous = p
+        lines.append([p.key if first else "", f"{list(p.hidden)} {p.output}" if first else "",
+                      f"{p.target_loss:g}" if first else "", row.way,
+                      str(row.epochs) if row.reached else "not reached",
+                      fmt_time(row.seconds), "-" if row.final_loss is None else f"{row.final_loss:.4g}",
+                      ratio_text(row.slower)])
+    return lines
+
+
+def to_target_title(results):
+    beaten = [row for row in results.rows if row.reached and not row.way.startswith("fastbp ")]
+    behind = [row for row in beaten if row.slower is not None and row.slower.median < 1.0]
+    verdict = ("fastbp fastest to every target" if not behind
+               else f"fastbp slower than {len(behind)} of {len(beaten)} peers' ways")
+    return (f"time to a good model ({results.versions}): full batch, the same initial weights, "
+            f"{results.plan.rounds} interleaved rounds; {verdict}")
+
+
+TO_TARGET_NOTES = """
+Each way trains full batch from scikit-learn's initial weights for random_state=0 until the mean
+  training loss (cross-entropy, no penalty) reaches the target; Adam at the problem's rate for
+  every library (torch.optim.Adam's arithmetic; scikit-learn's own), L-BFGS is SciPy's L-BFGS-B in
+  both fastbp and scikit-learn.  epochs: epochs (L-BFGS: iterations) the way needs, found by an
+  untimed run from its own loss record (scikit-learn's L-BFGS: the fewest max_iter that ends at
+  the target).  time: median over the rounds of a whole fit of exactly that many epochs,
+  compilation excluded (an untimed fit first); each library in a long-lived process of its own.
+slower than fastbp's best: round by round, this way's time / the faster of fastbp's two ways."""
+
 MODELS_NOTES = """
 Adam vs SGD: W1 and W2 full batch (W2 at most 500 epochs), W5 one shuffled epoch of mini-batches,
   all from fastbp.workloads.  In one process of its own, rounds sgd, adam, sgd, adam, ..., each
@@ -323,6 +363,7 @@ class Report:
     models: object = None            # fastbp.bench.models.Results
     sklearn: object = None           # fastbp.bench.sklearn_table.Results
     sweeps: object = None            # fastbp.bench.sweeps.Results
+    to_target: object = None         # fastbp.bench.to_target.Results
     title: str = field(default="fastbp bench", repr=False)
 
     def header(self):
@@ -400,6 +441,9 @@ class Report:
             out += ["", f"{sweeps_title(self.sweeps)}:", columns(SWEEPS_HEADER,
                                                                  sweeps_cells(self.sweeps)),
                     SWEEPS_NOTES]
+        if self.to_target:
+            out += ["", f"{to_target_title(self.to_target)}:",
+                    columns(TO_TARGET_HEADER, to_target_cells(self.to_target)), TO_TARGET_NOTES]
         return out
 
     def markdown(self, command, cpu):
@@ -443,6 +487,12 @@ class Report:
             page += ["## Sweeps", "", f"{sweeps_title(self.sweeps)}.", ""]
             page += markdown_table(SWEEPS_HEADER, sweeps_cells(self.sweeps), left=3)
             page += ["", "```text", SWEEPS_NOTES.strip("\n"), "```"]
+        if self.to_target:
+            if page[-1]:
+                page.append("")
+            page += ["## Time to a good model", "", f"{to_target_title(self.to_target)}.", ""]
+            page += markdown_table(TO_TARGET_HEADER, to_target_cells(self.to_target), left=4)
+            page += ["", "```text", TO_TARGET_NOTES.strip("\n"), "```"]
         return "\n".join(page) + "\n"
 
 

@@ -1,12 +1,14 @@
-"""One engine kept alive for a whole bench run, so that engines can be timed in interleaved rounds.
+"""Engines kept alive for a whole bench run, so that they can be timed in interleaved rounds.
 
 ``EngineSession`` holds one engine's runners (``runners``): ``prepare`` builds a workload's runner
 and trains it once (the first call: compilation included; its parameters are compared with the
 reference's), ``time`` times one turn of a round, ``gemms`` the step's GEMMs alone, ``release``
-frees the workload's data.  ``SpawnedSession`` runs an ``EngineSession`` in a spawned process of
-its own and forwards the calls through a pipe: libraries change a process for everything else in
-it (importing PyTorch or JAX raised glibc's allocation thresholds and made the tutorial's class
-1.7x faster on the spirals), so each engine gets a process, kept for the whole run.
+frees the workload's data.  ``Spawned(make, *args)`` builds any such object in a spawned process
+of its own and forwards ``call(method, *args)`` through a pipe (``Local``: the same in this
+process, for tests).  Libraries change a process for everything else in it -- importing PyTorch
+or JAX raised glibc's allocation thresholds and made the tutorial's class 1.7x faster on the
+spirals, and their idle thread pools slowed fastbp's fits down 2x -- so each engine gets a
+process, kept for the whole run.
 """
 import multiprocessing
 import statistics
@@ -116,37 +118,38 @@ class EngineSession:
         self._prepared.pop(w, None)
 
 
-def _serve(connection, engine_name, quick, threads):
-    """A spawned process's loop: calls of an EngineSession, by name, until "close"."""
+def _serve(connection, make, args):
+    """A spawned process's loop: calls of the object ``make(*args)``, by name, until "close"."""
     try:
-        session = EngineSession(runners.engine(engine_name), quick, threads)
+        target = make(*args)
     except BaseException as error:
         connection.send(("error", f"{type(error).__name__}: {error}", traceback.format_exc()))
         return
     connection.send(("ok", None, None))
     while True:
-        method, args = connection.recv()
+        method, call_args = connection.recv()
         if method == "close":
             return
         try:
-            connection.send(("ok", getattr(session, method)(*args), None))
+            connection.send(("ok", getattr(target, method)(*call_args), None))
         except BaseException as error:
             connection.send(("error", f"{type(error).__name__}: {error}",
                              traceback.format_exc()))
 
 
 class SessionError(RuntimeError):
-    """An engine failed in its process (the message is its exception's)."""
+    """A session's object failed in its process (the message is its exception's)."""
 
 
-class SpawnedSession:
-    """An EngineSession in a fresh spawned process; the same methods, forwarded by pipe."""
+class Spawned:
+    """``make(*args)`` built in a fresh spawned process, kept for calls by name:
+    ``call(method, *args)`` returns what the method returns there (arguments and results
+    travel by pickle; ``make`` must be importable).  ``close()`` ends the process."""
 
-    def __init__(self, engine_name, quick, threads=None):
+    def __init__(self, make, *args):
         context = multiprocessing.get_context("spawn")
         self._connection, theirs = context.Pipe()
-        self._process = context.Process(target=_serve, args=(theirs, engine_name, quick, threads),
-                                        daemon=True)
+        self._process = context.Process(target=_serve, args=(theirs, make, args), daemon=True)
         self._process.start()
         theirs.close()
         self._receive()
@@ -155,26 +158,14 @@ class SpawnedSession:
         try:
             status, value, trace = self._connection.recv()
         except EOFError:
-            raise SessionError("the engine's process ended unexpectedly") from None
+            raise SessionError("the session's process ended unexpectedly") from None
         if status == "error":
             raise SessionError(value)
         return value
 
-    def _call(self, method, *args):
+    def call(self, method, *args):
         self._connection.send((method, args))
         return self._receive()
-
-    def prepare(self, w):
-        return self._call("prepare", w)
-
-    def time(self, w):
-        return self._call("time", w)
-
-    def gemms(self, w):
-        return self._call("gemms", w)
-
-    def release(self, w):
-        return self._call("release", w)
 
     def close(self):
         if self._process.is_alive():
@@ -186,3 +177,21 @@ class SpawnedSession:
         if self._process.is_alive():
             self._process.kill()
         self._connection.close()
+
+
+class Local:
+    """The same interface as ``Spawned`` for an object in this process (tests)."""
+
+    def __init__(self, target):
+        self._target = target
+
+    def call(self, method, *args):
+        return getattr(self._target, method)(*args)
+
+    def close(self):
+        pass
+
+
+def engine_session(engine_name, quick, threads=None):
+    """The EngineSession of the engine of ``runners.RUNNERS`` called ``engine_name``."""
+    return EngineSession(runners.engine(engine_name), quick, threads)
