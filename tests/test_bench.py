@@ -262,7 +262,9 @@ def test_cli_has_bench(monkeypatch):
     main(["bench", "--quick", "--workloads", "W1", "--repeats", "1"])
     assert called == {"quick": True, "workloads": "W1", "threads": None, "repeats": 1,
                       "markdown": None, "only_models": False, "only_sklearn": False,
-                      "only_sweeps": False}
+                      "only_sweeps": False, "only_to_target": False}
+    main(["bench", "--to-target"])
+    assert called["only_to_target"] and not called["only_sweeps"]
     main(["bench", "--markdown", "docs/performance.md"])
     assert called["markdown"] == "docs/performance.md" and not called["only_models"]
     main(["bench", "--sweeps"])
