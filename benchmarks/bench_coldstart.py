@@ -87,3 +87,29 @@ class ColdStartWarmCache:
 
     def timeraw_import_and_train(self, cache_dir, engine, dtype):
         return _code(engine, dtype, cache="1", cache_dir=cache_dir)
+
+
+class Calibration:
+    """The CPU calibration (``fastbp.calibration.measure``): its cost, timed cold -- measured from
+    scratch, nothing read from the store -- with compilation excluded (``setup`` compiles or
+    loads the training loop), and the value it chose.  Skipped on commits without it."""
+
+    repeat = (3, 5, 30.0)
+    number = 1
+    warmup_time = 0
+
+    def setup(self):
+        try:
+            from fastbp import calibration
+        except ImportError:
+            raise NotImplementedError("no fastbp.calibration in this commit") from None
+        self.calibration = calibration
+        calibration.measure()  # compile or load the training loop; wake the threads
+
+    def time_measure(self):
+        self.calibration.measure()
+
+    def track_min_parallel_work(self):
+        return self.calibration.measure().min_parallel_work
+
+    track_min_parallel_work.unit = "multiply-adds"

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import kernels, modelfile, threadctl
+from . import calibration, kernels, modelfile, threadctl
 from ._validation import (
     check_activations,
     check_dtype,
@@ -853,7 +853,8 @@ class NeuralNetwork:
     def _fit(self, options, random, verbose, cancel=None):
         X, Y, epochs, batch_size = options.X, options.Y, options.epochs, options.batch_size
         plan = plan_fit(self.policy, self.layer_sizes, len(X), batch_size, epochs,
-                        threads=threadctl.get_num_threads(), progress=bool(verbose))
+                        threads=threadctl.get_num_threads(), progress=bool(verbose),
+                        calibrated=lambda: calibration.min_parallel_work(self.dtype))
         run = self._optimizer_run(options)
         history = options.empty_history()
         steps_per_epoch = 1 if batch_size is None else -(-len(X) // batch_size)

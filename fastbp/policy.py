@@ -45,9 +45,10 @@ class Policy:
     max_blocks : int
         The most blocks a batch is split into (and so the most workers a fit can use); the
         default is the machine's CPU count, at most MAX_BLOCKS = 8.
-    min_parallel_work : int
+    min_parallel_work : int or None
         Multiply-adds of a whole fit below which it runs on one worker (waking threads and
-        binding them to CPUs costs ~0.15 ms per compiled call).
+        binding them to CPUs costs a fixed time per compiled call); None: the value measured
+        for this machine's CPU (``fastbp.calibration``).
     max_call_work : int
         Multiply-adds of one compiled training call: fit returns to Python between calls,
         where Ctrl-C is seen -- about every 0.1-0.5 s on 2-core machines.
@@ -67,7 +68,7 @@ class Policy:
     min_block_work: int = 8192
     min_block_samples: int = 16
     max_blocks: int = dataclasses.field(default_factory=_machine_cpus)
-    min_parallel_work: int = 20_000_000
+    min_parallel_work: int = None
     max_call_work: int = 2_000_000_000
     max_order_entries: int = 1 << 20
     workers: int = None
@@ -78,8 +79,12 @@ class Policy:
         for name in ("min_block_work", "min_block_samples", "min_parallel_work", "max_call_work",
                      "wait_window_ns"):
             value = getattr(self, name)
+            if name == "min_parallel_work" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"Policy.{name} must be an int >= 0, got {value!r}")
+                raise ValueError(f"Policy.{name} must be an int >= 0"
+                             + (" or None" if name == "min_parallel_work" else "")
+                             + f", got {value!r}")
         for name in ("max_blocks", "max_order_entries"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -134,16 +139,25 @@ def has_blas_layers(layer_sizes):
     return any(use_blas(a, b) for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
 
 
-def plan_fit(policy, layer_sizes, n_samples, batch_size, epochs, *, threads, progress=False):
+DEFAULT_MIN_PARALLEL_WORK = 20_000_000  # plan_fit's when no calibration is given
+
+
+def plan_fit(policy, layer_sizes, n_samples, batch_size, epochs, *, threads, progress=False,
+             calibrated=lambda: DEFAULT_MIN_PARALLEL_WORK):
     """The FitPlan of a fit of ``epochs`` epochs over ``n_samples`` samples in batches of
-    ``batch_size`` (None: full batch), with ``threads`` threads allowed (the thread setting); ``progress``: a
-    progress bar is shown (then about 20 calls, so it moves)."""
+    ``batch_size`` (None: full batch), with ``threads`` threads allowed (the thread setting);
+    ``progress``: a progress bar is shown (then about 20 calls, so it moves).  ``calibrated()``
+    gives ``min_parallel_work`` when the policy leaves it to the machine (None); it is called
+    only for a fit that could use several workers."""
     batch = n_samples if batch_size is None else batch_size
     n_params = n_parameters(layer_sizes)
     n_blocks = reduction_blocks(policy, layer_sizes, batch)
     n_workers = min(threads if policy.workers is None else policy.workers, n_blocks)
-    if n_samples * n_params * epochs < policy.min_parallel_work:
-        n_workers = 1
+    if n_workers > 1:
+        threshold = (calibrated() if policy.min_parallel_work is None
+                     else policy.min_parallel_work)
+        if n_samples * n_params * epochs < threshold:
+            n_workers = 1
     per_call = max(epochs, 1)
     if progress:
         per_call = max(1, epochs // 20)

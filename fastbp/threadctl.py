@@ -23,6 +23,7 @@ import numba
 import threadpoolctl
 from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
+from . import calibration
 from .kernels.blas import LIBRARY as KERNEL_BLAS
 
 
@@ -204,19 +205,26 @@ class _ThreadCount:
 
 
 def thread_report() -> list[tuple[str, str, int]]:
-    """[(library, path, threads)] for every BLAS pool loaded, plus Numba's own count.
+    """[(library, path, threads)] for every BLAS pool loaded, Numba's own count, and the CPU's
+    calibration (when fits split their batches over several workers).
+
+    The calibration is measured here if this CPU has none stored yet (``fastbp.calibration``:
+    a fraction of a second, plus compiling the full-batch training loop if it is not cached).
 
     Returns
     -------
     list of (str, str, int)
         One tuple per BLAS pool loaded: its library (threadpoolctl's ``internal_api``, e.g.
-        ``"openblas"``), the path of its shared library and its thread count; and last
-        ``("numba", threading layer, Numba's thread count in this Python thread)``.
+        ``"openblas"``), the path of its shared library and its thread count; then
+        ``("numba", threading layer, Numba's thread count in this Python thread)``; and last
+        ``("calibration", where its value comes from, min_parallel_work)``.
     """
     _load_kernel_blas()
     pools = [(info["internal_api"], info["filepath"], info["num_threads"])
              for info in threadpool_info() if info["user_api"] == "blas"]
-    return pools + [("numba", numba.config.THREADING_LAYER, numba.get_num_threads())]
+    measured = calibration.current()
+    return pools + [("numba", numba.config.THREADING_LAYER, numba.get_num_threads()),
+                    ("calibration", measured.describe(), measured.min_parallel_work)]
 
 
 class _OneBlasThread:

@@ -47,11 +47,30 @@ CACHE_PROBLEMS = []  # why kernels compile in memory although the cache is enabl
 COMPILE_GC_THRESHOLD = 10_000
 
 BLAS_MIN_WIDTH = 8
-BLAS_MIN_WEIGHTS = 512
+BLAS_MIN_WEIGHTS_ENV = "FASTBP_BLAS_MIN_WEIGHTS"
+
+
+def _blas_min_weights():
+    """The BLAS line's weights: ``FASTBP_BLAS_MIN_WEIGHTS`` if set, else 512 (measured on AMD
+    Zen 3 and Zen 4, docs/decisions.md)."""
+    text = os.environ.get(BLAS_MIN_WEIGHTS_ENV, "").strip()
+    if not text:
+        return 512
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"{BLAS_MIN_WEIGHTS_ENV} must be an int >= 0, got {text!r}")
+    return value
+
+
+BLAS_MIN_WEIGHTS = _blas_min_weights()
 
 
 def _sources_stamp():
     digest = hashlib.sha256(BLAS_LIBRARY.encode())  # compiled code calls that library's symbols
+    digest.update(f"{BLAS_MIN_WIDTH} {BLAS_MIN_WEIGHTS}".encode())  # compiled-in constants
     for path in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())

@@ -31,6 +31,7 @@ import sys
 
 import numpy as np
 
+from .. import calibration
 from .. import workloads as _workloads
 from . import measure, runners, sessions, sklearn_table, sweeps, to_target
 from . import models as models_module
@@ -135,6 +136,7 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
     report = Report(quick=quick, repeats=repeats, engines=ran or [e.name for e in engines],
                     pools=measure.blas_pools(), peaks=peaks, rounds=measure.rounds_for(repeats),
                     peak_size=peak_size, rows=rows,
+                    calibration=calibration.current().describe() if rows else None,
                     workloads=selected, thread_note=thread_note, cold=cold_results, memory=memory,
                     models=model_results, sklearn=sklearn_results, sweeps=sweep_results,
                     to_target=to_target_results)

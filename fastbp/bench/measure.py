@@ -69,9 +69,11 @@ def run_workloads(workloads, quick, repeats, engines, log, settle=TURN_SETTLE, t
     first call: compilation, and the parameters compared), then ``rounds`` rounds of one turn
     per engine in table order, ``settle`` idle seconds before each turn (thread pools that spin
     -- OpenBLAS's, PyTorch's OpenMP, XLA's -- would slow the next engine down on a small
-    machine); the numba process also times the step's GEMMs alone in each round of a
-    ``gemm_only`` workload.  Ratios are taken round by round (``rounds.Ratio``).  A peer
-    (PyTorch, JAX) that fails -- installed but broken -- is left out with a note.
+    machine; whatever else a shared machine does, it does in some rounds and not in others,
+    which the per-round ratios and their spread show); the numba process also times the step's
+    GEMMs alone in each round of a ``gemm_only`` workload.  Ratios are taken round by round
+    (``rounds.Ratio``).  A peer (PyTorch, JAX) that fails -- installed but broken -- is left
+    out with a note.
     """
     rounds = rounds or rounds_for(repeats)
     sessions = {}

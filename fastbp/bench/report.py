@@ -358,6 +358,7 @@ class Report:
     workloads: list                  # the selected workloads
     thread_note: str = None
     rounds: int = None               # interleaved rounds of the workloads' table
+    calibration: str = None          # fastbp.calibration.current().describe()
     cold: tuple = None               # (epochs, [(name, (wall, import, first fit))])
     memory: tuple = None             # (samples, peak bytes, budget bytes)
     models: object = None            # fastbp.bench.models.Results
@@ -367,14 +368,18 @@ class Report:
     title: str = field(default="fastbp bench", repr=False)
 
     def header(self):
-        return [
+        lines = [
             f"{self.title}{' --quick' if self.quick else ''}: engines {', '.join(self.engines)}"
             + (f"; {self.rounds} interleaved rounds" if self.rows else "")
             + f"; numpy {np.__version__}, fastbp {fastbp.__version__}",
             f"BLAS pools: {self.pools}" + (f"; {self.thread_note}" if self.thread_note else ""),
-        ] + ([f"GEMM peak (np.dot {self.peak_size}^3, this run): "
-              + ", ".join(f"{dtype} {peak:.1f} GFLOP/s" for dtype, peak in self.peaks.items())]
-             if self.peaks else [])
+        ]
+        if self.calibration:
+            lines.append(f"calibration (this CPU): {self.calibration}")
+        if self.peaks:
+            lines.append(f"GEMM peak (np.dot {self.peak_size}^3, this run): " + ", ".join(
+                f"{dtype} {peak:.1f} GFLOP/s" for dtype, peak in self.peaks.items()))
+        return lines
 
     def workload_lines(self):
         """One line per selected workload: its size, FLOPs and what was trained and timed."""

@@ -1,0 +1,257 @@
+"""What this machine's CPU prefers: the choices of how fits run that are measured, not fixed.
+
+A choice measured on a shared machine can come out differently from one measurement to the next,
+so only choices that change a fit's *speed* are measured here, never its results.  What decides
+the results is derived, not measured: the reduction blocks from the batch, the network and the
+CPU count (``fastbp.policy.reduction_blocks``), and which layer products go to BLAS from a fixed
+line (``kernels.config.use_blas``; ``FASTBP_BLAS_MIN_WEIGHTS`` overrides it, and is part of the
+compiled code's cache key).
+
+Measured: ``min_parallel_work`` -- below how many multiply-adds a whole fit runs on one worker
+rather than splitting its batches over two (starting the workers costs a fixed time per compiled
+call, which differs between CPUs).  ``measure()`` times full-batch fits of the tutorial's circle
+network of growing length on one worker and on two, interleaved, fits a straight line (fixed
+cost + cost per multiply-add) to each, and takes where the lines cross.  It takes a fraction of
+a second once the kernels are compiled.
+
+``current()`` is the calibration fits use: ``FASTBP_MIN_PARALLEL_WORK`` if set, else the one
+stored for this CPU beside the compiled code (``NUMBA_CACHE_DIR``, else the kernels'
+``__pycache__``, else the user's cache directory), else measured -- on the first fit that could
+use two workers -- and stored.  ``FASTBP_CACHE=0`` stores nothing: each process measures once.
+``thread_report()`` and the bench show it; ``Policy(min_parallel_work=...)`` overrides it for one
+network.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import kernels
+
+ENV = "FASTBP_MIN_PARALLEL_WORK"
+DEFAULT_MIN_PARALLEL_WORK = 20_000_000  # where no measurement is possible (one CPU)
+FILE_NAME = "fastbp-calibration.json"
+ROUNDS = 5
+EPOCH_LADDER = (2, 8, 32, 128)
+MOST_WORK = 10 ** 9  # the value when two workers never catch up
+METHOD = 2  # part of a stored value's key: a new way of measuring measures again
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """The measured choices and where they come from.
+
+    Attributes
+    ----------
+    min_parallel_work : int
+        Multiply-adds (samples x parameters x epochs) of a fit from which it splits its batches
+        over several workers.
+    source : str
+        ``"measured"`` (in this process), ``"stored"`` (measured before, read from ``path``),
+        ``"FASTBP_MIN_PARALLEL_WORK"`` or ``"default"`` (a machine with one CPU).
+    cpu : str
+        The CPU it was measured on (:func:`cpu_signature`).
+    seconds : float
+        What measuring took (0 when not measured in this process).
+    ladder : tuple
+        The measurement: (multiply-adds of the fit, seconds on one worker, seconds on two).
+    path : str or None
+        The file it is stored in.
+    """
+
+    min_parallel_work: int
+    source: str
+    cpu: str
+    seconds: float = 0.0
+    ladder: tuple = ()
+    path: str | None = None
+
+    def describe(self) -> str:
+        """One line for reports: the value and where it comes from."""
+        where = {"measured": f"measured on this CPU in {self.seconds:.2f} s",
+                 "stored": f"measured on this CPU before, stored in {self.path}",
+                 ENV: f"set by {ENV}",
+                 "default": "the default (one CPU: never parallel)"}[self.source]
+        return f"min_parallel_work = {self.min_parallel_work:.3g} multiply-adds ({where})"
+
+
+def cpu_signature() -> str:
+    """The CPU's model name, family and model numbers, the vector extensions that matter here,
+    and the CPU count (a virtual machine may name an AMD Zen 3 and a Zen 4 alike "AMD EPYC")."""
+    fields, flags = {}, set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family", "model") and key not in fields:
+                    fields[key] = value.strip()
+                elif key in ("flags", "Features"):
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    numbers = "/".join(fields[key] for key in ("cpu family", "model") if key in fields)
+    extensions = "+".join(f for f in ("avx512f", "avx2", "fma", "asimd") if f in flags)
+    return (f"{name}{f' ({numbers})' if numbers else ''} [{extensions or 'baseline'}] "
+            f"x{os.cpu_count() or 1}")
+
+
+def _store_paths() -> list[Path]:
+    """Where the calibration may be stored, in order of preference (none when caching is off)."""
+    if not kernels.CACHE_ENABLED:
+        return []
+    paths = []
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        paths.append(Path(os.environ["NUMBA_CACHE_DIR"]))
+    paths.append(Path(kernels.__file__).parent / "__pycache__")
+    paths.append(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fastbp")
+    return [path / FILE_NAME for path in paths]
+
+
+def _key() -> str:
+    from . import __version__
+
+    return f"{cpu_signature()} | fastbp {__version__} | method {METHOD}"
+
+
+def _read_stored():
+    for path in _store_paths():
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8")).get(_key())
+        except (OSError, ValueError, AttributeError):
+            continue
+        if (isinstance(entry, dict) and isinstance(entry.get("min_parallel_work"), int)
+                and entry["min_parallel_work"] >= 0):
+            return Calibration(entry["min_parallel_work"], "stored", cpu_signature(),
+                               ladder=tuple(map(tuple, entry.get("ladder", ()))), path=str(path))
+    return None
+
+
+def _store(calibration):
+    """Write the calibration into the first writable store; returns it with its path."""
+    for path in _store_paths():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                entries = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(entries, dict):
+                    entries = {}
+            except (OSError, ValueError):
+                entries = {}
+            entries[_key()] = {"min_parallel_work": calibration.min_parallel_work,
+                               "ladder": [list(step) for step in calibration.ladder]}
+            temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(entries, indent=1), encoding="utf-8")
+            os.replace(temporary, path)  # whole or not at all, for readers in other processes
+            return dataclasses.replace(calibration, path=str(path))
+        except OSError:
+            continue
+    return calibration
+
+
+def measure(dtype=np.float64) -> Calibration:
+    """Measure ``min_parallel_work`` on this machine now (see the module docstring); not stored.
+
+    Fits of the circle network [2, 16, 8, 1] on 512 samples, at each length of ``EPOCH_LADDER``
+    on one worker and on two (``ROUNDS`` interleaved rounds, medians); a least-squares line of
+    time against multiply-adds (samples x parameters x epochs) for each, and the work where the
+    two lines cross (``MOST_WORK`` if two workers never catch up).  ``seconds`` excludes the
+    first fits (compilation, or loading the compiled code).
+    """
+    from . import datasets, threadctl
+    from .network import NeuralNetwork
+    from .policy import Policy, n_parameters
+
+    if min(os.cpu_count() or 1, threadctl.max_threads()) < 2:
+        return Calibration(DEFAULT_MIN_PARALLEL_WORK, "default", cpu_signature())
+    sizes = [2, 16, 8, 1]
+    X, y = datasets.make_circle(n_samples=512, seed=0)
+    per_epoch = len(X) * n_parameters(sizes)
+    networks = {}
+    for workers in (1, 2):
+        nn = NeuralNetwork(sizes, dtype=dtype, seed=0)
+        nn.policy = Policy(max_blocks=2, workers=workers, min_parallel_work=0)
+        networks[workers] = nn
+    initial = [np.array(W) for W in networks[1].weights], [np.array(b) for b in networks[1].biases]
+
+    def fit(nn, epochs):
+        nn.weights, nn.biases = initial
+        began = time.perf_counter()
+        nn.fit(X, y, epochs=epochs, lr=0.1)
+        return time.perf_counter() - began
+
+    ladder = []
+    with threadctl.threads(2):
+        for nn in networks.values():
+            fit(nn, 2)  # compile or load, wake the threads
+        start = time.perf_counter()
+        for epochs in EPOCH_LADDER:
+            times = {1: [], 2: []}
+            for _ in range(ROUNDS):
+                for workers, nn in networks.items():
+                    times[workers].append(fit(nn, epochs))
+            ladder.append((per_epoch * epochs, statistics.median(times[1]),
+                           statistics.median(times[2])))
+    work = np.array([step[0] for step in ladder], dtype=float)
+    slope1, fixed1 = np.polyfit(work, [step[1] for step in ladder], 1)
+    slope2, fixed2 = np.polyfit(work, [step[2] for step in ladder], 1)
+    if slope2 >= slope1:
+        chosen = MOST_WORK
+    else:
+        chosen = min(MOST_WORK, max(0.0, (fixed2 - fixed1) / (slope1 - slope2)))
+    return Calibration(int(chosen), "measured", cpu_signature(), time.perf_counter() - start,
+                       tuple(ladder))
+
+
+_lock = threading.Lock()
+_current = None
+
+
+def current(dtype=np.float64) -> Calibration:
+    """This process's calibration: ``FASTBP_MIN_PARALLEL_WORK``, else stored for this CPU, else
+    measured now (with fits in ``dtype``: the one whose training loop is compiled already) and
+    stored.
+
+    Raises
+    ------
+    ValueError
+        ``FASTBP_MIN_PARALLEL_WORK`` is not an int >= 0.
+    """
+    global _current
+    text = os.environ.get(ENV, "").strip()
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise ValueError(f"{ENV} must be an int >= 0, got {text!r}")
+        return Calibration(value, ENV, cpu_signature())
+    with _lock:
+        if _current is None:
+            _current = _read_stored()
+        if _current is None:
+            _current = _store(measure(dtype))
+        return _current
+
+
+def min_parallel_work(dtype=np.float64) -> int:
+    """The calibrated ``min_parallel_work`` (measuring it first, in ``dtype``, if needed)."""
+    return current(dtype).min_parallel_work
+
+
+def forget() -> None:
+    """Drop this process's calibration (the stored one stays): the next use reads or measures."""
+    global _current
+    with _lock:
+        _current = None
