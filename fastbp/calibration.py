@@ -106,16 +106,25 @@ def cpu_signature() -> str:
             f"x{os.cpu_count() or 1}")
 
 
-def _store_paths() -> list[Path]:
-    """Where the calibration may be stored, in order of preference (none when caching is off)."""
+def store_path() -> Path | None:
+    """The one file the calibration is stored in: in ``NUMBA_CACHE_DIR`` if set, else in the
+    kernels' ``__pycache__`` if writable, else in the user's cache directory; None when caching
+    is off or none of them is writable."""
     if not kernels.CACHE_ENABLED:
-        return []
-    paths = []
+        return None
     if os.environ.get("NUMBA_CACHE_DIR"):
-        paths.append(Path(os.environ["NUMBA_CACHE_DIR"]))
-    paths.append(Path(kernels.__file__).parent / "__pycache__")
-    paths.append(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fastbp")
-    return [path / FILE_NAME for path in paths]
+        candidates = [Path(os.environ["NUMBA_CACHE_DIR"])]
+    else:
+        candidates = [Path(kernels.__file__).parent / "__pycache__",
+                      Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fastbp"]
+    for directory in candidates:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(directory, os.W_OK):
+            return directory / FILE_NAME
+    return None
 
 
 def _key() -> str:
@@ -125,12 +134,14 @@ def _key() -> str:
 
 
 def _read_stored():
-    for path in _store_paths():
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8")).get(_key())
-        except (OSError, ValueError, AttributeError):
-            continue
-        if (isinstance(entry, dict) and isinstance(entry.get("min_parallel_work"), int)
+    path = store_path()
+    if path is None:
+        return None
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8")).get(_key())
+    except (OSError, ValueError, AttributeError):
+        return None
+    if (isinstance(entry, dict) and isinstance(entry.get("min_parallel_work"), int)
                 and entry["min_parallel_work"] >= 0):
             return Calibration(entry["min_parallel_work"], "stored", cpu_signature(),
                                ladder=tuple(map(tuple, entry.get("ladder", ()))), path=str(path))
@@ -138,25 +149,26 @@ def _read_stored():
 
 
 def _store(calibration):
-    """Write the calibration into the first writable store; returns it with its path."""
-    for path in _store_paths():
+    """Write the calibration into the store (other CPUs' entries kept); returns it with its
+    path (unchanged when there is no store or writing fails: it is only a speed-up)."""
+    path = store_path()
+    if path is None:
+        return calibration
+    try:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                entries = json.loads(path.read_text(encoding="utf-8"))
-                if not isinstance(entries, dict):
-                    entries = {}
-            except (OSError, ValueError):
+            entries = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(entries, dict):
                 entries = {}
-            entries[_key()] = {"min_parallel_work": calibration.min_parallel_work,
-                               "ladder": [list(step) for step in calibration.ladder]}
-            temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(entries, indent=1), encoding="utf-8")
-            os.replace(temporary, path)  # whole or not at all, for readers in other processes
-            return dataclasses.replace(calibration, path=str(path))
-        except OSError:
-            continue
-    return calibration
+        except (OSError, ValueError):
+            entries = {}
+        entries[_key()] = {"min_parallel_work": calibration.min_parallel_work,
+                           "ladder": [list(step) for step in calibration.ladder]}
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(entries, indent=1), encoding="utf-8")
+        os.replace(temporary, path)  # whole or not at all, for readers in other processes
+    except OSError:
+        return calibration
+    return dataclasses.replace(calibration, path=str(path))
 
 
 def measure(dtype=np.float64) -> Calibration:
