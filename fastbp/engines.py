@@ -17,7 +17,8 @@ The interface:
 * ``free_workspaces()``: drop the buffers kept between calls;
 * ``output(X)`` -> the network's (N, K) output, a new array;
 * ``gradients(X, Y)`` -> a new flat gradient in the parameter layout; ``loss(X, Y)`` -> (loss, accuracy);
-  ``loss_and_gradient(X, Y)`` -> (loss, accuracy, flat gradient), for L-BFGS;
+  ``objective(X, Y, plan)`` -> a callable returning (loss, accuracy, flat gradient) at the
+  current parameters, for L-BFGS (the numba engine computes it over ``plan``'s blocks);
 * ``train_full_batch(X, Y, lrs, restorable, plan, run)`` and
   ``train_minibatch(X, Y, order, batch_size, lrs, restorable, plan, run)`` -> :class:`Trained`:
   one compiled call (or Python loop) of ``len(lrs)`` epochs (epoch e at rate ``lrs[e]``)
@@ -31,7 +32,7 @@ import threading
 import numpy as np
 
 from . import kernels, reference, team
-from .kernels.train import FINISHED, LOSS_NOT_FINITE, STOPPED, UPDATE_NOT_FINITE
+from .kernels.train import CORRECT, FINISHED, LOSS, LOSS_NOT_FINITE, STOPPED, UPDATE_NOT_FINITE
 from .parameters import aligned_empty
 
 
@@ -104,8 +105,9 @@ class NumpyEngine:
         return (reference.loss(pre_activations[-1], activations[-1], Y, self.tutorial, head),
                 reference.accuracy(activations[-1], Y, head))
 
-    def loss_and_gradient(self, X, Y):
-        return (*self.loss(X, Y), self.gradients(X, Y))
+    def objective(self, X, Y, plan):
+        """(loss, accuracy, gradient) at the current parameters, on demand."""
+        return lambda: (*self.loss(X, Y), self.gradients(X, Y))
 
     def update(self, lr):
         """SGD step with the stored gradients; False (nothing changed) if it would not be finite."""
@@ -382,14 +384,37 @@ class NumbaEngine:
                                                  ws.a, ws.n, self.tutorial)
         return float(loss), correct / (len(Y) if self.params.head == "softmax" else Y.size)
 
-    def loss_and_gradient(self, X, Y):
-        p = self.params
-        grads = np.empty_like(p.flat)
-        with self._pool.borrow(len(X)) as ws:
-            ws.load(X, Y)
-            loss, correct = kernels.loss_and_gradient(p.flat, grads, p.sizes, p.codes, ws.x,
-                                                      ws.y, ws.z, ws.a, ws.d, ws.n, self.tutorial)
-        return float(loss), correct / (len(Y) if p.head == "softmax" else Y.size), grads
+    def objective(self, X, Y, plan):
+        """(loss, accuracy, gradient) at the current parameters, on demand: X, Y loaded into
+        ``plan.n_blocks`` blocks once, each evaluation computed by ``plan.n_workers`` workers
+        (``kernels.block_gradients``), the blocks' losses and gradients summed in block order --
+        the same bits with one worker or several."""
+        p, n = self.params, len(X)
+        blocks = TrainingBlocks(p, plan.n_blocks, -(-n // plan.n_blocks))
+        blocks.load(X, Y)
+        n_workers = plan.n_workers
+        record = kernels.Team(np.zeros((n_workers + 1) * kernels.SLOT, dtype=np.int64),
+                              np.zeros(max(plan.n_blocks, n_workers) * kernels.SLOT), n_workers)
+        n_values = len(Y) if p.head == "softmax" else Y.size
+        slots = np.arange(plan.n_blocks) * kernels.SLOT
+
+        def body(worker):
+            return kernels.block_gradients(worker, self._net, blocks.record, record, n,
+                                           self.tutorial)
+
+        def evaluate():
+            team.run_workers(body, n_workers, lambda: None, plan.one_blas_thread)
+            grads = blocks.record.grads
+            total = grads[0, :p.flat.size].copy()
+            for b in range(1, plan.n_blocks):  # in block order, as the training loops sum
+                total += grads[b, :p.flat.size]
+            loss = correct = 0.0
+            for slot in slots:
+                loss += float(record.shared[slot + LOSS])
+                correct += float(record.shared[slot + CORRECT])
+            return loss / n_values, correct / n_values, total
+
+        return evaluate
 
     def update(self, lr):
         p = self.params

@@ -204,9 +204,11 @@ def check_fit_options(nn, X, y, *, epochs, lr, batch_size, shuffle, optimizer, m
                       classification=head != "identity")
 
 
-def lbfgs_fit(engine, params, options, verbose, cancel=None):
+def lbfgs_fit(engine, params, options, plan, verbose, cancel=None):
     """Full-batch training by SciPy's L-BFGS-B over the engine's loss and gradient, at most
     ``options.epochs`` iterations; the history records each iteration's loss (after it).
+    ``plan`` (a FitPlan for one epoch of the full batch) says how the engine splits each
+    evaluation: its blocks fix the result, its workers only the speed.
     BLAS runs on one thread meanwhile, as in the training loops: a product's bits can depend on
     its thread count, and a busy machine stalls multi-threaded BLAS calls.
 
@@ -227,9 +229,11 @@ def lbfgs_fit(engine, params, options, verbose, cancel=None):
     best = [None]
     last = {}  # the latest evaluation: its point, data loss and accuracy
 
+    evaluate = engine.objective(options.X, options.Y, plan)
+
     def objective(w):
         flat[...] = w
-        loss, accuracy, grad = engine.loss_and_gradient(options.X, options.Y)
+        loss, accuracy, grad = evaluate()
         last.update(w=w.copy(), loss=loss, accuracy=accuracy)
         grad = grad.astype(np.float64)
         if wd:

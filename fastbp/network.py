@@ -817,7 +817,12 @@ class NeuralNetwork:
         random = self._random if seed is None else _random_source(seed)
         with self._lock.write():
             if options.optimizer == "lbfgs":
-                return lbfgs_fit(self._engine, self._params, options, verbose, cancel)
+                # each evaluation is one call over the full batch: planned as a one-epoch fit
+                plan = plan_fit(self.policy, self.layer_sizes, len(options.X), None, 1,
+                                threads=threadctl.get_num_threads(),
+                                calibrated=lambda: calibration.min_parallel_work(self.dtype))
+                self.workers_used = [plan.n_workers]
+                return lbfgs_fit(self._engine, self._params, options, plan, verbose, cancel)
             return self._fit(options, random, verbose, cancel)
 
     def free_workspaces(self) -> None:

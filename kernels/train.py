@@ -201,17 +201,6 @@ def network_loss(params, sizes, codes, xbuf, ybuf, zbuf, abuf, n, tutorial):
                        input_block(ybuf, sizes[last + 1], n), tutorial, codes[last])
 
 
-@kernel
-def loss_and_gradient(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, tutorial):
-    """Forward pass, the gradient into ``grads``, and (mean loss, number correct): one call."""
-    forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n)
-    last = sizes.size - 2
-    result = output_loss(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
-                         input_block(ybuf, sizes[last + 1], n), tutorial, codes[last])
-    gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, n, tutorial)
-    return result
-
-
 @kernel(inline=True)
 def share(count, part, n_parts, multiple):
     """[start, stop) of ``part``'s share of range(count) split in ``n_parts``: contiguous, inner
@@ -363,6 +352,30 @@ def signal_stop(team, steps):
     if team.n_workers > 1:
         team.shared[STOP] = 1.0
         barrier(team.board, 0, team.n_workers, 2 * steps + 1)
+
+
+@kernel
+def block_gradients(worker, net, blocks, team, n_total, tutorial):
+    """One worker's blocks of a full-batch evaluation (for L-BFGS): each block's loss sum and
+    correct count on its slot of the shared board and its gradient of the mean loss over
+    ``n_total`` samples into its row of ``blocks.grads``, at the current parameters.  Block b
+    holds samples share(n_total, b, n_blocks), as for train_full_batch; the caller sums the
+    blocks in block order, so the result does not depend on the number of workers.  No barrier:
+    the workers share nothing writable, and the caller waits for all of them."""
+    n_blocks = blocks.grads.shape[0]
+    first_block, end_block = share(n_blocks, worker, team.n_workers, 1)
+    for b in range(first_block, end_block):
+        start, stop = share(n_total, b, n_blocks, 1)
+        n = stop - start
+        grads = blocks.grads[b]
+        if n == 0:
+            grads[:] = 0
+            publish(team.shared, b, 0.0, 0.0)
+            continue
+        loss_sum, correct = job_pass(net, blocks.x[b], blocks.y[b], blocks.z[b], blocks.a[b],
+                                     blocks.d[b], grads, n, n_total, tutorial, True)
+        publish(team.shared, b, loss_sum, correct)
+    return 0
 
 
 @kernel

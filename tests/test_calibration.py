@@ -24,8 +24,8 @@ def store(tmp_path, monkeypatch):
 def test_measure_fits_both_lines_and_takes_their_crossing():
     measured = calibration.measure()
     assert measured.source == "measured" and measured.seconds > 0
-    assert [step[0] for step in measured.ladder] == [
-        512 * n_parameters([2, 16, 8, 1]) * epochs for epochs in calibration.EPOCH_LADDER]  # samples x params x epochs
+    assert [step[0] for step in measured.ladder] == [  # samples x parameters x epochs
+        512 * n_parameters([2, 16, 8, 1]) * epochs for epochs in calibration.EPOCH_LADDER]
     assert all(one > 0 and two > 0 for _, one, two in measured.ladder)
     assert 0 <= measured.min_parallel_work <= calibration.MOST_WORK
     work = np.array([w for w, _, _ in measured.ladder], float)

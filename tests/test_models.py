@@ -315,7 +315,28 @@ def test_lbfgs_fits_the_circle_in_few_iterations(backend):
     history = nn.fit(X, y, epochs=100, optimizer="lbfgs")
     assert len(history["loss"]) <= 100 and history["accuracy"][-1] >= 0.99
     assert nn.score(X, y) >= 0.99
-    assert history["loss"][-1] == nn.loss(X, y)
+    # the loss after the last iteration (summed over the fit's blocks: the same to rounding)
+    assert history["loss"][-1] == pytest.approx(nn.loss(X, y), rel=1e-12)
+
+
+def test_lbfgs_is_bit_identical_across_workers():
+    """Each evaluation is split into the fit's blocks and computed by one worker or two: the
+    blocks, summed in block order, fix every bit."""
+    import dataclasses
+
+    X, y = problem("softmax", n=400)
+    results = []
+    for workers in (1, 2):
+        nn = make([3, 32, 16, 3], output="softmax")
+        nn.policy = dataclasses.replace(nn.policy, workers=workers, max_blocks=2,
+                                        min_parallel_work=0, min_block_samples=1)
+        with fastbp.threads(2):
+            history = nn.fit(X, y, epochs=40, optimizer="lbfgs", weight_decay=1e-3)
+        results.append((nn.workers_used, history, parameters_of(nn)))
+    (w1, h1, p1), (w2, h2, p2) = results
+    assert (w1, w2) == ([1], [2]) and len(h1["loss"]) == 40
+    assert h1 == h2
+    np.testing.assert_array_equal(p1, p2)
 
 
 def test_lbfgs_with_weight_decay_minimises_the_penalised_loss():
