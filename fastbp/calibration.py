@@ -17,9 +17,10 @@ a second once the kernels are compiled.
 ``current()`` is the calibration fits use: ``FASTBP_MIN_PARALLEL_WORK`` if set, else the one
 stored for this CPU beside the compiled code (``NUMBA_CACHE_DIR``, else the kernels'
 ``__pycache__``, else the user's cache directory), else measured -- on the first fit that could
-use two workers -- and stored.  ``FASTBP_CACHE=0`` stores nothing: each process measures once.
-``thread_report()`` and the bench show it; ``Policy(min_parallel_work=...)`` overrides it for one
-network.
+use two workers -- and stored.  A measurement taken while the machine was busy stays until
+``python -m fastbp calibrate`` (``calibrate()``) measures again.  ``FASTBP_CACHE=0`` stores
+nothing: each process measures once.  ``thread_report()`` and the bench show it;
+``Policy(min_parallel_work=...)`` overrides it for one network.
 """
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ from . import kernels
 ENV = "FASTBP_MIN_PARALLEL_WORK"
 DEFAULT_MIN_PARALLEL_WORK = 20_000_000  # where no measurement is possible (one CPU)
 FILE_NAME = "fastbp-calibration.json"
-ROUNDS = 5
-EPOCH_LADDER = (2, 8, 32, 128)
+ROUNDS = 7
+EPOCH_LADDER = (2, 8, 32, 128, 512)
 MOST_WORK = 10 ** 9  # the value when two workers never catch up
 METHOD = 2  # part of a stored value's key: a new way of measuring measures again
 
@@ -260,6 +261,22 @@ def current(dtype=np.float64) -> Calibration:
 def min_parallel_work(dtype=np.float64) -> int:
     """The calibrated ``min_parallel_work`` (measuring it first, in ``dtype``, if needed)."""
     return current(dtype).min_parallel_work
+
+
+def calibrate(out=print) -> Calibration:
+    """``python -m fastbp calibrate``: measure now, store for this CPU (replacing what was stored)
+    and print what was measured -- e.g. after a first measurement on a busy machine."""
+    global _current
+    if os.environ.get(ENV, "").strip():
+        out(f"note: {ENV} is set in this environment and overrides the measurement")
+    with _lock:
+        _current = _store(measure())
+    out(f"{cpu_signature()}: {_current.describe()}")
+    for work, one, two in _current.ladder:
+        out(f"  a fit of {work:.3g} multiply-adds: {one * 1e3:.3f} ms on one worker, "
+            f"{two * 1e3:.3f} ms on two")
+    out(f"stored in {_current.path}" if _current.path else "not stored (no cache location)")
+    return _current
 
 
 def forget() -> None:

@@ -57,6 +57,8 @@ def main(argv=None):
                        help="rounds: 2 x repeats + 1 interleaved rounds, at least 5")
     bench.add_argument("--markdown", metavar="PATH",
                        help="also write the results as a Markdown page (e.g. docs/performance.md)")
+    commands.add_parser("calibrate", **_describe(
+        "measure this CPU's calibration again, store it"))
     phases = commands.add_parser("phases", **_describe(
         "time each phase of one compiled training step"))
     phases.add_argument("--workloads", metavar="W1,W2", default="W1,W2,W3",
@@ -79,6 +81,10 @@ def main(argv=None):
                   repeats=args.repeats, markdown=args.markdown, only_models=args.models,
                   only_sklearn=args.sklearn, only_sweeps=args.sweeps,
                   only_to_target=args.to_target)
+    elif args.command == "calibrate":
+        from .calibration import calibrate
+
+        calibrate()
     elif args.command == "phases":
         from .bench.phases import run_phases
 

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import settings
 
 import fastbp
+from fastbp import calibration, policy
 from fastbp.engines import BACKENDS as ENGINE_CLASSES
+
+# The tests' fits -- here and in the processes they start -- plan with a fixed min_parallel_work:
+# a calibration measured while the suite keeps the cores busy would be stored for this CPU and
+# slow later fits down.  tests/test_calibration.py measures (into a store of its own).
+os.environ.setdefault(calibration.ENV, str(policy.DEFAULT_MIN_PARALLEL_WORK))
 
 # Hypothesis profiles: CI runs "default"; `HYPOTHESIS_PROFILE=thorough pytest ...` 20x the examples.
 settings.register_profile("thorough", max_examples=20 * settings.default.max_examples)

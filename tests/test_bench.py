@@ -283,10 +283,10 @@ def test_cli_describes_every_subcommand_in_one_line(capsys):
     text = capsys.readouterr().out
     listing = text.split("commands:")[1]
     described = [line.split(None, 1) for line in listing.splitlines()[2:] if line.strip()]
-    assert [name for name, _ in described] == ["demo", "bench", "phases"]
+    assert [name for name, _ in described] == ["demo", "bench", "calibrate", "phases"]
     assert all(len(words) == 2 and words[1].strip() for words in described)  # a description each
     assert "--version" in text.split("commands:")[0]
-    for command in ("demo", "bench", "phases"):
+    for command in ("demo", "bench", "calibrate", "phases"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert f"usage: fastbp {command}" in capsys.readouterr().out

@@ -118,3 +118,16 @@ def test_thread_report_shows_it(monkeypatch):
     assert fastbp.thread_report()[-1] == (
         "calibration", f"min_parallel_work = 4.24e+03 multiply-adds (set by {calibration.ENV})",
         4242)
+
+
+def test_the_calibrate_command_measures_again_and_stores(store, capsys):
+    from fastbp.cli import main
+
+    store.write_text(json.dumps({calibration._key(): {"min_parallel_work": 1}}))
+    assert calibration.current().min_parallel_work == 1  # stored before
+    main(["calibrate"])
+    out = capsys.readouterr().out
+    stored = json.loads(store.read_text())[calibration._key()]["min_parallel_work"]
+    assert calibration.current().source == "measured"
+    assert calibration.current().min_parallel_work == stored
+    assert f"stored in {store}" in out and "on one worker" in out
