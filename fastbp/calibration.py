@@ -24,6 +24,7 @@ nothing: each process measures once.  ``thread_report()`` and the bench show it;
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -36,9 +37,14 @@ from pathlib import Path
 import numpy as np
 
 from . import kernels
+from .policy import DEFAULT_MIN_PARALLEL_WORK
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover -- Windows: no lock between processes
+    fcntl = None
 
 ENV = "FASTBP_MIN_PARALLEL_WORK"
-DEFAULT_MIN_PARALLEL_WORK = 20_000_000  # where no measurement is possible (one CPU)
 FILE_NAME = "fastbp-calibration.json"
 ROUNDS = 7
 EPOCH_LADDER = (2, 8, 32, 128, 512)
@@ -107,6 +113,17 @@ def cpu_signature() -> str:
             f"x{os.cpu_count() or 1}")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, and Numba's thread limit)."""
+    from .threadctl import max_threads
+
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        allowed = os.cpu_count() or 1
+    return max(1, min(allowed, max_threads()))
+
+
 def store_path() -> Path | None:
     """The one file the calibration is stored in: in ``NUMBA_CACHE_DIR`` if set, else in the
     kernels' ``__pycache__`` if writable, else in the user's cache directory; None when caching
@@ -128,10 +145,12 @@ def store_path() -> Path | None:
     return None
 
 
-def _key() -> str:
+def store_key() -> str:
+    """This CPU's entry in the store: its signature, usable CPUs, fastbp's version, the method."""
     from . import __version__
 
-    return f"{cpu_signature()} | fastbp {__version__} | method {METHOD}"
+    return (f"{cpu_signature()} | {usable_cpus()} usable | fastbp {__version__} "
+            f"| method {METHOD}")
 
 
 def _read_stored():
@@ -139,14 +158,18 @@ def _read_stored():
     if path is None:
         return None
     try:
-        entry = json.loads(path.read_text(encoding="utf-8")).get(_key())
+        entry = json.loads(path.read_text(encoding="utf-8")).get(store_key())
     except (OSError, ValueError, AttributeError):
         return None
-    if (isinstance(entry, dict) and isinstance(entry.get("min_parallel_work"), int)
-                and entry["min_parallel_work"] >= 0):
-            return Calibration(entry["min_parallel_work"], "stored", cpu_signature(),
-                               ladder=tuple(map(tuple, entry.get("ladder", ()))), path=str(path))
-    return None
+    if not (isinstance(entry, dict) and isinstance(entry.get("min_parallel_work"), int)
+            and entry["min_parallel_work"] >= 0):
+        return None
+    try:
+        ladder = tuple((int(w), float(one), float(two)) for w, one, two in entry.get("ladder", ()))
+    except (TypeError, ValueError):
+        ladder = ()  # the value is what counts
+    return Calibration(entry["min_parallel_work"], "stored", cpu_signature(), ladder=ladder,
+                       path=str(path))
 
 
 def _store(calibration):
@@ -162,11 +185,14 @@ def _store(calibration):
                 entries = {}
         except (OSError, ValueError):
             entries = {}
-        entries[_key()] = {"min_parallel_work": calibration.min_parallel_work,
+        entries[store_key()] = {"min_parallel_work": calibration.min_parallel_work,
                            "ladder": [list(step) for step in calibration.ladder]}
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(entries, indent=1), encoding="utf-8")
-        os.replace(temporary, path)  # whole or not at all, for readers in other processes
+        try:
+            temporary.write_text(json.dumps(entries, indent=1), encoding="utf-8")
+            os.replace(temporary, path)  # whole or not at all, for readers in other processes
+        finally:
+            temporary.unlink(missing_ok=True)
     except OSError:
         return calibration
     return dataclasses.replace(calibration, path=str(path))
@@ -185,7 +211,7 @@ def measure(dtype=np.float64) -> Calibration:
     from .network import NeuralNetwork
     from .policy import Policy, n_parameters
 
-    if min(os.cpu_count() or 1, threadctl.max_threads()) < 2:
+    if usable_cpus() < 2:
         return Calibration(DEFAULT_MIN_PARALLEL_WORK, "default", cpu_signature())
     sizes = [2, 16, 8, 1]
     X, y = datasets.make_circle(n_samples=512, seed=0)
@@ -215,47 +241,99 @@ def measure(dtype=np.float64) -> Calibration:
                     times[workers].append(fit(nn, epochs))
             ladder.append((per_epoch * epochs, statistics.median(times[1]),
                            statistics.median(times[2])))
+    return Calibration(crossing(ladder), "measured", cpu_signature(),
+                       time.perf_counter() - start, tuple(ladder))
+
+
+def crossing(ladder) -> int:
+    """Where least-squares lines through (work, seconds on one worker) and (work, seconds on
+    two) cross, in [0, MOST_WORK]: MOST_WORK if two workers never catch up."""
     work = np.array([step[0] for step in ladder], dtype=float)
     slope1, fixed1 = np.polyfit(work, [step[1] for step in ladder], 1)
     slope2, fixed2 = np.polyfit(work, [step[2] for step in ladder], 1)
     if slope2 >= slope1:
-        chosen = MOST_WORK
-    else:
-        chosen = min(MOST_WORK, max(0.0, (fixed2 - fixed1) / (slope1 - slope2)))
-    return Calibration(int(chosen), "measured", cpu_signature(), time.perf_counter() - start,
-                       tuple(ladder))
+        return MOST_WORK
+    return int(min(MOST_WORK, max(0.0, (fixed2 - fixed1) / (slope1 - slope2))))
 
 
 _lock = threading.Lock()
 _current = None
 
 
-def current(dtype=np.float64) -> Calibration:
-    """This process's calibration: ``FASTBP_MIN_PARALLEL_WORK``, else stored for this CPU, else
-    measured now (with fits in ``dtype``: the one whose training loop is compiled already) and
-    stored.
+def from_environment() -> Calibration | None:
+    """``FASTBP_MIN_PARALLEL_WORK`` as a Calibration (None if unset).
 
     Raises
     ------
     ValueError
-        ``FASTBP_MIN_PARALLEL_WORK`` is not an int >= 0.
+        The variable is not a whole number >= 0 (``20000000``, ``2e7`` and ``5.7e+06`` are).
+    """
+    text = os.environ.get(ENV, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and value == int(value)):
+        raise ValueError(f"{ENV} must be a whole number >= 0 of multiply-adds (e.g. 20000000 or "
+                         f"2e7), got {text!r}")
+    return Calibration(int(value), ENV, cpu_signature())
+
+
+@contextlib.contextmanager
+def _store_lock():
+    """Holds an flock beside the store: one process measures and stores, the others then read
+    (a measurement taken while other processes measure too would be skewed)."""
+    path = store_path()
+    if path is None or fcntl is None:
+        yield
+        return
+    try:
+        handle = open(path.with_name(path.name + ".lock"), "a+b")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _measure_and_store(dtype):
+    measured = measure(dtype)
+    return measured if measured.source == "default" else _store(measured)
+
+
+def current(dtype=np.float64) -> Calibration:
+    """This process's calibration: ``FASTBP_MIN_PARALLEL_WORK``, else stored for this CPU, else
+    measured now (with fits in ``dtype``: the one whose training loop is compiled already) and
+    stored -- under a lock between processes, re-reading the store once it is held.
+
+    Raises
+    ------
+    ValueError
+        ``FASTBP_MIN_PARALLEL_WORK`` is not a whole number >= 0.
     """
     global _current
-    text = os.environ.get(ENV, "").strip()
-    if text:
-        try:
-            value = int(text)
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise ValueError(f"{ENV} must be an int >= 0, got {text!r}")
-        return Calibration(value, ENV, cpu_signature())
+    overridden = from_environment()
+    if overridden is not None:
+        return overridden
     with _lock:
         if _current is None:
             _current = _read_stored()
         if _current is None:
-            _current = _store(measure(dtype))
+            with _store_lock():
+                _current = _read_stored() or _measure_and_store(dtype)
         return _current
+
+
+def cached() -> Calibration | None:
+    """The calibration this process has read or measured so far (None: none yet); measures
+    nothing."""
+    return _current
 
 
 def min_parallel_work(dtype=np.float64) -> int:
@@ -269,8 +347,8 @@ def calibrate(out=print) -> Calibration:
     global _current
     if os.environ.get(ENV, "").strip():
         out(f"note: {ENV} is set in this environment and overrides the measurement")
-    with _lock:
-        _current = _store(measure())
+    with _lock, _store_lock():
+        _current = _measure_and_store(np.float64)
     out(f"{cpu_signature()}: {_current.describe()}")
     for work, one, two in _current.ladder:
         out(f"  a fit of {work:.3g} multiply-adds: {one * 1e3:.3f} ms on one worker, "

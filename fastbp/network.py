@@ -25,7 +25,7 @@ from .errors import TrainingDivergedError
 from .fitting import check_fit_options, lbfgs_fit
 from .kernels.train import FINISHED, LOSS_NOT_FINITE, STOPPED, TOO_SLOW
 from .parameters import Parameters
-from .policy import Policy, plan_fit
+from .policy import DEFAULT_MIN_PARALLEL_WORK, Policy, plan_fit
 from .progress import Progress
 from .rwlock import ReadWriteLock
 
@@ -820,7 +820,7 @@ class NeuralNetwork:
                 # each evaluation is one call over the full batch: planned as a one-epoch fit
                 plan = plan_fit(self.policy, self.layer_sizes, len(options.X), None, 1,
                                 threads=threadctl.get_num_threads(),
-                                calibrated=lambda: calibration.min_parallel_work(self.dtype))
+                                calibrated=self._min_parallel_work)
                 self.workers_used = [plan.n_workers]
                 return lbfgs_fit(self._engine, self._params, options, plan, verbose, cancel)
             return self._fit(options, random, verbose, cancel)
@@ -855,11 +855,19 @@ class NeuralNetwork:
         return Run(options.record, self._optimizer_state, self._optimizer_steps,
                    options.validation, stop, best)
 
+    def _min_parallel_work(self):
+        """The calibrated min_parallel_work (``fastbp.calibration``), measured if need be; the
+        reference engine runs every fit in one thread whatever its plan says, so a fit on it
+        measures nothing (a measurement would compile the kernels)."""
+        if self.backend != "numba":
+            return DEFAULT_MIN_PARALLEL_WORK
+        return calibration.min_parallel_work(self.dtype)
+
     def _fit(self, options, random, verbose, cancel=None):
         X, Y, epochs, batch_size = options.X, options.Y, options.epochs, options.batch_size
         plan = plan_fit(self.policy, self.layer_sizes, len(X), batch_size, epochs,
                         threads=threadctl.get_num_threads(), progress=bool(verbose),
-                        calibrated=lambda: calibration.min_parallel_work(self.dtype))
+                        calibrated=self._min_parallel_work)
         run = self._optimizer_run(options)
         history = options.empty_history()
         steps_per_epoch = 1 if batch_size is None else -(-len(X) // batch_size)

@@ -68,7 +68,7 @@ class Policy:
     min_block_work: int = 8192
     min_block_samples: int = 16
     max_blocks: int = dataclasses.field(default_factory=_machine_cpus)
-    min_parallel_work: int = None
+    min_parallel_work: int | None = None
     max_call_work: int = 2_000_000_000
     max_order_entries: int = 1 << 20
     workers: int = None

@@ -458,6 +458,11 @@ def test_ratios_are_taken_round_by_round():
     noisy = Ratio.of([1.0, 1.5, 2.0, 2.5, 3.0], [1.0] * 5)
     assert (noisy.low, noisy.median, noisy.high) == (1.5, 2.0, 2.5)
     assert not noisy.trusted and noisy.text().endswith(" ?")
+    # a target is met or missed only when the 25th-75th percentiles lie wholly past it
+    assert [noisy.judge(t) for t in (1.5, 1.6, 2.6)] == ["met", "unsure", "missed"]
+    assert [noisy.judge(t, at_least=False) for t in (2.5, 2.4, 1.4)] == ["met", "unsure", "missed"]
+    assert not Ratio.of([2.0, 2.0], [1.0, 1.0]).trusted  # two rounds: nothing to judge by
+    assert Ratio.of([2.0, 2.0], [1.0, 1.0]).judge(1.0) == "unsure"
     with pytest.raises(ValueError, match="same number"):
         Ratio.of([1.0, 2.0], [1.0])
 
@@ -502,7 +507,7 @@ def test_engines_are_timed_in_interleaved_rounds(tiny_workloads):
     targets = report.target_lines(rows, {"float64": 1.0})
     assert [what for what, _, _ in targets] == [
         "W1 float64: >= 1.1x the best of PyTorch and JAX"]
-    assert targets[0][2] == (numba.vs_peers.median >= report.PEER_TARGET)
+    assert targets[0][2] == numba.vs_peers.judge(report.PEER_TARGET)
 
 
 def test_a_failing_engine_process_reports_its_error():
@@ -551,3 +556,23 @@ def test_time_to_target_stops_at_the_cap():
     assert all(row.seconds is None and row.slower is None for row in results.rows)
     assert "not reached" in report.columns(report.TO_TARGET_HEADER,
                                            report.to_target_cells(results))
+
+
+def test_a_peer_failing_during_the_rounds_is_left_out(tiny_workloads):
+    def flaky(w, X, y, init):
+        inner = runners.numba_runner(w, X, y, init)
+        calls = []
+
+        def train(units, lr):
+            calls.append(units)
+            if len(calls) > 2:  # the first call and one round, then it breaks
+                raise RuntimeError("lost its device")
+            inner.train(units, lr)
+        return runners.Runner(inner.reset, train, inner.params)
+
+    notes = []
+    engines = [runners.engine("numpy"), runners.Engine("jax", flaky, True)]
+    rows = measure.run_workloads(tiny_workloads[:1], quick=True, repeats=1, engines=engines,
+                                 log=notes.append, settle=0.0, isolate=False, rounds=3)
+    assert [row.engine for row in rows] == ["numpy"] and len(rows[0].per_round) == 3
+    assert any("jax skipped: RuntimeError: lost its device" in note for note in notes)

@@ -21,6 +21,21 @@ def store(tmp_path, monkeypatch):
     calibration.forget()
 
 
+needs_two_cpus = pytest.mark.skipif(calibration.usable_cpus() < 2,
+                                    reason="one usable CPU: nothing to measure")
+
+
+def test_the_crossing_of_the_two_lines():
+    # one worker: 0.1 ms + 1 ns per multiply-add; two: 0.4 ms + 0.5 ns: they cross at 6e5
+    ladder = [(w, 1e-4 + 1e-9 * w, 4e-4 + 5e-10 * w) for w in (1e5, 1e6, 1e7)]
+    assert calibration.crossing(ladder) == pytest.approx(600_000, abs=1)
+    slower = [(w, 1e-4 + 1e-9 * w, 4e-4 + 2e-9 * w) for w in (1e5, 1e6, 1e7)]
+    assert calibration.crossing(slower) == calibration.MOST_WORK  # two workers never catch up
+    cheaper = [(w, 4e-4 + 1e-9 * w, 1e-4 + 5e-10 * w) for w in (1e5, 1e6, 1e7)]
+    assert calibration.crossing(cheaper) == 0  # two workers win at any size
+
+
+@needs_two_cpus
 def test_measure_fits_both_lines_and_takes_their_crossing():
     measured = calibration.measure()
     assert measured.source == "measured" and measured.seconds > 0
@@ -28,22 +43,16 @@ def test_measure_fits_both_lines_and_takes_their_crossing():
         512 * n_parameters([2, 16, 8, 1]) * epochs for epochs in calibration.EPOCH_LADDER]
     assert all(one > 0 and two > 0 for _, one, two in measured.ladder)
     assert 0 <= measured.min_parallel_work <= calibration.MOST_WORK
-    work = np.array([w for w, _, _ in measured.ladder], float)
-    slope1, fixed1 = np.polyfit(work, [one for _, one, _ in measured.ladder], 1)
-    slope2, fixed2 = np.polyfit(work, [two for _, _, two in measured.ladder], 1)
-    if slope2 < slope1:  # where the lines cross, clipped to [0, MOST_WORK]
-        crossing = min(calibration.MOST_WORK, max(0.0, (fixed2 - fixed1) / (slope1 - slope2)))
-        assert measured.min_parallel_work == int(crossing)
-    else:
-        assert measured.min_parallel_work == calibration.MOST_WORK
+    assert measured.min_parallel_work == calibration.crossing(measured.ladder)
 
 
+@needs_two_cpus
 def test_stored_per_cpu_and_read_back(store):
     first = calibration.current()
     assert first.source == "measured" and first.path == str(store)
     entries = json.loads(store.read_text())
-    assert list(entries) == [calibration._key()]
-    assert entries[calibration._key()]["min_parallel_work"] == first.min_parallel_work
+    assert list(entries) == [calibration.store_key()]
+    assert entries[calibration.store_key()]["min_parallel_work"] == first.min_parallel_work
     # another CPU's entry in the same file is kept; a new process reads this CPU's
     entries["Other CPU (25/1) [avx2+fma] x2 | fastbp 0 | method 2"] = {"min_parallel_work": 7}
     store.write_text(json.dumps(entries))
@@ -53,10 +62,18 @@ def test_stored_per_cpu_and_read_back(store):
     assert "stored in" in again.describe()
 
 
+@needs_two_cpus
 def test_a_damaged_store_is_measured_again(store):
     store.write_text("{not json")
     assert calibration.current().source == "measured"
-    assert json.loads(store.read_text())[calibration._key()]["min_parallel_work"] >= 0
+    assert json.loads(store.read_text())[calibration.store_key()]["min_parallel_work"] >= 0
+    calibration.forget()  # a valid file whose entry is damaged: measured again too
+    store.write_text(json.dumps({calibration.store_key(): {"min_parallel_work": "many"}}))
+    assert calibration.current().source == "measured"
+    calibration.forget()  # a bad measurement record beside a good value: the value counts
+    store.write_text(json.dumps({calibration.store_key(): {"min_parallel_work": 5, "ladder": None}}))
+    assert (calibration.current().min_parallel_work, calibration.current().ladder) == (5, ())
+    assert not list(store.parent.glob("*.tmp"))
 
 
 def test_no_store_without_the_cache(store, monkeypatch):
@@ -70,9 +87,11 @@ def test_the_environment_overrides_it(store, monkeypatch):
     chosen = calibration.current()
     assert (chosen.min_parallel_work, chosen.source) == (12345, calibration.ENV)
     assert not store.exists()  # nothing measured
-    for bad in ("-1", "many"):
+    monkeypatch.setenv(calibration.ENV, "2e7")  # as describe() and the docs print it
+    assert calibration.current().min_parallel_work == 20_000_000
+    for bad in ("-1", "many", "1.5", "nan"):
         monkeypatch.setenv(calibration.ENV, bad)
-        with pytest.raises(ValueError, match=f"{calibration.ENV} must be an int >= 0"):
+        with pytest.raises(ValueError, match=f"{calibration.ENV} must be a whole number >= 0"):
             calibration.current()
 
 
@@ -120,14 +139,27 @@ def test_thread_report_shows_it(monkeypatch):
         4242)
 
 
+@needs_two_cpus
 def test_the_calibrate_command_measures_again_and_stores(store, capsys):
     from fastbp.cli import main
 
-    store.write_text(json.dumps({calibration._key(): {"min_parallel_work": 1}}))
+    store.write_text(json.dumps({calibration.store_key(): {"min_parallel_work": 1}}))
     assert calibration.current().min_parallel_work == 1  # stored before
     main(["calibrate"])
     out = capsys.readouterr().out
-    stored = json.loads(store.read_text())[calibration._key()]["min_parallel_work"]
+    stored = json.loads(store.read_text())[calibration.store_key()]["min_parallel_work"]
     assert calibration.current().source == "measured"
     assert calibration.current().min_parallel_work == stored
     assert f"stored in {store}" in out and "on one worker" in out
+
+
+def test_a_reference_fit_measures_nothing(store):
+    """The reference engine runs in one thread whatever its plan says: its fits never measure
+    (measuring would compile the kernels in a process that asked for NumPy only)."""
+    X, y = fastbp.datasets.make_circle(n_samples=500)
+    nn = fastbp.NeuralNetwork([2, 16, 8, 1], backend="numpy", seed=0)
+    nn.policy = Policy(max_blocks=2)
+    with fastbp.threads(2):
+        nn.fit(X, y, epochs=300, lr=0.1)  # 2.9e7 multiply-adds: two workers on the compiled engine
+        nn.fit(X, y, epochs=2, optimizer="lbfgs")
+    assert calibration.cached() is None and not store.exists()

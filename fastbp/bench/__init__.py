@@ -110,6 +110,9 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
     if cold is None:
         cold = not workloads or "COLD" in workloads.upper()
     thread_note = sessions.set_threads(threads)
+    # read (or measure) the calibration before any timing: the engines' processes read it from
+    # the store, and a bad FASTBP_MIN_PARALLEL_WORK stops the run here
+    calibrated = calibration.current().describe() if selected else None
     if engines is None:
         engines = [engine for engine in runners.RUNNERS if engine.available()]
     peak_size = peak_size or 2048
@@ -136,7 +139,7 @@ def run_bench(quick=False, workloads=None, threads=None, repeats=3, cold=None, p
     report = Report(quick=quick, repeats=repeats, engines=ran or [e.name for e in engines],
                     pools=measure.blas_pools(), peaks=peaks, rounds=measure.rounds_for(repeats),
                     peak_size=peak_size, rows=rows,
-                    calibration=calibration.current().describe() if rows else None,
+                    calibration=calibrated,
                     workloads=selected, thread_note=thread_note, cold=cold_results, memory=memory,
                     models=model_results, sklearn=sklearn_results, sweeps=sweep_results,
                     to_target=to_target_results)

@@ -77,14 +77,19 @@ def run_workloads(workloads, quick, repeats, engines, log, settle=TURN_SETTLE, t
     """
     rounds = rounds or rounds_for(repeats)
     sessions = {}
-    for engine in engines:
-        try:
-            sessions[engine.name] = (Spawned(engine_session, engine.name, quick, threads)
-                                     if isolate else Local(EngineSession(engine, quick, threads)))
-        except Exception as error:
-            _skip_or_raise(engine.name, error, log)
     table = []
+
+    def drop(name, error):  # a peer that fails is left out; fastbp's own engines end the run
+        _skip_or_raise(name, error, log)
+        sessions.pop(name).close()
+
     try:
+        for engine in engines:
+            try:
+                sessions[engine.name] = (Spawned(engine_session, engine.name, quick, threads)
+                                         if isolate else Local(EngineSession(engine, quick, threads)))
+            except Exception as error:
+                _skip_or_raise(engine.name, error, log)
         for w in workloads:
             log(f"  {w.key} {w.dtype}: {', '.join(sessions)}; {rounds} interleaved rounds ...")
             first, params = {}, {}
@@ -93,14 +98,17 @@ def run_workloads(workloads, quick, repeats, engines, log, settle=TURN_SETTLE, t
                 try:
                     first[name], params[name] = sessions[name].call("prepare", w)
                 except Exception as error:
-                    _skip_or_raise(name, error, log)
-                    sessions.pop(name).close()
+                    drop(name, error)
             times = {name: [] for name in first}
             gemm_times = []
             for _ in range(rounds):
-                for name in times:
+                for name in list(times):
                     time.sleep(settle)
-                    times[name].append(sessions[name].call("time", w))
+                    try:
+                        times[name].append(sessions[name].call("time", w))
+                    except Exception as error:
+                        drop(name, error)
+                        del times[name]
                 if w.gemm_only and "numba" in times:
                     time.sleep(settle)
                     gemm_times.append(sessions["numba"].call("gemms", w))

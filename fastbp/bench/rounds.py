@@ -1,6 +1,6 @@
 """Ratios measured round by round, and how far to trust them.
 
-On a shared machine two engines timed one after the other can differ by 2x for reasons of load
+On a shared machine two engines timed one after the other can differ for reasons of load
 alone.  Timed in interleaved rounds -- A B C, A B C, ... -- the engines of one round share the
 machine's state, so the *ratio within a round* is what survives noise.  ``Ratio.of`` takes the
 per-round times of two engines and keeps the median of the per-round ratios and their
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MAX_SPREAD = 0.10  # IQR / median of the per-round ratios above which a row is flagged
+MIN_ROUNDS = 3     # fewer rounds than this are never trusted: nothing to judge the spread by
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,21 @@ class Ratio:
 
     @property
     def trusted(self):
-        return self.spread <= MAX_SPREAD
+        return self.rounds >= MIN_ROUNDS and self.spread <= MAX_SPREAD
+
+    def judge(self, target, at_least=True):
+        """"met" or "missed" when the 25th-75th percentiles lie wholly on one side of a target
+        the ratio must reach (``at_least``) or stay under; else (or with fewer than MIN_ROUNDS
+        rounds) "unsure"."""
+        low, high = (self.low, self.high) if at_least else (-self.high, -self.low)
+        goal = target if at_least else -target
+        if self.rounds < MIN_ROUNDS:
+            return "unsure"
+        if low >= goal:
+            return "met"
+        if high < goal:
+            return "missed"
+        return "unsure"
 
     def text(self, digits=2):
         """'1.23x (1.20-1.26)', with ' ?' when the spread is too wide to trust."""

@@ -6,9 +6,8 @@ reference's), ``time`` times one turn of a round, ``gemms`` the step's GEMMs alo
 frees the workload's data.  ``Spawned(make, *args)`` builds any such object in a spawned process
 of its own and forwards ``call(method, *args)`` through a pipe (``Local``: the same in this
 process, for tests).  Libraries change a process for everything else in it -- importing PyTorch
-or JAX raised glibc's allocation thresholds and made the tutorial's class 1.7x faster on the
-spirals, and their idle thread pools slowed fastbp's fits down 2x -- so each engine gets a
-process, kept for the whole run.
+or JAX changes the allocator's thresholds, their idle thread pools compete for the cores
+(docs/decisions.md) -- so each engine gets a process, kept for the whole run.
 """
 import multiprocessing
 import statistics
@@ -124,6 +123,7 @@ def _serve(connection, make, args):
         target = make(*args)
     except BaseException as error:
         connection.send(("error", f"{type(error).__name__}: {error}", traceback.format_exc()))
+        connection.close()
         return
     connection.send(("ok", None, None))
     while True:
@@ -138,7 +138,12 @@ def _serve(connection, make, args):
 
 
 class SessionError(RuntimeError):
-    """A session's object failed in its process (the message is its exception's)."""
+    """A session's object failed in its process: the message is its exception's, ``trace``
+    the traceback there."""
+
+    def __init__(self, message, trace=None):
+        super().__init__(message)
+        self.trace = trace
 
 
 class Spawned:
@@ -152,7 +157,11 @@ class Spawned:
         self._process = context.Process(target=_serve, args=(theirs, make, args), daemon=True)
         self._process.start()
         theirs.close()
-        self._receive()
+        try:
+            self._receive()
+        except BaseException:
+            self.close()
+            raise
 
     def _receive(self):
         try:
@@ -160,7 +169,7 @@ class Spawned:
         except EOFError:
             raise SessionError("the session's process ended unexpectedly") from None
         if status == "error":
-            raise SessionError(value)
+            raise SessionError(value, trace)
         return value
 
     def call(self, method, *args):
@@ -168,14 +177,16 @@ class Spawned:
         return self._receive()
 
     def close(self):
+        """End the process: asked to, then killed if it has not ended within a few seconds."""
         if self._process.is_alive():
             try:
                 self._connection.send(("close", ()))
             except OSError:
                 pass
-            self._process.join(10)
+            self._process.join(3)
         if self._process.is_alive():
             self._process.kill()
+            self._process.join()
         self._connection.close()
 
 

@@ -13,8 +13,8 @@ penalty) reaches the problem's target:
 * JAX: Adam written in ``jax.numpy`` (as torch.optim.Adam computes it) over ``jax.grad``, the
   whole loop one ``jit`` (if installed).
 
-How: each library runs in a long-lived process of its own (an idle PyTorch or JAX slowed
-fastbp's fits in the same process down 2x).  One untimed run per way finds the epochs
+How: each library runs in a long-lived process of its own (an idle PyTorch or JAX in the same
+process slows the others down, docs/decisions.md).  One untimed run per way finds the epochs
 (iterations) it needs -- from its own record of the training loss; for scikit-learn's L-BFGS,
 which records none per iteration, the fewest ``max_iter`` whose fit ends at the target (a
 bisection) -- and one more fit of that many epochs warms it up (JAX compiles); then fits of
@@ -93,11 +93,13 @@ def initial_weights(sizes):
     return initial_parameters(sizes, "relu", np.random.RandomState(0))
 
 
-def first_reaching(losses, target):
-    """Epochs (1-based) after which the record first shows ``target`` reached, or None."""
+def first_reaching(losses, target, before_update=True):
+    """The fewest epochs after which the loss is at most ``target`` according to a record of
+    per-epoch losses, or None.  ``before_update``: entry i is the loss before epoch i's update
+    (the Adam records: after i epochs); else after it (L-BFGS's history: after i + 1)."""
     for index, loss in enumerate(losses):
         if loss <= target:
-            return index + 1
+            return index if before_update else index + 1
     return None
 
 
@@ -124,8 +126,9 @@ class FastbpWay:
         return history["loss"], nn.loss(self.X, self.Y)
 
     def epochs_needed(self):
-        cap = self.problem.max_iter if self.optimizer == "lbfgs" else self.problem.max_epochs
-        return first_reaching(self.fit(cap)[0], self.problem.target_loss)
+        lbfgs = self.optimizer == "lbfgs"
+        cap = self.problem.max_iter if lbfgs else self.problem.max_epochs
+        return first_reaching(self.fit(cap)[0], self.problem.target_loss, before_update=not lbfgs)
 
 
 class SklearnWay:
@@ -347,8 +350,13 @@ def run(plan, log, isolate=True):
     sessions = {}
     try:
         for library in plan.libraries or available_libraries():
-            sessions[library] = (Spawned(LibrarySession, library) if isolate
-                                 else Local(LibrarySession(library)))
+            try:
+                sessions[library] = (Spawned(LibrarySession, library) if isolate
+                                     else Local(LibrarySession(library)))
+            except Exception as error:  # a broken peer is left out; fastbp's failure ends it
+                if library == "fastbp":
+                    raise
+                log(f"  {library} skipped: {type(error).__name__}: {error}")
         rows = []
         for problem in plan.problems:
             rows += problem_rows(problem, sessions, plan.rounds, log)
