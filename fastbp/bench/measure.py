@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import calibration
 from ..workloads import Workload, gemm_flops, initial_state, workload
 from . import runners
 from .rounds import Ratio, best_of
@@ -267,7 +268,9 @@ def blas_pools():
 
 
 def cpu_name():
-    """The CPU's model name from ``lscpu`` (else the platform's processor string), and the machine."""
+    """The CPU's model name from ``lscpu`` (else the platform's processor string), its family and
+    model numbers and vector extensions (a virtual machine may name a Zen 3 and a Zen 4 alike),
+    and the machine."""
     name = None
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10,
@@ -277,4 +280,5 @@ def cpu_name():
     except (OSError, subprocess.SubprocessError):
         pass
     name = name or platform.processor() or "unknown CPU"
-    return f"{name}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.machine()}"
+    return (f"{name}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.machine()} "
+            f"(CPU signature: {calibration.cpu_signature()})")
