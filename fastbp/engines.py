@@ -390,11 +390,10 @@ class NumbaEngine:
         (``kernels.block_gradients``), the blocks' losses and gradients summed in block order --
         the same bits with one worker or several."""
         p, n = self.params, len(X)
-        blocks = TrainingBlocks(p, plan.n_blocks, -(-n // plan.n_blocks))
+        blocks = self._blocks_for(plan.n_blocks, -(-n // plan.n_blocks))
         blocks.load(X, Y)
         n_workers = plan.n_workers
-        record = kernels.Team(np.zeros((n_workers + 1) * kernels.SLOT, dtype=np.int64),
-                              np.zeros(max(plan.n_blocks, n_workers) * kernels.SLOT), n_workers)
+        record = _team_record(n_workers, plan.n_blocks)
         n_values = len(Y) if p.head == "softmax" else Y.size
         slots = np.arange(plan.n_blocks) * kernels.SLOT
 
@@ -452,9 +451,8 @@ class NumbaEngine:
         """``loop(worker, net, blocks, team, settings, optimizer, state, validation, *args)`` on
         ``plan.n_workers`` workers: a :class:`Trained`."""
         n_workers = plan.n_workers
-        slots = max(plan.n_blocks, n_workers)
-        board = np.zeros((n_workers + 1) * kernels.SLOT, dtype=np.int64)
-        record = kernels.Team(board, np.zeros(slots * kernels.SLOT, dtype=np.float64), n_workers)
+        record = _team_record(n_workers, plan.n_blocks)
+        board = record.board
         settings = kernels.Settings(self.tutorial, int(plan.wait_window_ns), float(plan.wait_limit))
         validation, (val_losses, val_accuracies) = self._validation(run, len(lrs))
         blocks = self._blocks.record
@@ -487,6 +485,14 @@ class NumbaEngine:
         self._blocks_for(plan.n_blocks, -(-batch_size // plan.n_blocks))
         return self._run(kernels.train_minibatch, plan, run, lrs,
                          (X, Y, order, batch_size, run.steps, restorable), full_batch=False)
+
+
+def _team_record(n_workers, n_blocks):
+    """A compiled call's Team: the barrier board (a slot per worker, and the abort flag's) and
+    the shared loss/flag slots (one per block or worker)."""
+    board = np.zeros((n_workers + 1) * kernels.SLOT, dtype=np.int64)
+    shared = np.zeros(max(n_blocks, n_workers) * kernels.SLOT, dtype=np.float64)
+    return kernels.Team(board, shared, n_workers)
 
 
 def block_share(count, block, n_blocks):

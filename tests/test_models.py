@@ -289,20 +289,28 @@ def test_every_monitor_stops_where_its_rule_says(backend, monitor, head, batch_s
     np.testing.assert_array_equal(parameters_of(nn), parameters_of(kept))
 
 
-def test_early_stopping_is_bit_identical_across_workers():
+def fits_on_one_and_two_workers(X, y, **fit):
+    """The same fit of a softmax network on one worker and on two (fixed blocks): for each,
+    (workers used, history, parameters)."""
     import dataclasses
 
-    X, y = problem("softmax", n=400)
     results = []
     for workers in (1, 2):
         nn = make([3, 32, 16, 3], output="softmax")
         nn.policy = dataclasses.replace(nn.policy, workers=workers, max_blocks=2,
                                         min_parallel_work=0, min_block_samples=1)
-        history = nn.fit(X, y, epochs=300, lr=0.05, optimizer="adam", validation_split=0.3,
-                         early_stopping=True, patience=5)
-        results.append((nn.workers_used[0], history, parameters_of(nn)))
-    (w1, h1, p1), (w2, h2, p2) = results
-    assert (w1, w2) == (1, 2) and len(h1["loss"]) < 300
+        with fastbp.threads(2):
+            history = nn.fit(X, y, **fit)
+        results.append((nn.workers_used, history, parameters_of(nn)))
+    return results
+
+
+def test_early_stopping_is_bit_identical_across_workers():
+    X, y = problem("softmax", n=400)
+    (w1, h1, p1), (w2, h2, p2) = fits_on_one_and_two_workers(
+        X, y, epochs=300, lr=0.05, optimizer="adam", validation_split=0.3, early_stopping=True,
+        patience=5)
+    assert (w1[0], w2[0]) == (1, 2) and len(h1["loss"]) < 300
     assert h1 == h2
     np.testing.assert_array_equal(p1, p2)
 
@@ -322,17 +330,8 @@ def test_lbfgs_fits_the_circle_in_few_iterations(backend):
 def test_lbfgs_is_bit_identical_across_workers():
     """Each evaluation is split into the fit's blocks and computed by one worker or two: the
     blocks, summed in block order, fix every bit."""
-    import dataclasses
-
     X, y = problem("softmax", n=400)
-    results = []
-    for workers in (1, 2):
-        nn = make([3, 32, 16, 3], output="softmax")
-        nn.policy = dataclasses.replace(nn.policy, workers=workers, max_blocks=2,
-                                        min_parallel_work=0, min_block_samples=1)
-        with fastbp.threads(2):
-            history = nn.fit(X, y, epochs=40, optimizer="lbfgs", weight_decay=1e-3)
-        results.append((nn.workers_used, history, parameters_of(nn)))
+    results = fits_on_one_and_two_workers(X, y, epochs=40, optimizer="lbfgs", weight_decay=1e-3)
     (w1, h1, p1), (w2, h2, p2) = results
     assert (w1, w2) == ([1], [2]) and len(h1["loss"]) == 40
     assert h1 == h2

@@ -441,18 +441,20 @@ class Report:
             for title, header, cells in models_sections(self.models):
                 out += ["", title, columns(header, cells)]
             out.append(MODELS_NOTES)
-        if self.sklearn:
-            out += ["", f"{sklearn_title(self.sklearn)}:", columns(SKLEARN_HEADER,
-                                                                   sklearn_cells(self.sklearn)),
-                    SKLEARN_NOTES]
-        if self.sweeps:
-            out += ["", f"{sweeps_title(self.sweeps)}:", columns(SWEEPS_HEADER,
-                                                                 sweeps_cells(self.sweeps)),
-                    SWEEPS_NOTES]
-        if self.to_target:
-            out += ["", f"{to_target_title(self.to_target)}:",
-                    columns(TO_TARGET_HEADER, to_target_cells(self.to_target)), TO_TARGET_NOTES]
+        for _, results, title, header, cells, _, notes in self.tables():
+            out += ["", f"{title(results)}:", columns(header, cells(results)), notes]
         return out
+
+    def tables(self):
+        """The comparison tables this run has: (heading, results, title(results), header,
+        cells(results), left-aligned columns, notes)."""
+        every = [("scikit-learn", self.sklearn, sklearn_title, SKLEARN_HEADER, sklearn_cells, 2,
+                  SKLEARN_NOTES),
+                 ("Sweeps", self.sweeps, sweeps_title, SWEEPS_HEADER, sweeps_cells, 3,
+                  SWEEPS_NOTES),
+                 ("Time to a good model", self.to_target, to_target_title, TO_TARGET_HEADER,
+                  to_target_cells, 4, TO_TARGET_NOTES)]
+        return [table for table in every if table[1]]
 
     def markdown(self, command, cpu):
         """The results as a Markdown page: the tables, the CPU, the command that produced it."""
@@ -482,24 +484,12 @@ class Report:
             for title, header, cells in models_sections(self.models):
                 page += ["", title, ""] + markdown_table(header, cells, left=2)
             page += ["", "```text", MODELS_NOTES.strip("\n"), "```"]
-        if self.sklearn:
+        for heading, results, title, header, cells, left, notes in self.tables():
             if page[-1]:
                 page.append("")
-            page += ["## scikit-learn", "", f"{sklearn_title(self.sklearn)}.", ""]
-            page += markdown_table(SKLEARN_HEADER, sklearn_cells(self.sklearn), left=2)
-            page += ["", "```text", SKLEARN_NOTES.strip("\n"), "```"]
-        if self.sweeps:
-            if page[-1]:
-                page.append("")
-            page += ["## Sweeps", "", f"{sweeps_title(self.sweeps)}.", ""]
-            page += markdown_table(SWEEPS_HEADER, sweeps_cells(self.sweeps), left=3)
-            page += ["", "```text", SWEEPS_NOTES.strip("\n"), "```"]
-        if self.to_target:
-            if page[-1]:
-                page.append("")
-            page += ["## Time to a good model", "", f"{to_target_title(self.to_target)}.", ""]
-            page += markdown_table(TO_TARGET_HEADER, to_target_cells(self.to_target), left=4)
-            page += ["", "```text", TO_TARGET_NOTES.strip("\n"), "```"]
+            page += [f"## {heading}", "", f"{title(results)}.", ""]
+            page += markdown_table(header, cells(results), left=left)
+            page += ["", "```text", notes.strip("\n"), "```"]
         return "\n".join(page) + "\n"
 
 
