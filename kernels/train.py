@@ -98,7 +98,7 @@ def layer_params(buf, sizes, layer):
     return W, b
 
 
-@kernel(python=False)
+@kernel(inline=True)
 def layer_block(buf, sizes, layer, n):
     """The (sizes[layer+1], n) block of layer ``layer`` inside a flat per-layer workspace."""
     offset = 0
@@ -107,7 +107,7 @@ def layer_block(buf, sizes, layer, n):
     return buf[offset * n:(offset + sizes[layer + 1]) * n].reshape((sizes[layer + 1], n))
 
 
-@kernel(python=False)
+@kernel(inline=True)
 def input_block(buf, width, n):
     """The (width, n) block at the start of a flat buffer (inputs or targets)."""
     return buf[:width * n].reshape((width, n))
