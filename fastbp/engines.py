@@ -100,14 +100,22 @@ class NumpyEngine:
         return self._step(activations, pre_activations, Y)
 
     def loss(self, X, Y):
+        return self._evaluate(X, Y)[:2]
+
+    def _evaluate(self, X, Y):
+        """(loss, accuracy, activations, pre_activations): one forward pass serves the loss and
+        the step from it (``_step``)."""
         activations, pre_activations = self._forward(X)
         head = self.params.head
         return (reference.loss(pre_activations[-1], activations[-1], Y, self.tutorial, head),
-                reference.accuracy(activations[-1], Y, head))
+                reference.accuracy(activations[-1], Y, head), activations, pre_activations)
 
     def objective(self, X, Y, plan):
         """(loss, accuracy, gradient) at the current parameters, on demand."""
-        return lambda: (*self.loss(X, Y), self.gradients(X, Y))
+        def evaluate():
+            loss, accuracy, activations, pre_activations = self._evaluate(X, Y)
+            return loss, accuracy, self._step(activations, pre_activations, Y)
+        return evaluate
 
     def update(self, lr):
         """SGD step with the stored gradients; False (nothing changed) if it would not be finite."""
@@ -157,12 +165,13 @@ class NumpyEngine:
         """As the compiled loop does, one Python step per epoch."""
         out = Trained([], [], [], [], FINISHED)
         for epoch, lr in enumerate(lrs):
-            loss, accuracy = self.loss(X, Y)
+            loss, accuracy, activations, pre_activations = self._evaluate(X, Y)
             if not np.isfinite(loss):
                 return self._stop(out, restorable, LOSS_NOT_FINITE)
             out.losses.append(loss)
             out.accuracies.append(accuracy)
-            if not self._optimizer_step(self.gradients(X, Y), lr, run, run.steps + epoch + 1):
+            grads = self._step(activations, pre_activations, Y)
+            if not self._optimizer_step(grads, lr, run, run.steps + epoch + 1):
                 out.status = UPDATE_NOT_FINITE
                 return out
             restorable = True
@@ -180,13 +189,15 @@ class NumpyEngine:
             batch_losses, correct = [], 0.0
             for start in range(0, n_samples, batch_size):
                 rows = epoch_order[start:start + batch_size]
-                loss, accuracy = self.loss(X[rows], Y[rows])
+                X_batch, Y_batch = X[rows], Y[rows]
+                loss, accuracy, activations, pre_activations = self._evaluate(X_batch, Y_batch)
                 if not np.isfinite(loss):
                     return self._stop(out, restorable, LOSS_NOT_FINITE)
                 batch_losses.append(loss * len(rows))
-                correct += accuracy * (len(rows) if head == "softmax" else Y[rows].size)
+                correct += accuracy * (len(rows) if head == "softmax" else Y_batch.size)
                 t += 1
-                if not self._optimizer_step(self.gradients(X[rows], Y[rows]), lr, run, t):
+                grads = self._step(activations, pre_activations, Y_batch)
+                if not self._optimizer_step(grads, lr, run, t):
                     out.status = UPDATE_NOT_FINITE
                     return out
                 restorable = True
