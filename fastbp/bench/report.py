@@ -246,9 +246,12 @@ Data shipped with scikit-learn: breast cancer (binary), digits (10 classes), dia
   target standardised); inputs standardised; 75% trained on, 25% held out (random_state 0).
 Both libraries' estimators with the same parameters (scikit-learn's defaults, random_state=0):
   the same initial weights (fastbp.sklearn draws scikit-learn's); each stops on its own (tol).
-sklearn/epoch, fastbp/epoch: median over the rounds of fit time / n_iter_ (L-BFGS: per
-  iteration); compilation excluded (an untimed first round).  speedup: median of the per-round
-  ratios, IQR their 25th-75th percentiles.  score: held-out accuracy or R^2 after each fit.
+Each library in a long-lived process of its own (a library's BLAS threads, spinning after its
+  fit, slowed the other's next fit down when both ran in one process), fits interleaved, 0.25 s
+  idle before each.  sklearn/epoch, fastbp/epoch: median over the rounds of fit time / n_iter_
+  (L-BFGS: per iteration); compilation excluded (an untimed first fit).  speedup: median of the
+  per-round ratios, IQR their 25th-75th percentiles.  score: held-out accuracy or R^2 after each
+  fit.
 to sklearn's score: sgd/adam -- epochs of partial_fit (scored after each, untimed) until the
   held-out score reaches scikit-learn's final one (or the whole fit's epochs if it got there
   sooner), times the time per epoch; lbfgs -- the whole fit, if its final score reaches it."""

@@ -8,10 +8,12 @@ parameters (scikit-learn's defaults: one hidden layer of 100 ReLU units, at most
 ``tol`` 1e-4, ``random_state=0``) and fitted on the same 75% of the rows (inputs standardised;
 the diabetes target too), the other 25% held out for validation.
 
-* time per epoch: the fits run interleaved -- scikit-learn, fastbp, scikit-learn, fastbp, ... --
-  after one untimed round (fastbp's compilation); each fit's wall time / its ``n_iter_``
-  (L-BFGS: per iteration).  The speedup is the median of the per-round ratios, with their
-  interquartile range.
+* time per epoch: each library in a long-lived process of its own (``sessions.Spawned``: a
+  library's BLAS threads, still spinning after its fit, would slow the other's next fit down),
+  the fits interleaved -- scikit-learn, fastbp, scikit-learn, fastbp, ... -- after one untimed
+  round (fastbp's compilation), ``SETTLE`` seconds idle before each; each fit's wall time / its
+  ``n_iter_`` (L-BFGS: per iteration).  The speedup is the median of the per-round ratios, with
+  their interquartile range.
 * final score: each library's held-out score (accuracy, R^2) after its own fit.
 * time to scikit-learn's score: sgd and adam -- each library's held-out score after every epoch,
   from ``partial_fit`` one epoch at a time (untimed), gives the epochs it needs to reach
@@ -28,9 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .sessions import Local, Spawned
+
 DATASETS = ("breast_cancer", "digits", "diabetes")
 SOLVERS = ("sgd", "adam", "lbfgs")
 PER_EPOCH_TARGET = 5.0   # fastbp at least this much faster per epoch (geometric mean)
+SETTLE = 0.25  # idle seconds before each timed fit: the other process's thread pools go quiet
+LIBRARIES = ("sk", "fb")  # scikit-learn's estimators, fastbp.sklearn's
 
 
 @dataclass(frozen=True)
@@ -115,67 +121,89 @@ def quietly(function, *args, **kwargs):
         return function(*args, **kwargs)
 
 
-def timed_fit(make, X, y):
-    model = make()
-    start = time.perf_counter()
-    quietly(model.fit, X, y)
-    return time.perf_counter() - start, model
+class EstimatorSession:
+    """One library's estimators (``"sk"``: scikit-learn's, ``"fb"``: fastbp.sklearn's), in the
+    process of its own: ``prepare`` a data set and solver, then ``fit`` (timed) as often as the
+    rounds ask, ``score`` the last fit, ``epochs_to_target``."""
+
+    def __init__(self, library):
+        self.library = library
+        self.data = self.make = self.model = None
+
+    def prepare(self, dataset, solver, hidden, max_iter):
+        """Load ``dataset`` and fit once, untimed (compilation, caches)."""
+        X, X_val, y, y_val, kind = load(dataset)
+        cls = estimators(kind)[LIBRARIES.index(self.library)]
+        params = dict(hidden_layer_sizes=hidden, solver=solver, max_iter=max_iter,
+                      random_state=0)
+        self.data, self.make = (X, X_val, y, y_val), (lambda: cls(**params))
+        self.fit()
+        return kind, X.shape
+
+    def fit(self):
+        """(seconds per epoch -- per iteration for L-BFGS --, epochs) of one whole fit."""
+        X, _, y, _ = self.data
+        self.model = self.make()
+        start = time.perf_counter()
+        quietly(self.model.fit, X, y)
+        seconds = time.perf_counter() - start
+        return seconds / max(1, self.model.n_iter_), self.model.n_iter_
+
+    def score(self):
+        """The last fit's held-out score."""
+        _, X_val, _, y_val = self.data
+        return float(self.model.score(X_val, y_val))
+
+    def epochs_to_target(self, target, most):
+        """Epochs of ``partial_fit`` until the held-out score reaches ``target`` (None if not in
+        ``most``)."""
+        X, X_val, y, y_val = self.data
+        model = self.make()
+        classes = np.unique(y) if hasattr(model, "predict_proba") else None
+        for epoch in range(1, most + 1):
+            if classes is not None:
+                quietly(model.partial_fit, X, y, classes=classes)
+            else:
+                quietly(model.partial_fit, X, y)
+            if model.score(X_val, y_val) >= target:
+                return epoch
+        return None
 
 
-def epochs_to_target(make, X, y, X_val, y_val, target, most):
-    """Epochs of ``partial_fit`` until the held-out score reaches ``target`` (None if not in
-    ``most``)."""
-    model = make()
-    classes = np.unique(y) if hasattr(model, "predict_proba") else None
-    for epoch in range(1, most + 1):
-        if classes is not None:
-            quietly(model.partial_fit, X, y, classes=classes)
-        else:
-            quietly(model.partial_fit, X, y)
-        if model.score(X_val, y_val) >= target:
-            return epoch
-    return None
-
-
-def row(dataset, solver, plan, log):
-    X, X_val, y, y_val, kind = load(dataset)
-    SkModel, FbModel = estimators(kind)
-    params = dict(hidden_layer_sizes=plan.hidden, solver=solver, max_iter=plan.max_iter,
-                  random_state=0)
-
-    def make(cls):
-        return lambda: cls(**params)
-
-    times = {"sk": [], "fb": []}
-    models = {}
-    for timing in [False] + [True] * plan.rounds:  # the first round compiles fastbp's kernels
-        for name, cls in (("sk", SkModel), ("fb", FbModel)):
-            seconds, model = timed_fit(make(cls), X, y)
-            models[name] = model
-            if timing:
-                times[name].append(seconds / max(1, model.n_iter_))
+def row(dataset, solver, plan, sessions, log):
+    """One data set and solver, timed in interleaved rounds on the two libraries' sessions."""
+    prepared = {name: session.call("prepare", dataset, solver, plan.hidden, plan.max_iter)
+                for name, session in sessions.items()}
+    kind, shape = prepared["fb"]
+    times = {name: [] for name in sessions}
+    iters = {}
+    for _ in range(plan.rounds):
+        for name, session in sessions.items():
+            time.sleep(SETTLE)
+            seconds, iters[name] = session.call("fit")
+            times[name].append(seconds)
     per_round = [s / f for s, f in zip(times["sk"], times["fb"])]
-    scores = {name: model.score(X_val, y_val) for name, model in models.items()}
+    scores = {name: session.call("score") for name, session in sessions.items()}
     target = scores["sk"]
     to_target, fb_epochs = {}, None
-    for name, cls in (("sk", SkModel), ("fb", FbModel)):
+    for name, session in sessions.items():
         epoch_time = statistics.median(times[name])
         if solver == "lbfgs":
             reached = scores[name] >= target
-            to_target[name] = epoch_time * models[name].n_iter_ if reached else None
-            epochs = models[name].n_iter_ if reached else None
+            to_target[name] = epoch_time * iters[name] if reached else None
+            epochs = iters[name] if reached else None
         else:
-            epochs = epochs_to_target(make(cls), X, y, X_val, y_val, target, 2 * plan.max_iter)
-            if scores[name] >= target and (epochs is None or epochs > models[name].n_iter_):
-                epochs = models[name].n_iter_  # the whole fit got there (its own shuffles)
+            epochs = session.call("epochs_to_target", target, 2 * plan.max_iter)
+            if scores[name] >= target and (epochs is None or epochs > iters[name]):
+                epochs = iters[name]  # the whole fit got there (its own shuffles)
             to_target[name] = None if epochs is None else epochs * epoch_time
         if name == "fb":
             fb_epochs = epochs
     log(f"  scikit-learn table: {dataset} {solver} done")
-    return Row(dataset, kind, X.shape, solver, statistics.median(times["sk"]),
+    return Row(dataset, kind, tuple(shape), solver, statistics.median(times["sk"]),
                statistics.median(times["fb"]), statistics.median(per_round),
                tuple(float(q) for q in np.percentile(per_round, [25, 75])),
-               models["sk"].n_iter_, models["fb"].n_iter_, scores["sk"], scores["fb"],
+               iters["sk"], iters["fb"], scores["sk"], scores["fb"],
                to_target["sk"], to_target["fb"], fb_epochs)
 
 
@@ -187,10 +215,19 @@ def available():
     return True
 
 
-def run(plan, log):
-    """The table: every data set x solver of ``plan``; a Results."""
+def run(plan, log, isolate=True):
+    """The table: every data set x solver of ``plan``; a Results.  Each library's estimators in
+    a long-lived process of its own (``isolate=False``: both in this process, for tests)."""
     import sklearn
 
-    rows = [row(dataset, solver, plan, log) for dataset in plan.datasets
-            for solver in plan.solvers]
+    sessions = {}
+    try:
+        for name in LIBRARIES:
+            sessions[name] = Spawned(EstimatorSession, name) if isolate else Local(
+                EstimatorSession(name))
+        rows = [row(dataset, solver, plan, sessions, log) for dataset in plan.datasets
+                for solver in plan.solvers]
+    finally:
+        for session in sessions.values():
+            session.close()
     return Results(plan, rows, f"scikit-learn {sklearn.__version__}")
