@@ -286,7 +286,8 @@ def sweeps_title(results):
 
 SWEEPS_NOTES = """
 Each way trains the whole sweep; rounds run every way in turn after one untimed round (compiling,
-  starting the pool).  time: median over the rounds.  fit_many faster by: median of the
+  starting the pool), 0.25 s idle before each turn; JAX and PyTorch each in a process of its
+  own, kept for the whole run.  time: median over the rounds.  fit_many faster by: median of the
   per-round ratios (that way's time / fit_many's), IQR their 25th-75th percentiles.
 sequential: NeuralNetwork(...).fit(...) in a loop.  joblib pool: the configurations split over
   a loky pool, fastbp on one thread per process.  scikit-learn: MLPClassifier(solver="sgd",

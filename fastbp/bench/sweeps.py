@@ -15,8 +15,12 @@ of running it, interleaved round by round after one untimed round (compilation, 
   SGD or Adam written out (the issue's way of writing them).
 
 Each row: the median time of the sweep and fit_many's speedup over it -- the median of the
-per-round ratios, with their interquartile range.  Only public APIs are used.
+per-round ratios, with their interquartile range.  JAX and PyTorch each run in a long-lived
+process of their own (``sessions.Spawned``: importing them changes this process's allocator, and
+their idle thread pools would compete with fastbp's workers); ``SETTLE`` seconds idle before
+every turn.  Only public APIs are used.
 """
+import importlib.util
 import statistics
 import time
 from dataclasses import dataclass
@@ -26,6 +30,10 @@ import numpy as np
 import fastbp
 
 from ..workloads import SWEEPS
+from .sessions import Local, Spawned
+
+SETTLE = 0.25  # idle seconds before each way's turn: spinning thread pools go quiet
+PEERS = {"jax": "JAX jit(vmap(fori_loop))", "torch": "PyTorch stacked, batched matmul"}
 
 TARGETS = {("circle", "sequential"): 1.8, ("spirals", "sequential"): 2.0,
            ("circle", "joblib pool"): 1.3, ("spirals", "joblib pool"): 1.3,
@@ -105,8 +113,6 @@ def ways(X, y, configs, optimizer, pool):
     if optimizer == "sgd" and _has_sklearn():
         run["scikit-learn, joblib"] = lambda: pool(delayed(_sklearn_fit)(X, y, config)
                                                    for config in configs)
-    if len({tuple(c["layer_sizes"]) for c in configs}) == 1:  # stacked weights: one shape
-        run.update(peer_ways(X, y, configs, optimizer))
     return run
 
 
@@ -118,20 +124,30 @@ def _has_sklearn():
     return True
 
 
-def sweep_rows(name, optimizer, plan, pool, log):
+def sweep_data(name, optimizer, plan):
+    """(X, y, configs) of sweep ``name`` with ``optimizer``, as ``plan`` sizes it."""
     sweep = SWEEPS[name]
     X, y = sweep.data()
-    configs = sweep.configs("float64", optimizer, seeds=plan.seeds, epochs=plan.epochs)
-    run = ways(X, y, configs, optimizer, pool)
-    times = {way: [] for way in run}
+    return X, y, sweep.configs("float64", optimizer, seeds=plan.seeds, epochs=plan.epochs)
+
+
+def sweep_rows(name, optimizer, plan, pool, peers, log):
+    X, y, configs = sweep_data(name, optimizer, plan)
+    turns = {way: (lambda train=train: _timed(train))
+             for way, train in ways(X, y, configs, optimizer, pool).items()}
+    if len({tuple(c["layer_sizes"]) for c in configs}) == 1:  # stacked weights: one shape
+        for module, session in peers.items():
+            session.call("prepare", name, optimizer, plan)  # compiles, trains once
+            turns[PEERS[module]] = lambda session=session: session.call("time")
+    times = {way: [] for way in turns}
     for timing in [False] + [True] * plan.rounds:
-        for way, train in run.items():
-            start = time.perf_counter()
-            train()
+        for way, turn in turns.items():
+            time.sleep(SETTLE)
+            seconds = turn()
             if timing:
-                times[way].append(time.perf_counter() - start)
+                times[way].append(seconds)
     rows = []
-    for way in run:
+    for way in turns:
         ratios = [t / f for t, f in zip(times[way], times["fit_many"])]
         rows.append(Row(name, optimizer, way, len(configs), statistics.median(times[way]),
                         statistics.median(ratios),
@@ -141,6 +157,12 @@ def sweep_rows(name, optimizer, plan, pool, log):
     return rows
 
 
+def _timed(train):
+    start = time.perf_counter()
+    train()
+    return time.perf_counter() - start
+
+
 @dataclass
 class Results:
     plan: Plan
@@ -148,14 +170,49 @@ class Results:
     threads: int
 
 
-def run(plan, log):
+def run(plan, log, isolate=True):
+    """The table; JAX and PyTorch (where installed) in long-lived processes of their own
+    (``isolate=False``: in this process, for tests)."""
     from joblib import Parallel
 
     threads = fastbp.get_num_threads()
-    with Parallel(n_jobs=threads, backend="loky") as pool:
-        rows = [row for name in plan.sweeps for optimizer in plan.optimizers
-                for row in sweep_rows(name, optimizer, plan, pool, log)]
+    peers = {}
+    try:
+        for module in PEERS:
+            if importlib.util.find_spec(module) is None:
+                continue
+            try:
+                peers[module] = (Spawned(PeerSession, module) if isolate
+                                 else Local(PeerSession(module)))
+            except Exception as error:  # a broken peer is left out
+                log(f"  sweeps: {module} skipped: {type(error).__name__}: {error}")
+        with Parallel(n_jobs=threads, backend="loky") as pool:
+            rows = [row for name in plan.sweeps for optimizer in plan.optimizers
+                    for row in sweep_rows(name, optimizer, plan, pool, peers, log)]
+    finally:
+        for session in peers.values():
+            session.close()
     return Results(plan, rows, threads)
+
+
+class PeerSession:
+    """One peer's (``"jax"`` or ``"torch"``) stacked-weights training of a sweep, in the process
+    of its own."""
+
+    def __init__(self, module):
+        self.module = module
+        self.train = None
+
+    def prepare(self, name, optimizer, plan):
+        """Build the sweep's training function and run it once (compilation)."""
+        X, y, configs = sweep_data(name, optimizer, plan)
+        make = {"jax": jax_way, "torch": torch_way}[self.module]
+        self.train = make(X, y, configs, optimizer)
+        self.train()
+
+    def time(self):
+        """Seconds of one whole training of the sweep."""
+        return _timed(self.train)
 
 
 # -- peers: the same sweep as stacked weights, trained by JAX (vmap) and PyTorch (batched matmul) --
@@ -249,16 +306,3 @@ def torch_way(X, y, configs, optimizer):
         return params
 
     return train
-
-
-def peer_ways(X, y, configs, optimizer):
-    """{way: callable} for the peers installed (JAX, PyTorch)."""
-    found = {}
-    for name, make, module in (("JAX jit(vmap(fori_loop))", jax_way, "jax"),
-                               ("PyTorch stacked, batched matmul", torch_way, "torch")):
-        try:
-            __import__(module)
-        except ImportError:
-            continue
-        found[name] = make(X, y, configs, optimizer)
-    return found
