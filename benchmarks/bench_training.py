@@ -102,6 +102,35 @@ class EfficiencyDemo:
         self.nn.backward(self.y, lr=0.0)
 
 
+# -- one thread: the step itself, without the machine's thread placement ----------------------
+class _OneThread:
+    """Mixin: fastbp (its workers, Numba) and every BLAS pool on one thread while timed.
+
+    On a 2-core VM the timings above run in one of two modes fixed for a while or for a whole
+    process -- where the OS puts a fit's second worker, or the BLAS pool's second thread
+    (docs/decisions.md) -- and asv, timing each commit in processes of its own, can set a fast
+    mode against a slow one.  On one thread there is one mode: a change in these rows is the
+    code's."""
+
+    def setup(self, engine, dtype):
+        if not hasattr(fastbp, "threads"):
+            raise NotImplementedError("fastbp.threads is missing on this commit")
+        super().setup(engine, dtype)
+        self._one_thread = fastbp.threads(1)
+        self._one_thread.__enter__()
+
+    def teardown(self, engine, dtype):
+        self._one_thread.__exit__(None, None, None)
+
+
+class CircleOneThread(_OneThread, Circle):
+    """The circle's fit (as ``Circle``) on one thread."""
+
+
+class EfficiencyDemoOneThread(_OneThread, EfficiencyDemo):
+    """The efficiency demo's calls (as ``EfficiencyDemo``) on one thread."""
+
+
 # -- the JIT's speedup over the reference, measured in one process ------------------------------
 def _fit_runner(name, engine, dtype):
     workload = common.WORKLOADS[name]
