@@ -6,10 +6,10 @@
   x / n must stay a true division (accuracy = 235 / 500 must print as the reference's 0.47).
 * No reference counting (Numba's ``_nrt=False``): the kernels allocate nothing -- every array
   is the caller's or a view of one -- so they need no NRT, and with it every row view a loop
-  takes (``Z[o]``) cost an atomic ``NRT_incref``/``NRT_decref`` pair, ~40 per register-blocked
-  product call: most of a small layer's fixed cost per call (docs/decisions.md).  A kernel that
-  returns an array view must be inlined (``inline=True``): Numba without NRT may return only
-  an argument itself.
+  takes (``Z[o]``) cost an atomic ``NRT_incref``/``NRT_decref`` pair: a large part of a small
+  layer's fixed cost per call (docs/decisions.md).  Numba refuses to compile an allocation
+  without NRT, so the rule enforces itself.  A kernel that returns an array view must be
+  inlined (``inline=True``): Numba without NRT may return only an argument itself.
 * ``CACHE_ENABLED`` -- compiled code is cached on disk unless ``FASTBP_CACHE=0``.  Numba falls back
   to a user-wide cache directory when the package directory is read-only and respects
   ``NUMBA_CACHE_DIR``.  Read once, at import.  Numba would judge a cached kernel fresh by the
