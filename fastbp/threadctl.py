@@ -24,12 +24,13 @@ import threadpoolctl
 from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
 from . import calibration
+from .kernels.blas import FLOAT32_LIBRARY as KERNEL_BLAS_FLOAT32
 from .kernels.blas import LIBRARY as KERNEL_BLAS
 
 
 def _load_kernel_blas() -> None:
     """Load the BLAS the kernels call (NumPy's is loaded with NumPy; SciPy's on first use)."""
-    if KERNEL_BLAS == "scipy":
+    if "scipy" in (KERNEL_BLAS, KERNEL_BLAS_FLOAT32):
         import scipy.linalg.cython_blas  # noqa: F401
 
 

@@ -1,6 +1,8 @@
 """``gemm(A, B, C)``: C = A @ B through BLAS, for the products of wide layers.
 
-Which BLAS (``LIBRARY``, chosen once at import; ``FASTBP_BLAS=scipy`` forces the second):
+Which BLAS (``LIBRARY`` for float64 and ``FLOAT32_LIBRARY`` for float32, chosen once at import;
+``FASTBP_BLAS=numpy`` or ``=scipy`` sets both; by default float32 products call SciPy's, see
+``FLOAT32_LIBRARY``):
 
 * ``"numpy"`` -- NumPy's own OpenBLAS (the ``cblas_sgemm``/``cblas_dgemm`` of the 64-bit-integer
   build NumPy's wheels bundle), when it is there.  The same library as ``np.dot`` in NumPy code,
@@ -78,6 +80,18 @@ def _choose_library():
 
 LIBRARY = _choose_library()
 
+# float32 products go to SciPy's BLAS unless FASTBP_BLAS names one: NumPy's bundled OpenBLAS
+# sgemm, called by two workers while one of them computes several blocks, gave a fit whose
+# weights differed from the same fit on one worker (by up to 1e-2; 8% of such fits in a soak,
+# none in float64, none through SciPy's copy -- docs/decisions.md).  A seeded fit's bits must
+# not depend on its workers, whatever that costs (~4% of a W5 worker's step).
+FLOAT32_LIBRARY = LIBRARY if os.environ.get(LIBRARY_ENV, "").strip() else "scipy"
+
+
+def library_of(dtype):
+    """The BLAS library (``"numpy"`` or ``"scipy"``) the kernels' products of ``dtype`` call."""
+    return FLOAT32_LIBRARY if str(dtype) == "float32" else LIBRARY
+
 
 def _cblas_call(context, builder, signature, args):
     """C = A @ B as one cblas_?gemm call, row-major, transposes from the operands' layouts."""
@@ -137,7 +151,7 @@ def gemm(typingctx, A, B, C):
         return None
     if str(C.dtype) not in SYMBOLS or A.layout not in "CF" or B.layout not in "CF" or C.layout != "C":
         return None
-    call = _cblas_call if LIBRARY == "numpy" else _scipy_call
+    call = _cblas_call if library_of(C.dtype) == "numpy" else _scipy_call
 
     def codegen(context, builder, signature, args):
         call(context, builder, signature, args)

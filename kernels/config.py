@@ -43,6 +43,7 @@ import numba
 from numba.core import event
 
 from . import linking  # noqa: F401 -- callers always call their own copies (see there)
+from .blas import FLOAT32_LIBRARY as BLAS_LIBRARY_FLOAT32
 from .blas import LIBRARY as BLAS_LIBRARY
 
 FAST_FLOATS = frozenset({"nsz", "contract", "reassoc"})
@@ -75,7 +76,7 @@ BLAS_MIN_WEIGHTS = _blas_min_weights()
 
 
 def _sources_stamp():
-    digest = hashlib.sha256(BLAS_LIBRARY.encode())  # compiled code calls that library's symbols
+    digest = hashlib.sha256(f"{BLAS_LIBRARY} {BLAS_LIBRARY_FLOAT32}".encode())  # the libraries called
     digest.update(f"{BLAS_MIN_WIDTH} {BLAS_MIN_WEIGHTS}".encode())  # compiled-in constants
     for path in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(path.name.encode())

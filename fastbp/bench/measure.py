@@ -256,7 +256,10 @@ def epoch_memory(quick):
 
 def blas_pools():
     from fastbp.kernels import blas
-    kernels = f"fastbp's kernels call {getattr(blas, 'LIBRARY', 'scipy')}'s"
+    kernels = (f"fastbp's kernels call {getattr(blas, 'LIBRARY', 'scipy')}'s"
+               + (f" (float32: {blas.FLOAT32_LIBRARY}'s)"
+                  if getattr(blas, "FLOAT32_LIBRARY", None) not in (None, getattr(blas, "LIBRARY", None))
+                  else ""))
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
