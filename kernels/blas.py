@@ -80,11 +80,10 @@ def _choose_library():
 
 LIBRARY = _choose_library()
 
-# float32 products go to SciPy's BLAS unless FASTBP_BLAS names one: NumPy's bundled OpenBLAS
-# sgemm, called by two workers while one of them computes several blocks, gave a fit whose
-# weights differed from the same fit on one worker (by up to 1e-2; 8% of such fits in a soak,
-# none in float64, none through SciPy's copy -- docs/decisions.md).  A seeded fit's bits must
-# not depend on its workers, whatever that costs (~4% of a W5 worker's step).
+# float32 products go to SciPy's BLAS unless FASTBP_BLAS names one: through NumPy's bundled
+# OpenBLAS sgemm, two workers of which one computes several blocks gave fits that differed from
+# the same fit on one worker (the soaks are in docs/decisions.md; float64 and SciPy's copy did
+# not).  A seeded fit's bits must not depend on its workers, whatever that costs in speed.
 FLOAT32_LIBRARY = LIBRARY if os.environ.get(LIBRARY_ENV, "").strip() else "scipy"
 
 
