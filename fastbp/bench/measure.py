@@ -21,9 +21,7 @@ from .. import calibration
 from ..workloads import Workload, gemm_flops, initial_state, workload
 from . import runners
 from .rounds import Ratio, best_of
-from .sessions import EngineSession, Local, Spawned, engine_session, timed
-
-TURN_SETTLE = 0.25  # idle seconds before each engine's turn: spinning BLAS/OpenMP pools go quiet
+from .sessions import TURN_SETTLE, EngineSession, Local, Spawned, engine_session, timed
 
 
 @dataclass

@@ -9,6 +9,7 @@ process, for tests).  Libraries change a process for everything else in it -- im
 or JAX changes the allocator's thresholds, their idle thread pools compete for the cores
 (docs/decisions.md) -- so each engine gets a process, kept for the whole run.
 """
+import contextlib
 import multiprocessing
 import statistics
 import time
@@ -20,6 +21,28 @@ import fastbp
 
 from ..workloads import initial_state
 from . import runners
+
+TURN_SETTLE = 0.25  # idle seconds before each engine's turn: spinning BLAS/OpenMP pools go quiet
+
+
+@contextlib.contextmanager
+def opened(makers, isolate=True, log=print, required=()):
+    """{name: session} for ``makers`` ({name: (make, *args)}), each ``Spawned`` in a process of
+    its own (``isolate=False``: ``Local``, for tests).  A session that fails to start is left out
+    (and logged) unless its name is ``required``; every started session is closed on exit."""
+    sessions = {}
+    try:
+        for name, (make, *args) in makers.items():
+            try:
+                sessions[name] = Spawned(make, *args) if isolate else Local(make(*args))
+            except Exception as error:  # a broken peer is left out; a required one ends the run
+                if name in required:
+                    raise
+                log(f"  {name} skipped: {type(error).__name__}: {error}")
+        yield sessions
+    finally:
+        for session in sessions.values():
+            session.close()
 
 
 def timed(function, *args):

@@ -11,9 +11,9 @@ the diabetes target too), the other 25% held out for validation.
 * time per epoch: each library in a long-lived process of its own (``sessions.Spawned``: a
   library's BLAS threads, still spinning after its fit, would slow the other's next fit down),
   the fits interleaved -- scikit-learn, fastbp, scikit-learn, fastbp, ... -- after one untimed
-  round (fastbp's compilation), ``SETTLE`` seconds idle before each; each fit's wall time / its
-  ``n_iter_`` (L-BFGS: per iteration).  The speedup is the median of the per-round ratios, with
-  their interquartile range.
+  round (fastbp's compilation), ``sessions.TURN_SETTLE`` seconds idle before each; each fit's
+  wall time / its ``n_iter_`` (L-BFGS: per iteration).  The speedup is the median of the
+  per-round ratios, with their interquartile range.
 * final score: each library's held-out score (accuracy, R^2) after its own fit.
 * time to scikit-learn's score: sgd and adam -- each library's held-out score after every epoch,
   from ``partial_fit`` one epoch at a time (untimed), gives the epochs it needs to reach
@@ -30,12 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .sessions import Local, Spawned
+from .sessions import TURN_SETTLE, opened
 
 DATASETS = ("breast_cancer", "digits", "diabetes")
 SOLVERS = ("sgd", "adam", "lbfgs")
 PER_EPOCH_TARGET = 5.0   # fastbp at least this much faster per epoch (geometric mean)
-SETTLE = 0.25  # idle seconds before each timed fit: the other process's thread pools go quiet
 LIBRARIES = ("sk", "fb")  # scikit-learn's estimators, fastbp.sklearn's
 
 
@@ -179,7 +178,7 @@ def row(dataset, solver, plan, sessions, log):
     iters = {}
     for _ in range(plan.rounds):
         for name, session in sessions.items():
-            time.sleep(SETTLE)
+            time.sleep(TURN_SETTLE)
             seconds, iters[name] = session.call("fit")
             times[name].append(seconds)
     per_round = [s / f for s, f in zip(times["sk"], times["fb"])]
@@ -220,14 +219,8 @@ def run(plan, log, isolate=True):
     a long-lived process of its own (``isolate=False``: both in this process, for tests)."""
     import sklearn
 
-    sessions = {}
-    try:
-        for name in LIBRARIES:
-            sessions[name] = Spawned(EstimatorSession, name) if isolate else Local(
-                EstimatorSession(name))
+    makers = {name: (EstimatorSession, name) for name in LIBRARIES}
+    with opened(makers, isolate, log, required=LIBRARIES) as sessions:
         rows = [row(dataset, solver, plan, sessions, log) for dataset in plan.datasets
                 for solver in plan.solvers]
-    finally:
-        for session in sessions.values():
-            session.close()
     return Results(plan, rows, f"scikit-learn {sklearn.__version__}")

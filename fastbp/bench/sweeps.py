@@ -17,8 +17,8 @@ of running it, interleaved round by round after one untimed round (compilation, 
 Each row: the median time of the sweep and fit_many's speedup over it -- the median of the
 per-round ratios, with their interquartile range.  JAX and PyTorch each run in a long-lived
 process of their own (``sessions.Spawned``: importing them changes this process's allocator, and
-their idle thread pools would compete with fastbp's workers); ``SETTLE`` seconds idle before
-every turn.  Only public APIs are used.
+their idle thread pools would compete with fastbp's workers); ``sessions.TURN_SETTLE`` seconds
+idle before every turn.  Only public APIs are used.
 """
 import importlib.util
 import statistics
@@ -30,9 +30,8 @@ import numpy as np
 import fastbp
 
 from ..workloads import SWEEPS
-from .sessions import Local, Spawned
+from .sessions import TURN_SETTLE, opened, timed
 
-SETTLE = 0.25  # idle seconds before each way's turn: spinning thread pools go quiet
 PEERS = {"jax": "JAX jit(vmap(fori_loop))", "torch": "PyTorch stacked, batched matmul"}
 
 TARGETS = {("circle", "sequential"): 1.8, ("spirals", "sequential"): 2.0,
@@ -133,7 +132,7 @@ def sweep_data(name, optimizer, plan):
 
 def sweep_rows(name, optimizer, plan, pool, peers, log):
     X, y, configs = sweep_data(name, optimizer, plan)
-    turns = {way: (lambda train=train: _timed(train))
+    turns = {way: (lambda train=train: timed(train))
              for way, train in ways(X, y, configs, optimizer, pool).items()}
     if len({tuple(c["layer_sizes"]) for c in configs}) == 1:  # stacked weights: one shape
         for module, session in peers.items():
@@ -142,7 +141,7 @@ def sweep_rows(name, optimizer, plan, pool, peers, log):
     times = {way: [] for way in turns}
     for timing in [False] + [True] * plan.rounds:
         for way, turn in turns.items():
-            time.sleep(SETTLE)
+            time.sleep(TURN_SETTLE)
             seconds = turn()
             if timing:
                 times[way].append(seconds)
@@ -155,12 +154,6 @@ def sweep_rows(name, optimizer, plan, pool, peers, log):
                         TARGETS.get((name, way)) if plan.seeds is None else None))
     log(f"  sweeps: {name} {optimizer} done")
     return rows
-
-
-def _timed(train):
-    start = time.perf_counter()
-    train()
-    return time.perf_counter() - start
 
 
 @dataclass
@@ -176,22 +169,12 @@ def run(plan, log, isolate=True):
     from joblib import Parallel
 
     threads = fastbp.get_num_threads()
-    peers = {}
-    try:
-        for module in PEERS:
-            if importlib.util.find_spec(module) is None:
-                continue
-            try:
-                peers[module] = (Spawned(PeerSession, module) if isolate
-                                 else Local(PeerSession(module)))
-            except Exception as error:  # a broken peer is left out
-                log(f"  sweeps: {module} skipped: {type(error).__name__}: {error}")
+    makers = {module: (PeerSession, module) for module in PEERS
+              if importlib.util.find_spec(module) is not None}
+    with opened(makers, isolate, log) as peers:
         with Parallel(n_jobs=threads, backend="loky") as pool:
             rows = [row for name in plan.sweeps for optimizer in plan.optimizers
                     for row in sweep_rows(name, optimizer, plan, pool, peers, log)]
-    finally:
-        for session in peers.values():
-            session.close()
     return Results(plan, rows, threads)
 
 
@@ -212,7 +195,7 @@ class PeerSession:
 
     def time(self):
         """Seconds of one whole training of the sweep."""
-        return _timed(self.train)
+        return timed(self.train)
 
 
 # -- peers: the same sweep as stacked weights, trained by JAX (vmap) and PyTorch (batched matmul) --

@@ -36,7 +36,7 @@ import fastbp
 from ..workloads import TO_TARGET
 from .rounds import Ratio
 from .runners import importable
-from .sessions import Local, Spawned
+from .sessions import opened
 from .sklearn_table import available as sklearn_available
 
 SETTLE = 0.1  # idle seconds before each timed fit
@@ -347,22 +347,12 @@ def problem_rows(problem, sessions, rounds, log):
 def run(plan, log, isolate=True):
     """The table: every library in a long-lived process of its own (``isolate=False``: all in
     this process, for tests)."""
-    sessions = {}
-    try:
-        for library in plan.libraries or available_libraries():
-            try:
-                sessions[library] = (Spawned(LibrarySession, library) if isolate
-                                     else Local(LibrarySession(library)))
-            except Exception as error:  # a broken peer is left out; fastbp's failure ends it
-                if library == "fastbp":
-                    raise
-                log(f"  {library} skipped: {type(error).__name__}: {error}")
+    makers = {library: (LibrarySession, library)
+              for library in plan.libraries or available_libraries()}
+    with opened(makers, isolate, log, required=("fastbp",)) as sessions:
         rows = []
         for problem in plan.problems:
             rows += problem_rows(problem, sessions, plan.rounds, log)
-    finally:
-        for session in sessions.values():
-            session.close()
     return Results(plan, rows, versions())
 
 
