@@ -254,10 +254,10 @@ def epoch_memory(quick):
 
 def blas_pools():
     from fastbp.kernels import blas
-    kernels = (f"fastbp's kernels call {getattr(blas, 'LIBRARY', 'scipy')}'s"
-               + (f" (float32: {blas.FLOAT32_LIBRARY}'s)"
-                  if getattr(blas, "FLOAT32_LIBRARY", None) not in (None, getattr(blas, "LIBRARY", None))
-                  else ""))
+    library = getattr(blas, "LIBRARY", "scipy")
+    float32 = getattr(blas, "FLOAT32_LIBRARY", library)
+    kernels = f"fastbp's kernels call {library}'s" + (
+        f" (float32: {float32}'s)" if float32 != library else "")
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
