@@ -12,7 +12,10 @@ share nothing writable.  ``BACKENDS`` is the table of engines by backend name.
 
 The interface:
 
-* ``record(X)`` -> (activations, pre_activations): a forward pass kept for ``step_from_recorded``;
+* ``record(X, split)`` -> (output, layers): a forward pass kept for ``step_from_recorded``, its
+  (N, K) output (a new array) and ``layers()`` -> (activations, pre_activations), made on demand;
+  ``split`` (:class:`fastbp.policy.StepPlan`) says into how many blocks the numba engine splits
+  the batch and how many workers compute them;
 * ``recorded_samples()``, ``step_from_recorded(Y)`` (into ``params.grads``), ``update(lr)``;
 * ``free_workspaces()``: drop the buffers kept between calls;
 * ``output(X)`` -> the network's (N, K) output, a new array;
@@ -31,7 +34,7 @@ import threading
 
 import numpy as np
 
-from . import kernels, reference, team
+from . import helpers, kernels, reference, team
 from .kernels.train import CORRECT, FINISHED, LOSS, LOSS_NOT_FINITE, STOPPED, UPDATE_NOT_FINITE
 from .parameters import aligned_empty
 
@@ -79,11 +82,11 @@ class NumpyEngine:
         p = self.params
         return reference.forward(p.weights, p.biases, X, p.hidden, p.head)
 
-    def record(self, X):
+    def record(self, X, split):
         """A recorded pass keeps its own copy of X (as the compiled engine's workspace does), so
         the caller changing X before ``backward`` changes neither engine's step."""
-        self._recorded = self._forward(X.copy())
-        return self._recorded
+        self._recorded = recorded = self._forward(X.copy())
+        return np.array(recorded[0][-1], order="C"), lambda: recorded
 
     def recorded_samples(self):
         return None if self._recorded is None else len(self._recorded[0][0])
@@ -313,7 +316,8 @@ class TrainingBlocks:
 
     def __init__(self, params, n_blocks, capacity):
         sizes, dtype = params.sizes, params.dtype
-        self.n_blocks, self.capacity = n_blocks, capacity
+        self.n_blocks, self.capacity, self.sizes = n_blocks, capacity, sizes
+        self._shares_of = self._outputs_of = None
         self.sample_major = bool(kernels.inputs_sample_major(sizes))
         width = int(sizes[1:].sum())
 
@@ -329,10 +333,40 @@ class TrainingBlocks:
 
     def load(self, X, Y):
         """Split X, Y into the blocks (full batch: each block's share of the samples)."""
-        for b in range(self.n_blocks):
-            start, stop = block_share(len(X), b, self.n_blocks)
+        self.load_inputs(X)
+        self.load_targets(Y)
+
+    def shares(self, n):
+        """[(start, stop)] of each block's samples in a batch of n (kept for the last n)."""
+        if self._shares_of != n:
+            self._shares = [block_share(n, b, self.n_blocks) for b in range(self.n_blocks)]
+            self._shares_of = n
+        return self._shares
+
+    def load_inputs(self, X):
+        for b, (start, stop) in enumerate(self.shares(len(X))):
             load_inputs(self.record.x[b], X[start:stop], self.sample_major)
+
+    def load_targets(self, Y):
+        for b, (start, stop) in enumerate(self.shares(len(Y))):
             load_targets(self.record.y[b], Y[start:stop])
+
+    def outputs(self, n):
+        """[(start, stop, view)]: each block's (n_b, K) sample-major view of the output layer's
+        activations, for a batch of n (kept for the last n)."""
+        if self._outputs_of != n:
+            self._outputs = [(start, stop, self.layer(self.record.a, b, -1, stop - start))
+                             for b, (start, stop) in enumerate(self.shares(n))]
+            self._outputs_of = n
+        return self._outputs
+
+    def layer(self, buffer, b, layer, n):
+        """Block b's (n, size) sample-major view of ``layer`` in ``buffer`` (record.z or .a)."""
+        sizes = self.sizes[1:]
+        layer = layer % len(sizes)
+        offset = int(sizes[:layer].sum()) * n
+        size = int(sizes[layer])
+        return buffer[b, offset:offset + size * n].reshape(size, n).T
 
 
 class NumbaEngine:
@@ -343,7 +377,11 @@ class NumbaEngine:
     def __init__(self, params, tutorial):
         self.params = params
         self.tutorial = tutorial
-        self._recorded = None  # workspace of the last recorded forward (what backward reads)
+        self._recorded = None  # the last recorded forward (what backward reads): its workspace,
+        #                        or (split, n) when its blocks hold it
+        self._recorded_ws = None
+        self._step_job = None  # helpers.Job over the blocks of recorded passes split in blocks
+        self._step_blocks = None
         self._pool = _WorkspacePool(params.sizes, params.dtype)
         self._blocks = None    # the last training call's blocks, reused by the next
         self._net = kernels.Net(params.flat, params.backup, params.sizes, params.codes)
@@ -353,21 +391,68 @@ class NumbaEngine:
         ws.load(X)
         kernels.forward_pass(p.flat, p.sizes, p.codes, ws.x, ws.z, ws.a, ws.n)
 
-    def record(self, X):
-        ws = self._recorded
-        if ws is None or ws.capacity < len(X):
-            ws = Workspace(self.params.sizes, len(X), self.params.dtype)
+    def record(self, X, split):
         self._recorded = None  # e.g. Ctrl-C during the first compilation: no pass to step from
+        if split.n_blocks > 1:
+            return self._record_blocks(X, split)
+        ws = self._recorded_ws
+        if ws is None or ws.capacity < len(X):
+            ws = self._recorded_ws = Workspace(self.params.sizes, len(X), self.params.dtype)
         self._run_forward(ws, X)
         self._recorded = ws
         activations, pre_activations = ws.layer_views()
-        return [X] + activations, list(pre_activations)
+        return (np.array(activations[-1], order="C"),
+                lambda: ([X] + activations, list(pre_activations)))
+
+    def _record_blocks(self, X, split):
+        """The forward pass in ``split.n_blocks`` blocks, shared with helpers (fastbp.helpers)."""
+        n, p = len(X), self.params
+        job = self._step_job
+        if (job is None or self._step_blocks.n_blocks != split.n_blocks
+                or self._step_blocks.capacity < -(-n // split.n_blocks)):
+            blocks = TrainingBlocks(p, split.n_blocks, -(-n // split.n_blocks))
+            job = self._step_job = helpers.new_job(self._net, blocks.record)
+            self._step_blocks = blocks
+        blocks = self._step_blocks
+        blocks.load_inputs(X)
+        helpers.HELPERS.run(kernels.FORWARD, job, n, self.tutorial, split.n_workers,
+                            split.one_blas)
+        self._recorded = (split, n)
+        output = np.empty((n, int(p.sizes[-1])), p.dtype)
+        for start, stop, view in blocks.outputs(n):
+            output[start:stop] = view
+        return output, lambda: self._recorded_layers(X, n)
+
+    def _recorded_layers(self, X, n):
+        blocks = self._step_blocks
+        shares = blocks.shares(n)
+        layers = []
+        for buffer in (blocks.record.a, blocks.record.z):
+            layers.append([np.concatenate([blocks.layer(buffer, b, l, stop - start)
+                                           for b, (start, stop) in enumerate(shares)])
+                           for l in range(len(self.params.sizes) - 1)])
+        return [X] + layers[0], layers[1]
 
     def recorded_samples(self):
-        return None if self._recorded is None else self._recorded.n
+        recorded = self._recorded
+        if recorded is None:
+            return None
+        return recorded[1] if isinstance(recorded, tuple) else recorded.n
 
     def step_from_recorded(self, Y):
-        self._gradient_pass(self._recorded, Y, self.params.grads)
+        recorded, p = self._recorded, self.params
+        if not isinstance(recorded, tuple):
+            self._gradient_pass(recorded, Y, p.grads)
+            return
+        split, n = recorded
+        blocks = self._step_blocks
+        blocks.load_targets(Y)
+        helpers.HELPERS.run(kernels.GRADIENT, self._step_job, n, self.tutorial, split.n_workers,
+                            split.one_blas)
+        grads = blocks.record.grads
+        np.copyto(p.grads, grads[0, :p.flat.size])
+        for b in range(1, split.n_blocks):  # in block order, as the training loops sum
+            p.grads += grads[b, :p.flat.size]
 
     def output(self, X):
         with self._pool.borrow(len(X)) as ws:

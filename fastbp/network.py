@@ -25,7 +25,7 @@ from .errors import TrainingDivergedError
 from .fitting import check_fit_options, lbfgs_fit
 from .kernels.train import FINISHED, LOSS_NOT_FINITE, STOPPED, TOO_SLOW
 from .parameters import Parameters
-from .policy import DEFAULT_MIN_PARALLEL_WORK, Policy, plan_fit
+from .policy import DEFAULT_MIN_PARALLEL_WORK, Policy, plan_fit, plan_step
 from .progress import Progress
 from .rwlock import ReadWriteLock
 
@@ -255,8 +255,9 @@ class NeuralNetwork:
         self._weights = ParameterList(self._params.weights, "weights", self._lock)
         self._biases = ParameterList(self._params.biases, "biases", self._lock)
         self._engine = BACKENDS[backend](self._params, self.tutorial_compat)
-        self.activations = []
-        self.pre_activations = []
+        self._layers = lambda: ([], [])  # the last recording forward's layers, made on demand
+        self._layer_lists = None
+        self._step_plans = {}  # the last recording forward's StepPlan, by its inputs
 
     def __getstate__(self) -> dict[str, Any]:
         """Copies and pickles keep the parameters and the random source (not the last forward)."""
@@ -322,9 +323,10 @@ class NeuralNetwork:
     def forward(self, X: ArrayLike, *, record: bool = True) -> np.ndarray:
         """(N, n_outputs) outputs (probabilities for sigmoid and softmax heads), a new array.
 
-        ``record=True`` (the tutorial's call) also records ``activations`` (L+1) and
-        ``pre_activations`` (L) for ``backward``: on the numba engine they are views into its
-        workspace, reused by the next recording ``forward`` (copy them to keep them).
+        ``record=True`` (the tutorial's call) also records the pass for ``backward`` and in
+        ``activations`` (L+1) and ``pre_activations`` (L).  On the numba engine a batch large
+        enough is split into fixed blocks (``policy.reduction_blocks``) that helper threads share
+        (``fastbp.helpers``); the results do not depend on how many threads computed them.
         ``record=False`` records nothing and may run in many threads at once.
 
         Parameters
@@ -352,8 +354,35 @@ class NeuralNetwork:
             with self._lock.read():
                 return self._engine.output(X)
         with self._lock.write():
-            self.activations, self.pre_activations = self._engine.record(X)
-            return np.array(self.activations[-1], order="C")
+            key = (len(X), threadctl.get_num_threads(), self.policy)
+            split = self._step_plans.get(key)
+            if split is None:
+                split = plan_step(self.policy, self.layer_sizes, len(X), threads=key[1])
+                self._step_plans = {key: split}
+            output, self._layers = self._engine.record(X, split)
+            self._layer_lists = None
+            return output
+
+    @property
+    def activations(self) -> list[np.ndarray]:
+        """[X, a1, ..., aL] of the last recording ``forward`` (empty before one): (N, size) arrays.
+
+        On the numba engine they are views into its workspace (or, for a batch split into
+        blocks, arrays assembled from them on first access), overwritten by the next recording
+        ``forward``: copy them to keep them.
+        """
+        return self._recorded_layers()[0]
+
+    @property
+    def pre_activations(self) -> list[np.ndarray]:
+        """[z1, ..., zL] of the last recording ``forward`` (empty before one), as ``activations``."""
+        return self._recorded_layers()[1]
+
+    def _recorded_layers(self):
+        with self._lock.write():
+            if self._layer_lists is None:
+                self._layer_lists = self._layers()
+            return self._layer_lists
 
     def backward(self, y_true: ArrayLike, lr: float = 0.01) -> None:
         """Step from the last ``forward``: gradients (of the mode) and a plain SGD update in place.

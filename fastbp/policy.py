@@ -49,6 +49,11 @@ class Policy:
         Multiply-adds of a whole fit below which it runs on one worker (waking threads and
         binding them to CPUs costs a fixed time per compiled call); None: the value measured
         for this machine's CPU (``fastbp.calibration``).
+    min_step_work : int
+        Multiply-adds (samples x parameters) of a recording ``forward`` below which it and its
+        ``backward`` compute the batch as one block on the calling thread; from it on, in the
+        batch's reduction blocks shared with helper threads (fastbp.helpers).  Changing it
+        changes the bits of those steps (it decides their blocks).
     max_call_work : int
         Multiply-adds of one compiled training call: fit returns to Python between calls,
         where Ctrl-C is seen -- about every 0.1-0.5 s on 2-core machines.
@@ -69,6 +74,7 @@ class Policy:
     min_block_samples: int = 16
     max_blocks: int = dataclasses.field(default_factory=_machine_cpus)
     min_parallel_work: int | None = None
+    min_step_work: int = 200_000
     max_call_work: int = 2_000_000_000
     max_order_entries: int = 1 << 20
     workers: int = None
@@ -76,8 +82,8 @@ class Policy:
     wait_limit: float = 0.4
 
     def __post_init__(self):
-        for name in ("min_block_work", "min_block_samples", "min_parallel_work", "max_call_work",
-                     "wait_window_ns"):
+        for name in ("min_block_work", "min_block_samples", "min_parallel_work", "min_step_work",
+                     "max_call_work", "wait_window_ns"):
             value = getattr(self, name)
             if name == "min_parallel_work" and value is None:
                 continue
@@ -133,6 +139,31 @@ def reduction_blocks(policy, layer_sizes, batch):
                             or batch // n_blocks < policy.min_block_samples):
         n_blocks -= 1
     return n_blocks
+
+
+@dataclasses.dataclass(frozen=True)
+class StepPlan:
+    """How one stand-alone ``forward``/``backward`` pair runs: ``n_blocks`` reduction blocks (the
+    only choice that affects results), ``n_workers`` threads computing them (the caller and
+    ``n_workers - 1`` helpers, fastbp.helpers), ``one_blas``: the network has BLAS layers
+    (blocks then run their BLAS products on one thread)."""
+
+    n_blocks: int
+    n_workers: int
+    one_blas: bool
+
+
+def plan_step(policy, layer_sizes, n_samples, *, threads):
+    """The StepPlan of a recording ``forward`` of ``n_samples`` samples (and its ``backward``):
+    one block on the calling thread below ``policy.min_step_work`` multiply-adds (splitting a
+    small step costs more than it saves); else the batch's reduction blocks, as a fit's, on up
+    to ``threads`` workers.  The blocks depend on the step's size and the machine only."""
+    if n_samples * n_parameters(layer_sizes) < policy.min_step_work:
+        return StepPlan(n_blocks=1, n_workers=1, one_blas=False)
+    n_blocks = reduction_blocks(policy, layer_sizes, n_samples)
+    n_workers = min(threads if policy.workers is None else policy.workers, n_blocks)
+    return StepPlan(n_blocks=n_blocks, n_workers=n_workers,
+                    one_blas=n_blocks > 1 and has_blas_layers(layer_sizes))
 
 
 def has_blas_layers(layer_sizes):

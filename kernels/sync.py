@@ -139,3 +139,30 @@ def barrier(board, worker, n_workers, count):
             else:
                 _yield_core()
     return 0 if spins < SPINS_BEFORE_TIMING else max(monotonic_ns() - started, 1)
+
+
+@intrinsic
+def _raise_to(typingctx, array, index, value):
+    """array[index] = value if it held less (int64, 1-D, C-contiguous; one atomic
+    compare-and-swap loop, acquire-release): True if this call raised it."""
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.gep(ary.data, [args[1]])
+        new = args[2]
+        raised = cgutils.alloca_once_value(builder, cgutils.false_bit)
+        loop = builder.append_basic_block("raise_to.loop")
+        done = builder.append_basic_block("raise_to.done")
+        builder.branch(loop)
+        builder.position_at_end(loop)
+        old = builder.load_atomic(ptr, "acquire", 8)
+        with builder.if_then(builder.icmp_signed(">=", old, new)):
+            builder.branch(done)
+        pair = builder.cmpxchg(ptr, old, new, "acq_rel", "acquire")
+        swapped = builder.extract_value(pair, 1)
+        with builder.if_then(swapped):
+            builder.store(cgutils.true_bit, raised)
+            builder.branch(done)
+        builder.branch(loop)
+        builder.position_at_end(done)
+        return builder.load(raised)
+    return types.boolean(array, index, value), codegen
