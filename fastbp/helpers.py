@@ -4,7 +4,7 @@ A training call starts a team of its own (fastbp.team) and pays that start once 
 epochs.  The tutorial's own loop calls ``forward`` and ``backward`` once per step, each ~0.1 ms
 of work on a network like the efficiency demo's, where starting a thread (~0.15 ms) costs more
 than a second core saves.  So the process keeps helper threads: the first call that splits its
-batch wakes them, they wait for jobs inside compiled code (``kernels.serve``) -- spinning, for
+batch wakes them, they wait for jobs inside compiled code (``kernels.serve_jobs``) -- spinning, for
 ``SPIN_NS`` after their last job -- and then sleep until the next call wakes them.  A call never
 waits for a helper to wake: it computes any share no helper has started itself
 (``kernels.lead``).
@@ -45,6 +45,16 @@ class Helpers:
         self._blas_held = False   # this period holds the BLAS pools at one thread
         self._spinning = False    # helpers spin for jobs (calls with several workers)
         self._calls = 0           # calls led so far
+
+    @property
+    def board(self):
+        """The board the helpers and the leading call share (kernels.serve's layout)."""
+        return self._board
+
+    @property
+    def awake(self):
+        """True during an awake period (helpers serving or keeping time, pools maybe held)."""
+        return self._awake
 
     def run(self, command, job, n_total, tutorial, n_workers, one_blas):
         """Every block of ``job`` through ``command`` (kernels.FORWARD / GRADIENT), shared with up
@@ -101,7 +111,7 @@ class Helpers:
                     if self._spinning or self._job is not job:
                         continue
             if spinning:
-                seen = kernels.serve(worker, self._board, job.binding, job.net, job.blocks,
+                seen = kernels.serve_jobs(worker, self._board, job.binding, job.net, job.blocks,
                                      seen, SPIN_NS)
                 if self._board[SEQ] > seen:
                     continue  # a job for other arrays: serve those

@@ -10,7 +10,7 @@ The calling thread (the *leader*, worker 0) posts a job on ``board``, computes i
 then for each helper either finds that the helper claimed its share (and waits until it is
 done) or claims the share itself and computes it: a helper that is asleep, busy elsewhere or
 without a core never holds the leader up for longer than its own share takes.  Helpers
-(fastbp.helpers) wait for jobs inside ``serve``, spinning, for ``spin_ns`` after their last one.
+(fastbp.helpers) wait for jobs inside ``serve_jobs``, spinning, for ``spin_ns`` after their last one.
 
 ``board``: int64, ``(MAX_HELPERS + 2) * SLOT`` entries, one cache line per slot.  Slot 0 is the
 job: its sequence number (published last, with a release store), command, binding, n_total,
@@ -96,7 +96,7 @@ def lead(board, binding, command, net, blocks, n_total, tutorial, n_workers):
 
 
 @kernel
-def serve(worker, board, binding, net, blocks, seen, spin_ns):
+def serve_jobs(worker, board, binding, net, blocks, seen, spin_ns):
     """Helper ``worker``'s loop: compute its share of every job after number ``seen`` that
     names ``binding``; return the last job seen when none came for ``spin_ns`` nanoseconds or
     when one names another binding (the caller rebinds)."""
