@@ -12,11 +12,13 @@ share nothing writable.  ``BACKENDS`` is the table of engines by backend name.
 
 The interface:
 
-* ``record(X, split)`` -> (output, layers): a forward pass kept for ``step_from_recorded``, its
+* ``record(X, split)`` -> (output, layers): a forward pass kept for ``step``, its
   (N, K) output (a new array) and ``layers()`` -> (activations, pre_activations), made on demand;
   ``split`` (:class:`fastbp.policy.StepPlan`) says into how many blocks the numba engine splits
   the batch and how many workers compute them;
-* ``recorded_samples()``, ``step_from_recorded(Y)`` (into ``params.grads``), ``update(lr)``;
+* ``recorded_samples()``; ``step(Y, lr)``: the gradient from the recorded pass into
+  ``params.grads`` and an SGD step, False (parameters unchanged) if it would not be finite;
+  ``update(lr)``: that SGD step from ``params.grads``;
 * ``free_workspaces()``: drop the buffers kept between calls;
 * ``output(X)`` -> the network's (N, K) output, a new array;
 * ``gradients(X, Y)`` -> a new flat gradient in the parameter layout; ``loss(X, Y)`` -> (loss, accuracy);
@@ -91,9 +93,10 @@ class NumpyEngine:
     def recorded_samples(self):
         return None if self._recorded is None else len(self._recorded[0][0])
 
-    def step_from_recorded(self, Y):
+    def step(self, Y, lr):
         activations, pre_activations = self._recorded
         np.copyto(self.params.grads, self._step(activations, pre_activations, Y))
+        return self.update(lr)
 
     def output(self, X):
         return np.array(self._forward(X)[0][-1], order="C")
@@ -317,7 +320,7 @@ class TrainingBlocks:
     def __init__(self, params, n_blocks, capacity):
         sizes, dtype = params.sizes, params.dtype
         self.n_blocks, self.capacity, self.sizes = n_blocks, capacity, sizes
-        self._shares_of = self._outputs_of = None
+        self._shares_of = None
         self.sample_major = bool(kernels.inputs_sample_major(sizes))
         width = int(sizes[1:].sum())
 
@@ -350,15 +353,6 @@ class TrainingBlocks:
     def load_targets(self, Y):
         for b, (start, stop) in enumerate(self.shares(len(Y))):
             load_targets(self.record.y[b], Y[start:stop])
-
-    def outputs(self, n):
-        """[(start, stop, view)]: each block's (n_b, K) sample-major view of the output layer's
-        activations, for a batch of n (kept for the last n)."""
-        if self._outputs_of != n:
-            self._outputs = [(start, stop, self.layer(self.record.a, b, -1, stop - start))
-                             for b, (start, stop) in enumerate(self.shares(n))]
-            self._outputs_of = n
-        return self._outputs
 
     def layer(self, buffer, b, layer, n):
         """Block b's (n, size) sample-major view of ``layer`` in ``buffer`` (record.z or .a)."""
@@ -411,16 +405,12 @@ class NumbaEngine:
         if (job is None or self._step_blocks.n_blocks != split.n_blocks
                 or self._step_blocks.capacity < -(-n // split.n_blocks)):
             blocks = TrainingBlocks(p, split.n_blocks, -(-n // split.n_blocks))
-            job = self._step_job = helpers.new_job(self._net, blocks.record)
+            job = self._step_job = helpers.new_job(self._net, blocks.record, p.grads)
             self._step_blocks = blocks
-        blocks = self._step_blocks
-        blocks.load_inputs(X)
-        helpers.HELPERS.run(kernels.FORWARD, job, n, self.tutorial, split.n_workers,
+        output = np.empty((n, int(p.sizes[-1])), p.dtype)
+        helpers.HELPERS.run(kernels.FORWARD, job, X, output, self.tutorial, split.n_workers,
                             split.one_blas)
         self._recorded = (split, n)
-        output = np.empty((n, int(p.sizes[-1])), p.dtype)
-        for start, stop, view in blocks.outputs(n):
-            output[start:stop] = view
         return output, lambda: self._recorded_layers(X, n)
 
     def _recorded_layers(self, X, n):
@@ -439,20 +429,19 @@ class NumbaEngine:
             return None
         return recorded[1] if isinstance(recorded, tuple) else recorded.n
 
-    def step_from_recorded(self, Y):
+    def step(self, Y, lr):
+        """The gradient from the last recorded pass into ``params.grads`` and an SGD step at
+        ``lr``; False (the parameters unchanged) when the step would make one NaN or infinite."""
         recorded, p = self._recorded, self.params
         if not isinstance(recorded, tuple):
             self._gradient_pass(recorded, Y, p.grads)
-            return
-        split, n = recorded
-        blocks = self._step_blocks
-        blocks.load_targets(Y)
-        helpers.HELPERS.run(kernels.GRADIENT, self._step_job, n, self.tutorial, split.n_workers,
-                            split.one_blas)
-        grads = blocks.record.grads
-        np.copyto(p.grads, grads[0, :p.flat.size])
-        for b in range(1, split.n_blocks):  # in block order, as the training loops sum
-            p.grads += grads[b, :p.flat.size]
+            return self.update(lr)
+        split, _ = recorded
+        if helpers.HELPERS.run(kernels.STEP, self._step_job, Y, Y, self.tutorial,
+                               split.n_workers, split.one_blas, lr):
+            return True
+        np.copyto(p.flat, p.backup)
+        return False
 
     def output(self, X):
         with self._pool.borrow(len(X)) as ws:

@@ -28,7 +28,7 @@ from . import kernels, threadctl
 SPIN_NS = 1_000_000  # a helper's spin after its last job: the gap between a loop's calls fits
 SEQ = 0              # the board's job number (kernels.serve's layout)
 
-Job = namedtuple("Job", "binding net blocks")
+Job = namedtuple("Job", "binding net blocks grads scalars")
 
 
 class Helpers:
@@ -56,22 +56,26 @@ class Helpers:
         """True during an awake period (helpers serving or keeping time, pools maybe held)."""
         return self._awake
 
-    def run(self, command, job, n_total, tutorial, n_workers, one_blas):
-        """Every block of ``job`` through ``command`` (kernels.FORWARD / GRADIENT), shared with up
-        to ``n_workers - 1`` helpers; ``one_blas``: the network has BLAS layers."""
+    def run(self, command, job, data, out, tutorial, n_workers, one_blas, lr=0.0):
+        """``data`` (X for kernels.FORWARD, outputs into ``out``; Y for STEP, at rate ``lr``)
+        through every block of ``job``, shared with up to ``n_workers - 1`` helpers;
+        ``one_blas``: the network has BLAS layers.  Returns False when a STEP made a parameter
+        NaN or infinite."""
+        job.scalars[0] = lr
         if (n_workers > 1 or one_blas) and self._lock.acquire(blocking=False):
             try:
                 self._start_period(job, n_workers, one_blas)
-                kernels.lead(self._board, job.binding, command, job.net, job.blocks, n_total,
-                             tutorial, min(n_workers, len(self._threads) + 1))
+                finite = kernels.lead(self._board, job.binding, command, job.net, job.blocks,
+                                      job.grads, job.scalars, data, out, len(data), tutorial,
+                                      min(n_workers, len(self._threads) + 1))
                 self._calls += 1
             finally:
                 self._lock.release()
-            return
+            return finite
         # alone: nothing to share or hold, or another call leads the helpers
         with threadctl.one_blas_thread() if one_blas else contextlib.nullcontext():
-            kernels.lead(self._alone, job.binding, command, job.net, job.blocks, n_total,
-                         tutorial, 1)
+            return kernels.lead(self._alone, job.binding, command, job.net, job.blocks, job.grads,
+                                job.scalars, data, out, len(data), tutorial, 1)
 
     def _start_period(self, job, n_workers, one_blas):
         """(Holding the lock.)  The period on: the pools held at one thread if ``one_blas``, the
@@ -112,7 +116,7 @@ class Helpers:
                         continue
             if spinning:
                 seen = kernels.serve_jobs(worker, self._board, job.binding, job.net, job.blocks,
-                                     seen, SPIN_NS)
+                                          job.grads, job.scalars, seen, SPIN_NS)
                 if self._board[SEQ] > seen:
                     continue  # a job for other arrays: serve those
             with self._lock:  # idle for SPIN_NS: the period ends unless a call came meanwhile
@@ -128,12 +132,13 @@ _bindings = iter(range(1, 1 << 62))
 _bindings_lock = threading.Lock()
 
 
-def new_job(net, blocks):
-    """A Job: ``net`` (kernels.Net) and ``blocks`` (kernels.Blocks) under a binding number of
-    their own, so that a helper serving other arrays never computes a share of these."""
+def new_job(net, blocks, grads):
+    """A Job: ``net`` (kernels.Net), ``blocks`` (kernels.Blocks) and ``grads`` (the network's
+    gradient buffer) under a binding number of their own, so that a helper serving other arrays
+    never computes a share of these."""
     with _bindings_lock:
         binding = next(_bindings)
-    return Job(binding, net, blocks)
+    return Job(binding, net, blocks, grads, np.zeros(kernels.MAX_HELPERS + 2))
 
 
 HELPERS = Helpers()

@@ -414,8 +414,7 @@ class NeuralNetwork:
                 raise RuntimeError("backward() needs a forward(X) pass first")
             Y = check_targets(y_true, n_samples, self.n_outputs, self.dtype, self.output)
             lr = check_lr(lr)
-            self._engine.step_from_recorded(Y)
-            if not self._engine.update(lr):
+            if not self._engine.step(Y, lr):
                 raise TrainingDivergedError(
                     f"the update with lr={lr} would make parameters NaN or infinite; the network "
                     "is unchanged", history=None, epoch=None)

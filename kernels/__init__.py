@@ -18,7 +18,7 @@ from .backward import (
 from .checks import finite_and_within
 from .config import CACHE_ENABLED, CACHE_PROBLEMS, FAST_FLOATS, use_blas
 from .dense import dense_forward
-from .serve import FORWARD, GRADIENT, MAX_HELPERS, lead, serve_jobs
+from .serve import FORWARD, MAX_HELPERS, STEP, lead, serve_jobs
 from .sync import SLOT
 from .train import (
     NO_MONITOR,
@@ -49,6 +49,6 @@ __all__ = [
     "propagate_delta", "weight_gradient",
     "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",
     "train_full_batch", "train_minibatch", "block_gradients",
-    "FORWARD", "GRADIENT", "MAX_HELPERS", "lead", "serve_jobs",
+    "FORWARD", "STEP", "MAX_HELPERS", "lead", "serve_jobs",
     "Net", "Blocks", "Team", "Settings", "Validation", "Optimizer", "OptimizerState",
 ]

@@ -1,24 +1,29 @@
-"""Stand-alone forward and backward calls split into blocks, shared with awake helper threads.
+"""Stand-alone forward and backward steps split into blocks, shared with awake helper threads.
 
-A recorded ``forward`` and its ``backward`` (the tutorial's own loop) compute a batch in the
+A recording ``forward`` and its ``backward`` (the tutorial's own loop) compute a batch in the
 fixed reduction blocks of ``Blocks`` (as the training loops do): block b holds samples
 ``share(n_total, b, n_blocks)``, ``grads[b]`` gets its share of the gradient of the mean over
-``n_total`` samples, and the caller sums the blocks in block order -- so the bits depend on the
+``n_total`` samples, and the blocks are summed in block order -- so the bits depend on the
 blocks only, never on how many workers computed them.
 
-The calling thread (the *leader*, worker 0) posts a job on ``board``, computes its own blocks,
+The calling thread (the *leader*, worker 0) posts a job on ``board``, computes its own share,
 then for each helper either finds that the helper claimed its share (and waits until it is
 done) or claims the share itself and computes it: a helper that is asleep, busy elsewhere or
-without a core never holds the leader up for longer than its own share takes.  Helpers
-(fastbp.helpers) wait for jobs inside ``serve_jobs``, spinning, for ``spin_ns`` after their last one.
+without a core never holds the leader up for longer than its share takes.  Helpers
+(fastbp.helpers) wait for jobs inside ``serve_jobs``, spinning, for ``spin_ns`` after their
+last one.  A STEP job has two phases: the blocks' gradients, then -- once the leader has seen
+every block done -- each worker sums the blocks' rows over its share of the parameters into
+``grads`` and takes the SGD step there (``update.sgd_step``, the rate in ``scalars[0]``).
 
+A job's arrays: ``net`` (kernels.Net), ``blocks`` (kernels.Blocks), ``grads`` (the network's
+gradient buffer) and ``scalars`` (float64: the rate, then each worker's "finite" flag).
 ``board``: int64, ``(MAX_HELPERS + 2) * SLOT`` entries, one cache line per slot.  Slot 0 is the
 job: its sequence number (published last, with a release store), command, binding, n_total,
-tutorial flag and worker count.  Slot w (1 ... MAX_HELPERS) is helper w's: the last job whose
-share w was claimed (by the helper or the leader), the last job the helper finished, and the
-binding it serves while awake (0 asleep).  A *binding* numbers one set of arrays (a network's
-parameters and its blocks): a helper serves one binding and returns to Python when a job
-names another.
+tutorial flag, worker count, and the last job whose gradients are all done.  Slot w (1 ...
+MAX_HELPERS) is helper w's: the last job whose share w was claimed (by the helper or the
+leader) and the last the helper finished, for each phase, and the binding it serves while
+awake (0 asleep).  A *binding* numbers one set of arrays (a network's): a helper serves one
+binding and returns to Python when a job names another.
 """
 from .config import kernel
 from .sync import (
@@ -31,20 +36,22 @@ from .sync import (
     _yield_core,
     monotonic_ns,
 )
-from .train import forward_layers, gradient_layers, share
+from .train import forward_layers, gradient_layers, inputs_sample_major, share
+from .update import sgd_step
 
 FORWARD = 1
-GRADIENT = 2
+STEP = 2  # the blocks' gradients, then their sum into grads and an SGD step
 MAX_HELPERS = 7
 
-SEQ, COMMAND, BINDING, N_TOTAL, TUTORIAL, N_WORKERS = range(6)  # slot 0: the job
-CLAIMED, DONE, SERVING = range(3)                               # slot w: helper w
+SEQ, COMMAND, BINDING, N_TOTAL, TUTORIAL, N_WORKERS, GRADIENTS_DONE = range(7)  # slot 0: the job
+CLAIMED, DONE, SERVING, CLAIMED_UPDATE, DONE_UPDATE = range(5)                 # slot w: helper w
+RATE = 0  # scalars[0]; scalars[1 + w]: worker w's share of the step stayed finite
 
 
 @kernel(python=False, linked=False)
 def blocks_pass(command, first, end, net, blocks, n_total, tutorial):
-    """Blocks first ... end - 1: their forward pass (FORWARD, inputs in ``blocks.x``), or their
-    gradients from the recorded pass (GRADIENT, targets in ``blocks.y``) into ``blocks.grads``."""
+    """Blocks first ... end - 1: their forward pass (FORWARD, inputs in ``blocks.x``), or (STEP)
+    their gradients from the recorded pass (targets in ``blocks.y``) into ``blocks.grads``."""
     n_blocks = blocks.grads.shape[0]
     sizes, codes = net.sizes, net.codes
     for b in range(first, end):
@@ -61,15 +68,92 @@ def blocks_pass(command, first, end, net, blocks, n_total, tutorial):
     return 0
 
 
+@kernel(python=False, linked=False)
+def update_share(worker, n_workers, net, blocks, grads, scalars):
+    """Worker ``worker``'s share of the parameters (whole cache lines): the blocks' gradient rows
+    summed in block order into ``grads``, then the SGD step; its "finite" flag into scalars."""
+    rows = blocks.grads
+    start, stop = share(grads.size, worker, n_workers, 16)
+    total = grads[start:stop]
+    first = rows[0, start:stop]
+    for k in range(total.size):
+        total[k] = first[k]
+    for b in range(1, rows.shape[0]):
+        part = rows[b, start:stop]
+        for k in range(total.size):
+            total[k] += part[k]
+    finite = sgd_step(net.params[start:stop], total, scalars[RATE], net.backup[start:stop])
+    scalars[1 + worker] = 1.0 if finite else 0.0
+    return 0
+
+
+@kernel(python=False, linked=False)
+def load_blocks(command, net, blocks, data, n_total):
+    """``data`` (n_total rows) into the blocks: the inputs X (FORWARD; sample-major when the
+    first layer is a BLAS product, else feature-major) or the targets Y (STEP; feature-major)."""
+    sizes = net.sizes
+    n_blocks = blocks.grads.shape[0]
+    width = data.shape[1]
+    sample_major = command == FORWARD and inputs_sample_major(sizes)
+    for b in range(n_blocks):
+        start, stop = share(n_total, b, n_blocks, 1)
+        n = stop - start
+        target = blocks.x[b] if command == FORWARD else blocks.y[b]
+        if sample_major:
+            for i in range(n):
+                for j in range(width):
+                    target[i * width + j] = data[start + i, j]
+        else:
+            for j in range(width):
+                for i in range(n):
+                    target[j * n + i] = data[start + i, j]
+    return 0
+
+
+@kernel(python=False, linked=False)
+def gather_outputs(net, blocks, out, n_total):
+    """The output layer's activations of every block into ``out`` (n_total, K), sample-major."""
+    sizes = net.sizes
+    n_blocks = blocks.grads.shape[0]
+    k_out = sizes[sizes.size - 1]
+    before = 0
+    for l in range(1, sizes.size - 1):
+        before += sizes[l]
+    for b in range(n_blocks):
+        start, stop = share(n_total, b, n_blocks, 1)
+        n = stop - start
+        source = blocks.a[b]
+        for j in range(k_out):
+            for i in range(n):
+                out[start + i, j] = source[(before + j) * n + i]
+    return 0
+
+
 @kernel(inline=True)
 def worker_blocks(n_blocks, worker, n_workers):
     return share(n_blocks, worker, n_workers, 1)
 
 
+@kernel(inline=True)
+def wait_until(board, index, seq):
+    spins = 0
+    while _load_acquire(board, index) < seq:
+        spins += 1
+        if spins < SPINS_BEFORE_YIELD:
+            _spin_pause()
+        else:
+            _yield_core()
+
+
 @kernel
-def lead(board, binding, command, net, blocks, n_total, tutorial, n_workers):
-    """Run ``command`` over every block, sharing them with helpers 1 ... n_workers - 1."""
+def lead(board, binding, command, net, blocks, grads, scalars, data, out, n_total, tutorial,
+         n_workers):
+    """Load ``data`` (X for FORWARD, Y for STEP) into the blocks and run ``command`` over every
+    block, sharing them with helpers 1 ... n_workers - 1; FORWARD's outputs into ``out``.
+    Returns False when a STEP made a parameter NaN or infinite (the caller restores them from
+    ``net.backup``), else True."""
     n_blocks = blocks.grads.shape[0]
+    load_blocks(command, net, blocks, data, n_total)
     seq = board[SEQ] + 1
     if n_workers > 1:
         board[COMMAND] = command
@@ -81,22 +165,30 @@ def lead(board, binding, command, net, blocks, n_total, tutorial, n_workers):
     first, end = worker_blocks(n_blocks, 0, n_workers)
     blocks_pass(command, first, end, net, blocks, n_total, tutorial)
     for w in range(1, n_workers):
-        first, end = worker_blocks(n_blocks, w, n_workers)
         if _raise_to(board, w * SLOT + CLAIMED, seq):  # not started: the leader computes it
+            first, end = worker_blocks(n_blocks, w, n_workers)
             blocks_pass(command, first, end, net, blocks, n_total, tutorial)
         else:
-            spins = 0
-            while _load_acquire(board, w * SLOT + DONE) < seq:
-                spins += 1
-                if spins < SPINS_BEFORE_YIELD:
-                    _spin_pause()
-                else:
-                    _yield_core()
-    return 0
+            wait_until(board, w * SLOT + DONE, seq)
+    if command == FORWARD:
+        gather_outputs(net, blocks, out, n_total)
+        return True
+    if n_workers > 1:
+        _store_release(board, GRADIENTS_DONE, seq)
+    update_share(0, n_workers, net, blocks, grads, scalars)
+    for w in range(1, n_workers):
+        if _raise_to(board, w * SLOT + CLAIMED_UPDATE, seq):
+            update_share(w, n_workers, net, blocks, grads, scalars)
+        else:
+            wait_until(board, w * SLOT + DONE_UPDATE, seq)
+    finite = True
+    for w in range(n_workers):
+        finite = finite and scalars[1 + w] != 0.0
+    return finite
 
 
 @kernel
-def serve_jobs(worker, board, binding, net, blocks, seen, spin_ns):
+def serve_jobs(worker, board, binding, net, blocks, grads, scalars, seen, spin_ns):
     """Helper ``worker``'s loop: compute its share of every job after number ``seen`` that
     names ``binding``; return the last job seen when none came for ``spin_ns`` nanoseconds or
     when one names another binding (the caller rebinds)."""
@@ -111,10 +203,16 @@ def serve_jobs(worker, board, binding, net, blocks, seen, spin_ns):
                 break
             seen = seq
             if worker < board[N_WORKERS] and _raise_to(board, base + CLAIMED, seq):
-                first, end = worker_blocks(blocks.grads.shape[0], worker, board[N_WORKERS])
-                blocks_pass(board[COMMAND], first, end, net, blocks, board[N_TOTAL],
+                command, n_workers = board[COMMAND], board[N_WORKERS]
+                first, end = worker_blocks(blocks.grads.shape[0], worker, n_workers)
+                blocks_pass(command, first, end, net, blocks, board[N_TOTAL],
                             board[TUTORIAL] != 0)
                 _store_release(board, base + DONE, seq)
+                if command == STEP:
+                    wait_until(board, GRADIENTS_DONE, seq)
+                    if _raise_to(board, base + CLAIMED_UPDATE, seq):
+                        update_share(worker, n_workers, net, blocks, grads, scalars)
+                        _store_release(board, base + DONE_UPDATE, seq)
             last = monotonic_ns()
             spins = 0
             continue
