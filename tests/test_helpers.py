@@ -158,3 +158,21 @@ def test_the_board_counts_jobs_and_a_helper_serves_them():
         assert int(board[SEQ]) == first + 2 * step  # a posted job per call
     assert int(board[kernels.SLOT + DONE]) > first
     assert int(board[kernels.SLOT + CLAIMED]) == first + 2 * step  # every share claimed
+
+
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_a_diverging_blocked_step_leaves_the_network_unchanged(n_workers):
+    sizes, n = [20, 128, 64, 1], 100
+    X, y = problem(sizes, n, "sigmoid")
+    nn = network(sizes, np.float64, max_blocks=2, workers=n_workers)
+    nn.forward(X)
+    nn.backward(y, 0.1)
+    before = [W.copy() for W in nn.weights] + [b.copy() for b in nn.biases]
+    nn.forward(X * 1e150)
+    with fastbp.threads(2), pytest.raises(fastbp.TrainingDivergedError):
+        nn.backward(y, 1e300)
+    for a, b in zip([W for W in nn.weights] + [b for b in nn.biases], before):
+        np.testing.assert_array_equal(a, b)
+    nn.forward(X)  # and it still steps
+    nn.backward(y, 0.1)
+    assert not np.array_equal(nn.weights[0], before[0])
