@@ -37,7 +37,7 @@ import threading
 import numpy as np
 
 from . import helpers, kernels, reference, team
-from .kernels.train import CORRECT, FINISHED, LOSS, LOSS_NOT_FINITE, STOPPED, UPDATE_NOT_FINITE
+from .kernels.train import FINISHED, LOSS_NOT_FINITE, STOPPED, UPDATE_NOT_FINITE
 from .parameters import aligned_empty
 
 
@@ -471,31 +471,27 @@ class NumbaEngine:
 
     def objective(self, X, Y, plan):
         """(loss, accuracy, gradient) at the current parameters, on demand: X, Y loaded into
-        ``plan.n_blocks`` blocks once, each evaluation computed by ``plan.n_workers`` workers
-        (``kernels.block_gradients``), the blocks' losses and gradients summed in block order --
-        the same bits with one worker or several."""
+        ``plan.n_blocks`` blocks once, each evaluation computed by ``plan.n_workers`` workers (the
+        caller and awake helpers, fastbp.helpers), the blocks' losses and gradients summed in
+        block order -- the same bits with one worker or several."""
         p, n = self.params, len(X)
         blocks = self._blocks_for(plan.n_blocks, -(-n // plan.n_blocks))
         blocks.load(X, Y)
-        n_workers = plan.n_workers
-        record = _team_record(n_workers, plan.n_blocks)
+        job = helpers.new_job(self._net, blocks.record, p.grads)
         n_values = len(Y) if p.head == "softmax" else Y.size
-        slots = np.arange(plan.n_blocks) * kernels.SLOT
-
-        def body(worker):
-            return kernels.block_gradients(worker, self._net, blocks.record, record, n,
-                                           self.tutorial)
+        losses = job.scalars[kernels.serve_layout.LOSSES:]
 
         def evaluate():
-            team.run_workers(body, n_workers, lambda: None, plan.one_blas_thread)
+            helpers.HELPERS.run(kernels.EVALUATE, job, X, X, self.tutorial, plan.n_workers,
+                                plan.one_blas_thread)
             grads = blocks.record.grads
             total = grads[0, :p.flat.size].copy()
             for b in range(1, plan.n_blocks):  # in block order, as the training loops sum
                 total += grads[b, :p.flat.size]
             loss = correct = 0.0
-            for slot in slots:
-                loss += float(record.shared[slot + LOSS])
-                correct += float(record.shared[slot + CORRECT])
+            for b in range(plan.n_blocks):
+                loss += float(losses[2 * b])
+                correct += float(losses[2 * b + 1])
             return loss / n_values, correct / n_values, total
 
         return evaluate

@@ -57,8 +57,9 @@ class Helpers:
         return self._awake
 
     def run(self, command, job, data, out, tutorial, n_workers, one_blas, lr=0.0):
-        """``data`` (X for kernels.FORWARD, outputs into ``out``; Y for STEP, at rate ``lr``)
-        through every block of ``job``, shared with up to ``n_workers - 1`` helpers;
+        """``data`` (X for kernels.FORWARD, outputs into ``out``; Y for STEP, at rate ``lr``; for
+        EVALUATE any array of the batch's length, the blocks holding the batch) through every
+        block of ``job``, shared with up to ``n_workers - 1`` helpers;
         ``one_blas``: the network has BLAS layers.  Returns False when a STEP made a parameter
         NaN or infinite."""
         job.scalars[0] = lr
@@ -120,7 +121,7 @@ class Helpers:
                 if self._board[SEQ] > seen:
                     continue  # a job for other arrays: serve those
             with self._lock:  # idle for SPIN_NS: the period ends unless a call came meanwhile
-                if self._awake and self._board[SEQ] == seen and self._calls == calls:
+                if self._awake and self._calls == calls:
                     self._end_period()
 
     def after_fork(self):
@@ -135,10 +136,11 @@ _bindings_lock = threading.Lock()
 def new_job(net, blocks, grads):
     """A Job: ``net`` (kernels.Net), ``blocks`` (kernels.Blocks) and ``grads`` (the network's
     gradient buffer) under a binding number of their own, so that a helper serving other arrays
-    never computes a share of these."""
+    never computes a share of these; its scalars (kernels.serve's layout) made to fit."""
     with _bindings_lock:
         binding = next(_bindings)
-    return Job(binding, net, blocks, grads, np.zeros(kernels.MAX_HELPERS + 2))
+    n_blocks = blocks.grads.shape[0]
+    return Job(binding, net, blocks, grads, np.zeros(kernels.serve_layout.LOSSES + 2 * n_blocks))
 
 
 HELPERS = Helpers()

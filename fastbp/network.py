@@ -1,6 +1,7 @@
 """The public NeuralNetwork: validates, converts and dispatches to an engine; computes nothing itself."""
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
 import threading
@@ -25,7 +26,7 @@ from .errors import TrainingDivergedError
 from .fitting import check_fit_options, lbfgs_fit
 from .kernels.train import FINISHED, LOSS_NOT_FINITE, STOPPED, TOO_SLOW
 from .parameters import Parameters
-from .policy import DEFAULT_MIN_PARALLEL_WORK, Policy, plan_fit, plan_step
+from .policy import DEFAULT_MIN_PARALLEL_WORK, Policy, helper_workers, plan_fit, plan_step
 from .progress import Progress
 from .rwlock import ReadWriteLock
 
@@ -845,10 +846,13 @@ class NeuralNetwork:
         random = self._random if seed is None else _random_source(seed)
         with self._lock.write():
             if options.optimizer == "lbfgs":
-                # each evaluation is one call over the full batch: planned as a one-epoch fit
+                # each evaluation is one call over the full batch, in the fit's blocks, shared
+                # with awake helpers (fastbp.helpers) when it is large enough
                 plan = plan_fit(self.policy, self.layer_sizes, len(options.X), None, 1,
-                                threads=threadctl.get_num_threads(),
-                                calibrated=self._min_parallel_work)
+                                threads=threadctl.get_num_threads())
+                plan = dataclasses.replace(plan, n_workers=helper_workers(
+                    self.policy, self.layer_sizes, len(options.X), plan.n_blocks,
+                    threads=threadctl.get_num_threads()))
                 self.workers_used = [plan.n_workers]
                 return lbfgs_fit(self._engine, self._params, options, plan, verbose, cancel)
             return self._fit(options, random, verbose, cancel)

@@ -53,7 +53,8 @@ class Policy:
         Multiply-adds (samples x parameters) of a recording ``forward`` below which it and its
         ``backward`` compute the batch as one block on the calling thread; from it on, in the
         batch's reduction blocks shared with helper threads (fastbp.helpers).  Changing it
-        changes the bits of those steps (it decides their blocks).
+        changes the bits of those steps (it decides their blocks).  L-BFGS evaluations (always
+        in the fit's blocks) use helpers from it on too: there it changes only the speed.
     max_call_work : int
         Multiply-adds of one compiled training call: fit returns to Python between calls,
         where Ctrl-C is seen -- about every 0.1-0.5 s on 2-core machines.
@@ -153,16 +154,26 @@ class StepPlan:
     one_blas: bool
 
 
+def helper_workers(policy, layer_sizes, n_samples, n_blocks, *, threads):
+    """Workers (the caller and awake helpers, fastbp.helpers) for one call over ``n_blocks``
+    blocks of ``n_samples`` samples: up to ``threads`` (or ``policy.workers``), one per block,
+    when the call has at least ``policy.min_step_work`` multiply-adds, else one."""
+    if n_samples * n_parameters(layer_sizes) < policy.min_step_work:
+        return 1
+    return min(threads if policy.workers is None else policy.workers, n_blocks)
+
+
 def plan_step(policy, layer_sizes, n_samples, *, threads):
     """The StepPlan of a recording ``forward`` of ``n_samples`` samples (and its ``backward``):
     one block on the calling thread below ``policy.min_step_work`` multiply-adds (splitting a
-    small step costs more than it saves); else the batch's reduction blocks, as a fit's, on up
-    to ``threads`` workers.  The blocks depend on the step's size and the machine only."""
+    small step costs more than it saves); else the batch's reduction blocks, as a fit's, on
+    ``helper_workers``.  The blocks depend on the step's size and the machine only."""
     if n_samples * n_parameters(layer_sizes) < policy.min_step_work:
         return StepPlan(n_blocks=1, n_workers=1, one_blas=False)
     n_blocks = reduction_blocks(policy, layer_sizes, n_samples)
-    n_workers = min(threads if policy.workers is None else policy.workers, n_blocks)
-    return StepPlan(n_blocks=n_blocks, n_workers=n_workers,
+    return StepPlan(n_blocks=n_blocks,
+                    n_workers=helper_workers(policy, layer_sizes, n_samples, n_blocks,
+                                             threads=threads),
                     one_blas=n_blocks > 1 and has_blas_layers(layer_sizes))
 
 

@@ -7,6 +7,7 @@ first layer is a BLAS product (then sample-major, see ``train.inputs_sample_majo
 The NumPy reference (``fastbp.reference``) computes the same math sample-major, as the
 tutorial writes it; tests compare the two on transposed views.
 """
+from . import serve as serve_layout
 from .activations import IDENTITY, LEAKY_RELU, RELU, SIGMOID, SOFTMAX, TANH, softmax
 from .backward import (
     bias_gradient,
@@ -18,7 +19,7 @@ from .backward import (
 from .checks import finite_and_within
 from .config import CACHE_ENABLED, CACHE_PROBLEMS, FAST_FLOATS, use_blas
 from .dense import dense_forward
-from .serve import FORWARD, MAX_HELPERS, STEP, lead, serve_jobs
+from .serve import EVALUATE, FORWARD, MAX_HELPERS, STEP, lead, serve_jobs
 from .sync import SLOT
 from .train import (
     NO_MONITOR,
@@ -30,7 +31,6 @@ from .train import (
     Settings,
     Team,
     Validation,
-    block_gradients,
     forward_pass,
     gradient_pass,
     inputs_sample_major,
@@ -48,7 +48,7 @@ __all__ = [
     "dense_forward", "bias_gradient", "output_loss",
     "propagate_delta", "weight_gradient",
     "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",
-    "train_full_batch", "train_minibatch", "block_gradients",
-    "FORWARD", "STEP", "MAX_HELPERS", "lead", "serve_jobs",
+    "train_full_batch", "train_minibatch",
+    "FORWARD", "STEP", "EVALUATE", "serve_layout", "MAX_HELPERS", "lead", "serve_jobs",
     "Net", "Blocks", "Team", "Settings", "Validation", "Optimizer", "OptimizerState",
 ]

@@ -36,28 +36,41 @@ from .sync import (
     _yield_core,
     monotonic_ns,
 )
-from .train import forward_layers, gradient_layers, inputs_sample_major, share
+from .train import forward_layers, gradient_layers, inputs_sample_major, job_pass, share
 from .update import sgd_step
 
 FORWARD = 1
-STEP = 2  # the blocks' gradients, then their sum into grads and an SGD step
+STEP = 2      # the blocks' gradients, then their sum into grads and an SGD step
+EVALUATE = 3  # each block's forward pass, loss and gradient (L-BFGS's objective)
 MAX_HELPERS = 7
 
 SEQ, COMMAND, BINDING, N_TOTAL, TUTORIAL, N_WORKERS, GRADIENTS_DONE = range(7)  # slot 0: the job
 CLAIMED, DONE, SERVING, CLAIMED_UPDATE, DONE_UPDATE = range(5)                 # slot w: helper w
-RATE = 0  # scalars[0]; scalars[1 + w]: worker w's share of the step stayed finite
+RATE = 0  # scalars[0]; scalars[1 + w]: worker w's share of the step stayed finite;
+LOSSES = 2 + MAX_HELPERS  # scalars[LOSSES + 2b], [LOSSES + 2b + 1]: block b's loss sum, correct
 
 
 @kernel(python=False, linked=False)
-def blocks_pass(command, first, end, net, blocks, n_total, tutorial):
-    """Blocks first ... end - 1: their forward pass (FORWARD, inputs in ``blocks.x``), or (STEP)
-    their gradients from the recorded pass (targets in ``blocks.y``) into ``blocks.grads``."""
+def blocks_pass(command, first, end, net, blocks, scalars, n_total, tutorial):
+    """Blocks first ... end - 1: their forward pass (FORWARD, inputs in ``blocks.x``); (STEP)
+    their gradients from the recorded pass (targets in ``blocks.y``) into ``blocks.grads``; or
+    (EVALUATE) their forward pass, loss sum and correct count (into ``scalars``) and gradient."""
     n_blocks = blocks.grads.shape[0]
     sizes, codes = net.sizes, net.codes
     for b in range(first, end):
         start, stop = share(n_total, b, n_blocks, 1)
         n = stop - start
-        if command == FORWARD:
+        if command == EVALUATE:
+            loss_sum, correct = 0.0, 0.0
+            if n == 0:
+                blocks.grads[b][:] = 0
+            else:
+                loss_sum, correct = job_pass(net, blocks.x[b], blocks.y[b], blocks.z[b],
+                                             blocks.a[b], blocks.d[b], blocks.grads[b], n,
+                                             n_total, tutorial, True)
+            scalars[LOSSES + 2 * b] = loss_sum
+            scalars[LOSSES + 2 * b + 1] = correct
+        elif command == FORWARD:
             if n > 0:
                 forward_layers(net.params, sizes, codes, blocks.x[b], blocks.z[b], blocks.a[b], n)
         elif n == 0:
@@ -148,12 +161,14 @@ def wait_until(board, index, seq):
 @kernel
 def lead(board, binding, command, net, blocks, grads, scalars, data, out, n_total, tutorial,
          n_workers):
-    """Load ``data`` (X for FORWARD, Y for STEP) into the blocks and run ``command`` over every
-    block, sharing them with helpers 1 ... n_workers - 1; FORWARD's outputs into ``out``.
+    """Load ``data`` (X for FORWARD, Y for STEP; for EVALUATE the blocks hold the batch) into
+    the blocks and run ``command`` over every block, sharing them with helpers 1 ...
+    n_workers - 1; FORWARD's outputs into ``out``.
     Returns False when a STEP made a parameter NaN or infinite (the caller restores them from
     ``net.backup``), else True."""
     n_blocks = blocks.grads.shape[0]
-    load_blocks(command, net, blocks, data, n_total)
+    if command != EVALUATE:  # (EVALUATE's blocks hold the whole batch already)
+        load_blocks(command, net, blocks, data, n_total)
     seq = board[SEQ] + 1
     if n_workers > 1:
         board[COMMAND] = command
@@ -163,15 +178,16 @@ def lead(board, binding, command, net, blocks, grads, scalars, data, out, n_tota
         board[N_WORKERS] = n_workers
         _store_release(board, SEQ, seq)
     first, end = worker_blocks(n_blocks, 0, n_workers)
-    blocks_pass(command, first, end, net, blocks, n_total, tutorial)
+    blocks_pass(command, first, end, net, blocks, scalars, n_total, tutorial)
     for w in range(1, n_workers):
         if _raise_to(board, w * SLOT + CLAIMED, seq):  # not started: the leader computes it
             first, end = worker_blocks(n_blocks, w, n_workers)
-            blocks_pass(command, first, end, net, blocks, n_total, tutorial)
+            blocks_pass(command, first, end, net, blocks, scalars, n_total, tutorial)
         else:
             wait_until(board, w * SLOT + DONE, seq)
     if command == FORWARD:
         gather_outputs(net, blocks, out, n_total)
+    if command != STEP:
         return True
     if n_workers > 1:
         _store_release(board, GRADIENTS_DONE, seq)
@@ -205,7 +221,7 @@ def serve_jobs(worker, board, binding, net, blocks, grads, scalars, seen, spin_n
             if worker < board[N_WORKERS] and _raise_to(board, base + CLAIMED, seq):
                 command, n_workers = board[COMMAND], board[N_WORKERS]
                 first, end = worker_blocks(blocks.grads.shape[0], worker, n_workers)
-                blocks_pass(command, first, end, net, blocks, board[N_TOTAL],
+                blocks_pass(command, first, end, net, blocks, scalars, board[N_TOTAL],
                             board[TUTORIAL] != 0)
                 _store_release(board, base + DONE, seq)
                 if command == STEP:

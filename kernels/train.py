@@ -355,30 +355,6 @@ def signal_stop(team, steps):
 
 
 @kernel
-def block_gradients(worker, net, blocks, team, n_total, tutorial):
-    """One worker's blocks of a full-batch evaluation (for L-BFGS): each block's loss sum and
-    correct count on its slot of the shared board and its gradient of the mean loss over
-    ``n_total`` samples into its row of ``blocks.grads``, at the current parameters.  Block b
-    holds samples share(n_total, b, n_blocks), as for train_full_batch; the caller sums the
-    blocks in block order, so the result does not depend on the number of workers.  No barrier:
-    the workers share nothing writable, and the caller waits for all of them."""
-    n_blocks = blocks.grads.shape[0]
-    first_block, end_block = share(n_blocks, worker, team.n_workers, 1)
-    for b in range(first_block, end_block):
-        start, stop = share(n_total, b, n_blocks, 1)
-        n = stop - start
-        grads = blocks.grads[b]
-        if n == 0:
-            grads[:] = 0
-            publish(team.shared, b, 0.0, 0.0)
-            continue
-        loss_sum, correct = job_pass(net, blocks.x[b], blocks.y[b], blocks.z[b], blocks.a[b],
-                                     blocks.d[b], grads, n, n_total, tutorial, True)
-        publish(team.shared, b, loss_sum, correct)
-    return 0
-
-
-@kernel
 def train_full_batch(worker, net, blocks, team, settings, opt, state, val, n_total, t0,
                      restorable, lrs, losses, accuracies):
     """Full-batch gradient descent for ``losses.size`` epochs, epoch e at rate ``lrs[e]``; one

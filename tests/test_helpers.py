@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 import threadpoolctl
-from conftest import assert_close
 
 import fastbp
+from conftest import assert_close
 from fastbp import helpers, kernels, policy
 from fastbp.kernels.serve import CLAIMED, DONE, SEQ
 
@@ -150,14 +150,15 @@ def test_the_board_counts_jobs_and_a_helper_serves_them():
     board = helpers.HELPERS.board
     with fastbp.threads(2):
         first = int(board[SEQ])
-        for step in range(1, 2001):
-            nn.forward(X)
+        steps = 0
+        while steps < 2000 and int(board[kernels.SLOT + DONE]) <= first:  # until the helper
+            nn.forward(X)                                                # computed a share
             nn.backward(y, 0.0)
-            if int(board[kernels.SLOT + DONE]) > first:  # the helper computed a share
-                break
-        assert int(board[SEQ]) == first + 2 * step  # a posted job per call
+            steps += 1
+        # a job per call (a call that found the helpers busy ending a period computes alone)
+        assert first < int(board[SEQ]) <= first + 2 * steps
     assert int(board[kernels.SLOT + DONE]) > first
-    assert int(board[kernels.SLOT + CLAIMED]) == first + 2 * step  # every share claimed
+    assert int(board[kernels.SLOT + CLAIMED]) == int(board[SEQ])  # every share claimed
 
 
 @pytest.mark.parametrize("n_workers", [1, 2])
