@@ -408,8 +408,8 @@ class NumbaEngine:
             job = self._step_job = helpers.new_job(self._net, blocks.record, p.grads)
             self._step_blocks = blocks
         output = np.empty((n, int(p.sizes[-1])), p.dtype)
-        helpers.HELPERS.run(kernels.FORWARD, job, X, output, self.tutorial, split.n_workers,
-                            split.one_blas)
+        helpers.HELPERS.run(kernels.FORWARD, job, _writable(X), output, n, self.tutorial,
+                            split.n_workers, split.one_blas)
         self._recorded = (split, n)
         return output, lambda: self._recorded_layers(X, n)
 
@@ -436,8 +436,9 @@ class NumbaEngine:
         if not isinstance(recorded, tuple):
             self._gradient_pass(recorded, Y, p.grads)
             return self.update(lr)
-        split, _ = recorded
-        if helpers.HELPERS.run(kernels.STEP, self._step_job, Y, Y, self.tutorial,
+        split, n = recorded
+        Y = _writable(Y)
+        if helpers.HELPERS.run(kernels.STEP, self._step_job, Y, Y, n, self.tutorial,
                                split.n_workers, split.one_blas, lr):
             return True
         np.copyto(p.flat, p.backup)
@@ -482,8 +483,9 @@ class NumbaEngine:
         losses = job.scalars[kernels.serve_layout.LOSSES:]
 
         def evaluate():
-            helpers.HELPERS.run(kernels.EVALUATE, job, X, X, self.tutorial, plan.n_workers,
-                                plan.one_blas_thread)
+            unused = blocks.record.x  # (EVALUATE reads the blocks, loaded above)
+            helpers.HELPERS.run(kernels.EVALUATE, job, unused, unused, n, self.tutorial,
+                                plan.n_workers, plan.one_blas_thread)
             grads = blocks.record.grads
             total = grads[0, :p.flat.size].copy()
             for b in range(1, plan.n_blocks):  # in block order, as the training loops sum
@@ -566,6 +568,12 @@ class NumbaEngine:
         self._blocks_for(plan.n_blocks, -(-batch_size // plan.n_blocks))
         return self._run(kernels.train_minibatch, plan, run, lrs,
                          (X, Y, order, batch_size, run.steps, restorable), full_batch=False)
+
+
+def _writable(array):
+    """``array``, or a writable copy of a read-only one: the compiled calls take writable arrays
+    (a read-only one is another type, and would compile them once more)."""
+    return array if array.flags.writeable else array.copy()
 
 
 def _team_record(n_workers, n_blocks):

@@ -56,10 +56,10 @@ class Helpers:
         """True during an awake period (helpers serving or keeping time, pools maybe held)."""
         return self._awake
 
-    def run(self, command, job, data, out, tutorial, n_workers, one_blas, lr=0.0):
+    def run(self, command, job, data, out, n_total, tutorial, n_workers, one_blas, lr=0.0):
         """``data`` (X for kernels.FORWARD, outputs into ``out``; Y for STEP, at rate ``lr``; for
-        EVALUATE any array of the batch's length, the blocks holding the batch) through every
-        block of ``job``, shared with up to ``n_workers - 1`` helpers;
+        EVALUATE the blocks hold the batch: any arrays of the network's dtype) of ``n_total``
+        samples through every block of ``job``, shared with up to ``n_workers - 1`` helpers;
         ``one_blas``: the network has BLAS layers.  Returns False when a STEP made a parameter
         NaN or infinite."""
         job.scalars[0] = lr
@@ -67,7 +67,7 @@ class Helpers:
             try:
                 self._start_period(job, n_workers, one_blas)
                 finite = kernels.lead(self._board, job.binding, command, job.net, job.blocks,
-                                      job.grads, job.scalars, data, out, len(data), tutorial,
+                                      job.grads, job.scalars, data, out, n_total, tutorial,
                                       min(n_workers, len(self._threads) + 1))
                 self._calls += 1
             finally:
@@ -76,7 +76,7 @@ class Helpers:
         # alone: nothing to share or hold, or another call leads the helpers
         with threadctl.one_blas_thread() if one_blas else contextlib.nullcontext():
             return kernels.lead(self._alone, job.binding, command, job.net, job.blocks, job.grads,
-                                job.scalars, data, out, len(data), tutorial, 1)
+                                job.scalars, data, out, n_total, tutorial, 1)
 
     def _start_period(self, job, n_workers, one_blas):
         """(Holding the lock.)  The period on: the pools held at one thread if ``one_blas``, the

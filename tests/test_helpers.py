@@ -177,3 +177,18 @@ def test_a_diverging_blocked_step_leaves_the_network_unchanged(n_workers):
     nn.forward(X)  # and it still steps
     nn.backward(y, 0.1)
     assert not np.array_equal(nn.weights[0], before[0])
+
+
+def test_read_only_inputs_give_the_same_steps_without_compiling_again():
+    sizes, n = [20, 128, 64, 1], 100
+    X, y = problem(sizes, n, "sigmoid")
+    writable = network(sizes, np.float64, max_blocks=2)
+    expected = steps(writable, X, y, 2)
+    signatures = len(kernels.lead.signatures)
+    X.flags.writeable = False
+    y.flags.writeable = False
+    read_only = network(sizes, np.float64, max_blocks=2)
+    got = steps(read_only, X, y, 2)
+    for a, b in zip(got[0] + got[2], expected[0] + expected[2]):
+        np.testing.assert_array_equal(a, b)
+    assert len(kernels.lead.signatures) == signatures
