@@ -26,7 +26,7 @@ import numpy as np
 from . import kernels, threadctl
 
 SPIN_NS = 1_000_000  # a helper's spin after its last job: the gap between a loop's calls fits
-SEQ = 0              # the board's job number (kernels.serve's layout)
+SEQ = kernels.serve_layout.SEQ  # the board's job number
 
 Job = namedtuple("Job", "binding net blocks grads scalars")
 
@@ -98,8 +98,9 @@ class Helpers:
                 self._wake.notify_all()
 
     def _end_period(self):
-        """(Holding the lock.)  Helpers to sleep, the BLAS pools back to their limits."""
-        self._awake = False
+        """(Holding the lock.)  Helpers to sleep, the BLAS pools back to their limits, the last
+        job's arrays no longer kept alive here."""
+        self._awake, self._job = False, None
         if self._blas_held:
             self._blas_held = False
             threadctl.one_blas_thread().__exit__(None, None, None)
@@ -107,6 +108,7 @@ class Helpers:
     def _serve(self, worker):
         seen = 0
         while True:
+            job = None  # (asleep, a helper keeps no network's arrays alive)
             with self._wake:
                 while not self._awake or not (self._spinning or worker == 1):
                     self._wake.wait()

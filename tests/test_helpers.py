@@ -192,3 +192,18 @@ def test_read_only_inputs_give_the_same_steps_without_compiling_again():
     for a, b in zip(got[0] + got[2], expected[0] + expected[2]):
         np.testing.assert_array_equal(a, b)
     assert len(kernels.lead.signatures) == signatures
+
+
+def test_the_helpers_keep_no_network_alive_after_their_period(monkeypatch):
+    import gc
+    import weakref
+
+    sizes, n = [20, 128, 64, 1], 100
+    X, y = problem(sizes, n, "sigmoid")
+    nn = network(sizes, np.float64, max_blocks=2)
+    with fastbp.threads(2):
+        steps(nn, X, y, 3)
+    blocks = weakref.ref(nn._engine._step_blocks.record.x)  # what the helpers' job holds
+    del nn
+    assert wait_for(lambda: not helpers.HELPERS.awake)
+    assert wait_for(lambda: gc.collect() is not None and blocks() is None)
