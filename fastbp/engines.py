@@ -408,7 +408,7 @@ class NumbaEngine:
             job = self._step_job = helpers.new_job(self._net, blocks.record, p.grads)
             self._step_blocks = blocks
         output = np.empty((n, int(p.sizes[-1])), p.dtype)
-        helpers.HELPERS.run(kernels.FORWARD, job, _writable(X), output, n, self.tutorial,
+        helpers.HELPERS.run(kernels.FORWARD, job, _read_only(X), output, n, self.tutorial,
                             split.n_workers, split.one_blas)
         self._recorded = (split, n)
         return output, lambda: self._recorded_layers(X, n)
@@ -437,9 +437,9 @@ class NumbaEngine:
             self._gradient_pass(recorded, Y, p.grads)
             return self.update(lr)
         split, n = recorded
-        Y = _writable(Y)
-        if helpers.HELPERS.run(kernels.STEP, self._step_job, Y, Y, n, self.tutorial,
-                               split.n_workers, split.one_blas, lr):
+        unused = self._step_blocks.record.x  # (STEP writes no output)
+        if helpers.HELPERS.run(kernels.STEP, self._step_job, _read_only(Y), unused, n,
+                               self.tutorial, split.n_workers, split.one_blas, lr):
             return True
         np.copyto(p.flat, p.backup)
         return False
@@ -483,9 +483,9 @@ class NumbaEngine:
         losses = job.scalars[kernels.serve_layout.LOSSES:]
 
         def evaluate():
-            unused = blocks.record.x  # (EVALUATE reads the blocks, loaded above)
-            helpers.HELPERS.run(kernels.EVALUATE, job, unused, unused, n, self.tutorial,
-                                plan.n_workers, plan.one_blas_thread)
+            unused = blocks.record.x  # (EVALUATE reads the blocks, loaded above; no output)
+            helpers.HELPERS.run(kernels.EVALUATE, job, _read_only(unused), unused, n,
+                                self.tutorial, plan.n_workers, plan.one_blas_thread)
             grads = blocks.record.grads
             total = grads[0, :p.flat.size].copy()
             for b in range(1, plan.n_blocks):  # in block order, as the training loops sum
@@ -567,13 +567,17 @@ class NumbaEngine:
         # smaller batch can exceed its share of a full one (5 blocks: 26 of 127, 25 of 128).
         self._blocks_for(plan.n_blocks, -(-batch_size // plan.n_blocks))
         return self._run(kernels.train_minibatch, plan, run, lrs,
-                         (X, Y, order, batch_size, run.steps, restorable), full_batch=False)
+                         (_read_only(X), _read_only(Y), order, batch_size, run.steps, restorable),
+                         full_batch=False)
 
 
-def _writable(array):
-    """``array``, or a writable copy of a read-only one: the compiled calls take writable arrays
-    (a read-only one is another type, and would compile them once more)."""
-    return array if array.flags.writeable else array.copy()
+def _read_only(array):
+    """A read-only view of ``array`` (no copy): compiled calls that only read their data take it
+    read-only always -- to Numba a read-only array is another type, so a user's read-only data
+    (a memory map, joblib's shared arrays) would otherwise compile them a second time."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _team_record(n_workers, n_blocks):

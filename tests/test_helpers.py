@@ -194,6 +194,19 @@ def test_read_only_inputs_give_the_same_steps_without_compiling_again():
     assert len(kernels.lead.signatures) == signatures
 
 
+def test_read_only_data_compiles_no_second_mini_batch_loop():
+    X, y = problem([6, 10, 1], 64, "sigmoid")
+    writable = network([6, 10, 1], np.float64)
+    writable.fit(X, y, epochs=1, lr=0.1, batch_size=16)
+    signatures = len(kernels.train_minibatch.signatures)
+    X.flags.writeable = False
+    y.flags.writeable = False
+    read_only = network([6, 10, 1], np.float64)
+    read_only.fit(X, y, epochs=1, lr=0.1, batch_size=16)
+    assert len(kernels.train_minibatch.signatures) == signatures
+    np.testing.assert_array_equal(read_only.weights[0], writable.weights[0])
+
+
 def test_the_helpers_keep_no_network_alive_after_their_period(monkeypatch):
     import gc
     import weakref
