@@ -265,12 +265,17 @@ class Workspace:
         return self._views
 
     def _layers(self, buffer):
-        views, offset, n = [], 0, self.n
-        for size in self.sizes[1:]:
-            size = int(size)
-            views.append(buffer[offset * n:(offset + size) * n].reshape(size, n).T)
-            offset += size
-        return views
+        return layer_views(buffer, self.sizes, self.n)
+
+
+def layer_views(buffer, sizes, n):
+    """Sample-major (n, size) views of every layer's (size, n) block in a workspace buffer."""
+    views, offset = [], 0
+    for size in sizes[1:]:
+        size = int(size)
+        views.append(buffer[offset * n:(offset + size) * n].reshape(size, n).T)
+        offset += size
+    return views
 
 
 def load_inputs(xbuf, X, sample_major):
@@ -319,7 +324,7 @@ class TrainingBlocks:
 
     def __init__(self, params, n_blocks, capacity):
         sizes, dtype = params.sizes, params.dtype
-        self.n_blocks, self.capacity, self.sizes = n_blocks, capacity, sizes
+        self.n_blocks, self.capacity = n_blocks, capacity
         self._shares_of = None
         self.sample_major = bool(kernels.inputs_sample_major(sizes))
         width = int(sizes[1:].sum())
@@ -353,14 +358,6 @@ class TrainingBlocks:
     def load_targets(self, Y):
         for b, (start, stop) in enumerate(self.shares(len(Y))):
             load_targets(self.record.y[b], Y[start:stop])
-
-    def layer(self, buffer, b, layer, n):
-        """Block b's (n, size) sample-major view of ``layer`` in ``buffer`` (record.z or .a)."""
-        sizes = self.sizes[1:]
-        layer = layer % len(sizes)
-        offset = int(sizes[:layer].sum()) * n
-        size = int(sizes[layer])
-        return buffer[b, offset:offset + size * n].reshape(size, n).T
 
 
 class NumbaEngine:
@@ -415,12 +412,12 @@ class NumbaEngine:
 
     def _recorded_layers(self, X, n):
         blocks = self._step_blocks
-        shares = blocks.shares(n)
+        sizes = self.params.sizes
         layers = []
         for buffer in (blocks.record.a, blocks.record.z):
-            layers.append([np.concatenate([blocks.layer(buffer, b, l, stop - start)
-                                           for b, (start, stop) in enumerate(shares)])
-                           for l in range(len(self.params.sizes) - 1)])
+            per_block = [layer_views(buffer[b], sizes, stop - start)
+                         for b, (start, stop) in enumerate(blocks.shares(n))]
+            layers.append([np.concatenate(views) for views in zip(*per_block)])
         return [X] + layers[0], layers[1]
 
     def recorded_samples(self):

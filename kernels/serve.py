@@ -37,7 +37,7 @@ from .sync import (
     monotonic_ns,
 )
 from .train import forward_layers, gradient_layers, inputs_sample_major, job_pass, share
-from .update import sgd_step
+from .update import add_later_blocks, copy_into, sgd_step
 
 FORWARD = 1
 STEP = 2      # the blocks' gradients, then their sum into grads and an SGD step
@@ -88,13 +88,8 @@ def update_share(worker, n_workers, net, blocks, grads, scalars):
     rows = blocks.grads
     start, stop = share(grads.size, worker, n_workers, 16)
     total = grads[start:stop]
-    first = rows[0, start:stop]
-    for k in range(total.size):
-        total[k] = first[k]
-    for b in range(1, rows.shape[0]):
-        part = rows[b, start:stop]
-        for k in range(total.size):
-            total[k] += part[k]
+    copy_into(total, rows[0, start:stop])
+    add_later_blocks(rows, start, stop, total)
     finite = sgd_step(net.params[start:stop], total, scalars[RATE], net.backup[start:stop])
     scalars[1 + worker] = 1.0 if finite else 0.0
     return 0

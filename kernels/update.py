@@ -37,6 +37,16 @@ def sgd_step(params, grads, lr, backup):
 
 
 @kernel(inline=True)
+def add_later_blocks(grads, start, stop, total):
+    """total += grads[1, start:stop] + grads[2, start:stop] + ..., one row after another in block
+    order: with ``total`` holding row 0's values, the blocks' sum whoever computed them."""
+    for b in range(1, grads.shape[0]):
+        part = grads[b, start:stop]
+        for k in range(total.size):
+            total[k] += part[k]
+
+
+@kernel(inline=True)
 def optimizer_step_blocks(params, grads, lr, backup, start, stop, opt, state, t):
     """The optimizer's step ``t`` for parameters [start, stop) from a gradient computed in blocks.
 
@@ -47,10 +57,7 @@ def optimizer_step_blocks(params, grads, lr, backup, start, stop, opt, state, t)
     check in the loop, which stops LLVM from vectorising it.
     """
     summed = grads[0, start:stop]
-    for b in range(1, grads.shape[0]):
-        part = grads[b, start:stop]
-        for k in range(summed.size):
-            summed[k] += part[k]
+    add_later_blocks(grads, start, stop, summed)
     # (an unused, empty state array sliced stays empty)
     return optimizer_step(params[start:stop], summed, lr, backup[start:stop], opt,
                           state.velocity[start:stop], state.m[start:stop], state.v[start:stop],
