@@ -15,7 +15,9 @@ class ReadWriteLock:
     """
 
     def __init__(self):
-        self._condition = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()  # guards the state; ``with`` on it is C code, no frames
+        self._condition = threading.Condition(self._mutex)
+        self._sleepers = 0   # threads waiting on the condition: nothing to notify without them
         self._readers = 0
         self._writer = None  # the thread holding the write lock
         self._depth = 0      # its re-entries
@@ -32,27 +34,27 @@ class ReadWriteLock:
     def acquire_read(self):
         """True when this read is a writer's re-entry."""
         me = threading.get_ident()
-        with self._condition:
+        with self._mutex:
             if self._writer == me:  # a writer reading its own state
                 self._depth += 1
                 return True
             while self._writer is not None or self._writers_waiting:
-                self._condition.wait()
+                self._wait()
             self._readers += 1
             return False
 
     def release_read(self, reentered):
-        with self._condition:
+        with self._mutex:
             if reentered:
                 self._depth -= 1
             else:
                 self._readers -= 1
                 if self._readers == 0:
-                    self._condition.notify_all()
+                    self._notify()
 
     def acquire_write(self):
         me = threading.get_ident()
-        with self._condition:
+        with self._mutex:
             if self._writer == me:
                 self._depth += 1
                 return
@@ -62,19 +64,33 @@ class ReadWriteLock:
             self._writers_waiting += 1
             try:
                 while self._writer is not None or self._readers:
-                    self._condition.wait()
+                    self._wait()
             finally:
                 self._writers_waiting -= 1
                 if self._writer is None:  # gave up (e.g. Ctrl-C): readers may go on
-                    self._condition.notify_all()
+                    self._notify()
             self._writer, self._depth = me, 1
 
     def release_write(self):
-        with self._condition:
+        with self._mutex:
             self._depth -= 1
             if self._depth == 0:
                 self._writer = None
-                self._condition.notify_all()  # (cheap when nobody waits)
+                self._notify()
+
+    def _wait(self):
+        """(Holding the mutex.)  Sleep until notified."""
+        self._sleepers += 1
+        try:
+            self._condition.wait()
+        finally:
+            self._sleepers -= 1
+
+    def _notify(self):
+        """(Holding the mutex.)  Wake the sleepers, if any: the usual release has none, and
+        ``Condition.notify_all`` costs Python calls even then."""
+        if self._sleepers:
+            self._condition.notify_all()
 
 
 class _ReadGuard:
