@@ -14,7 +14,7 @@ import numpy as np
 from .activations import IDENTITY, SOFTMAX, derivative_row
 from .blas import gemm
 from .config import kernel, use_blas
-from .dense import FINISH_DERIVE, product_loops
+from .dense import product_loops
 from .vecmath import log_half_to_one
 
 
@@ -165,14 +165,13 @@ def propagate_delta(W, D, Z_prev, A_prev, D_prev, db_prev, bias_scale, activatio
     W: (n_in, n_out), D: (n_out, n) -> D_prev: (n_in, n), db_prev: (n_in,).
     """
     n_in, n_out = W.shape
-    scale = D.dtype.type(bias_scale)
     if use_blas(n_in, n_out):
         gemm(W, D, D_prev)
-        for i in range(n_in):
-            db_prev[i] = derivative_row(D_prev, Z_prev, A_prev, i, activation) * scale
-    else:  # no bias; each block of rows finished (derivative, bias gradient) as it is computed
-        product_loops(W.T[::1], D, D_prev, D[0, :0], Z_prev, A_prev, db_prev, scale, activation,
-                      FINISH_DERIVE)
+    else:
+        product_loops(W.T[::1], D, D_prev, D[0, :0])  # no bias
+    scale = D.dtype.type(bias_scale)
+    for i in range(n_in):
+        db_prev[i] = derivative_row(D_prev, Z_prev, A_prev, i, activation) * scale
 
 
 @kernel(python=False, linked=False)

@@ -1,42 +1,20 @@
 """Dense forward pass with bias and activation fused: ``Z = W.T @ A_in + b``, ``A_out = act(Z)``."""
 
-from .activations import activate_row, derivative_row
+from .activations import activate_row
 from .blas import gemm
 from .config import kernel, use_blas
 
-# what product_loops does with each block of rows once computed, while the rows are in cache
-FINISH_ACTIVATE = 0  # a forward layer: A_out[o] = activation(Z[o])
-FINISH_DERIVE = 1    # a delta: Z[o] *= activation'(Z_prev[o]), db[o] = scale * the new row's sum
-
-
-@kernel(inline=True)
-def finish_rows(Z, Z_prev, A_out, db, scale, activation, finish, lo, hi):
-    """Rows lo..hi-1 of product_loops' Z, just computed: FINISH_ACTIVATE stores
-    activation(Z[o]) in A_out[o]; FINISH_DERIVE multiplies Z[o] (a delta) by the derivative of
-    ``activation`` at the layer below (pre-activations Z_prev, activations A_out) and stores the
-    row's sum times ``scale`` in db[o] (that layer's bias gradient)."""
-    zero = Z.dtype.type(0.0)
-    for o in range(lo, hi):
-        if finish == FINISH_ACTIVATE:
-            activate_row(Z, A_out, o, zero, activation)
-        else:
-            db[o] = derivative_row(Z, Z_prev, A_out, o, activation) * scale
-
 
 @kernel(python=False, linked=False)
-def product_loops(W, A, Z, b, Z_prev, A_out, db, scale, activation, finish):
-    """Z = W.T @ A + b with explicit loops over the batch, each block of output rows finished
-    (finish_rows) right after it is computed.  W: (n_in, n_out), A: (n_in, n), b: (n_out,), or
-    empty for no bias -> Z: (n_out, n); Z_prev, A_out: (n_out, n); db: (n_out,).
+def product_loops(W, A, Z, b):
+    """Z = W.T @ A + b with explicit loops over the batch.  W: (n_in, n_out), A: (n_in, n),
+    b: (n_out,), or empty for no bias -> Z: (n_out, n).
 
     Register blocks of four outputs by four inputs: each pass over the batch loads four input
     rows once for all four outputs and does 16 multiply-adds per 4 stores (1.5x the speed of one
     output row at a time, which its loads and stores bound); a block's first pass assigns, starting
     from the bias, so it needs no initialisation pass and the activation pass no bias.  The last
     n_out % 4 rows go one at a time, four inputs per pass.
-    Finishing a block while its rows are in the L1 cache saves a pass over the layer from L2
-    (the activation pass of a forward layer, the derivative pass of a delta); the operations
-    and their order are the same as in a separate pass.
     Callers pass W with any layout (``W[::1]`` or ``W.T[::1]``, typed 'A'): one compiled version
     serves the forward pass and the transposed product of the backward pass.
     """
@@ -105,7 +83,6 @@ def product_loops(W, A, Z, b, Z_prev, A_out, db, scale, activation, finish):
                     z1[k] += w1 * x
                     z2[k] += w2 * x
                     z3[k] += w3 * x
-        finish_rows(Z, Z_prev, A_out, db, scale, activation, finish, o, o + 4)
         o += 4
     while o < n_out:  # the last n_out % 4 rows, one at a time, four inputs per pass
         z = Z[o]
@@ -125,7 +102,6 @@ def product_loops(W, A, Z, b, Z_prev, A_out, db, scale, activation, finish):
             for k in range(n):
                 z[k] += w0 * a0[k]
             i += 1
-        finish_rows(Z, Z_prev, A_out, db, scale, activation, finish, o, o + 1)
         o += 1
 
 
@@ -143,9 +119,8 @@ def dense_forward(W, b, A_in, Z, A_out, activation):
     """One layer, feature-major.
 
     W: (n_in, n_out), b: (n_out,), A_in: (n_in, n) -> Z, A_out: (n_out, n), all one dtype.
-    Thin layers: explicit loops over the batch, starting from the bias, each block of rows
-    activated as soon as it is computed; others: one BLAS GEMM into Z, then one fused bias +
-    activation pass per row.
+    Thin layers: explicit loops over the batch, starting from the bias, then an activation pass
+    that stores A only; others: one BLAS GEMM into Z, then one fused bias + activation pass per row.
     A SOFTMAX layer's A holds Z here: the caller finishes it (softmax_columns, once per network
     rather than in every inlined copy of this function).
     """
@@ -154,5 +129,5 @@ def dense_forward(W, b, A_in, Z, A_out, activation):
         gemm(W.T, A_in, Z)
         bias_activation(Z, b, A_out, activation)
     else:
-        product_loops(W[::1], A_in, Z, b, Z, A_out, b[:0], Z.dtype.type(1.0), activation,
-                      FINISH_ACTIVATE)
+        product_loops(W[::1], A_in, Z, b)
+        bias_activation(Z, b[:0], A_out, activation)
