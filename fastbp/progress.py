@@ -1,6 +1,7 @@
 """Progress reporting for fit(verbose=1): a tqdm bar when tqdm is installed, printed lines otherwise.
 
-tqdm is imported at the first verbose fit, not with fastbp (27 ms of every cold start otherwise).
+tqdm is imported at the first verbose fit, not with fastbp: its import would be part of every
+cold start (docs/decisions.md).
 """
 _UNSET = object()
 tqdm = _UNSET  # tqdm.auto.tqdm once looked up, None when it is not installed

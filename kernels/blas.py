@@ -13,8 +13,8 @@ Which BLAS (``LIBRARY`` for float64 and ``FLOAT32_LIBRARY`` for float32, chosen 
   OpenBLAS with 64-bit-integer CBLAS symbols (other builds, MKL, Accelerate).
 
 Either way the call skips what ``np.dot`` compiles around it -- shape checks with formatted error
-messages, copies of non-contiguous operands, a zero-size path -- which cost ~1 s of compilation
-before the first fit.  The callers guarantee what ``np.dot`` would check: A (m, k) and B (k, n)
+messages, copies of non-contiguous operands, a zero-size path -- whose compilation the first
+fit would pay (docs/decisions.md).  The callers guarantee what ``np.dot`` would check: A (m, k) and B (k, n)
 C- or F-contiguous, C (m, n) C-contiguous, one dtype (float32 or float64), k >= 1.
 
 Compiled code names the CBLAS function by a fixed symbol (``fastbp_cblas_sgemm``/``_dgemm``)
@@ -130,7 +130,7 @@ def _cblas_call(context, builder, signature, args):
 
 def _scipy_call(context, builder, signature, args):
     """C = A @ B through Numba's xxgemm helper (SciPy's cython_blas), as np.dot does."""
-    # imported when compiling only: a run from the disk cache needs neither (31 ms of import)
+    # imported when compiling only: a run from the disk cache needs neither (nor their import)
     from numba.np.linalg import call_xxgemm, ensure_blas
 
     ensure_blas()

@@ -20,9 +20,9 @@
 * ``COMPILE_GC_THRESHOLD`` -- while Numba compiles a fastbp kernel (and the kernels it calls),
   the garbage collector's first threshold is raised to it from Python's 700, then restored.
   Compiling allocates millions of short-lived IR objects; Python's default thresholds ran a
-  collection every 700 of them, and the first fit spent ~0.5 s of its compilation in the
-  collector (~25 MB more at the peak instead).  A threshold of 0 (automatic collection off)
-  is left as it is.
+  collection every 700 of them, a large part of the first fit's compilation (the numbers, and
+  the memory it costs instead, are in docs/decisions.md).  A threshold of 0 (automatic
+  collection off) is left as it is.
 * ``use_blas`` -- which layer products go to BLAS (``blas.gemm``): both sides at least
   ``BLAS_MIN_WIDTH`` wide and more than ``BLAS_MIN_WEIGHTS`` weights.  Smaller layers (the
   tutorial's 2-wide inputs, 1-wide outputs, the circle's 16x8, the spirals' 32x16) run in
@@ -58,8 +58,7 @@ BLAS_MIN_WEIGHTS_ENV = "FASTBP_BLAS_MIN_WEIGHTS"
 
 
 def _blas_min_weights():
-    """The BLAS line's weights: ``FASTBP_BLAS_MIN_WEIGHTS`` if set, else 512 (measured on AMD
-    Zen 3 and Zen 4, docs/decisions.md)."""
+    """The BLAS line's weights: ``FASTBP_BLAS_MIN_WEIGHTS`` if set, else 512 (why: docs/decisions.md)."""
     text = os.environ.get(BLAS_MIN_WEIGHTS_ENV, "").strip()
     if not text:
         return 512

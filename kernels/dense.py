@@ -11,8 +11,8 @@ def product_loops(W, A, Z, b):
     b: (n_out,), or empty for no bias -> Z: (n_out, n).
 
     Register blocks of four outputs by four inputs: each pass over the batch loads four input
-    rows once for all four outputs and does 16 multiply-adds per 4 stores (1.5x the speed of one
-    output row at a time, which its loads and stores bound); a block's first pass assigns, starting
+    rows once for all four outputs and does 16 multiply-adds per 4 stores (one output row at a
+    time is bound by its loads and stores); a block's first pass assigns, starting
     from the bias, so it needs no initialisation pass and the activation pass no bias.  The last
     n_out % 4 rows go one at a time, four inputs per pass.
     Callers pass W with any layout (``W[::1]`` or ``W.T[::1]``, typed 'A'): one compiled version

@@ -22,14 +22,14 @@ from numba.extending import intrinsic
 from .config import kernel
 
 SLOT = 8  # int64 entries per slot: 64 bytes, one cache line
-# A waiter spins ~25 us (1024 pauses of ~24 ns), then calls sched_yield between
-# checks: the worker it waits for has no core (another busy process, or more workers than
-# cores), so the waiter's core is better given to whoever is runnable.  (Sleeping instead --
-# usleep(20), ~70 us with the kernel's timer slack -- made the workers wait for each other's
-# sleeps in turn: a quiet machine then fell back to one worker.)
+# A waiter spins SPINS_BEFORE_YIELD pauses (tens of microseconds), then calls sched_yield
+# between checks: the worker it waits for has no core (another busy process, or more workers
+# than cores), so the waiter's core is better given to whoever is runnable.  (Sleeping instead
+# -- usleep, lengthened by the kernel's timer slack -- made the workers wait for each other's
+# sleeps in turn: a quiet machine then fell back to one worker; docs/decisions.md.)
 SPINS_BEFORE_YIELD = 1024
-# Waits are timed from the 64th spin (~1.5 us) on: the short waits of workers that are both
-# running cost no clock reads (28 ns each here) and count as none.
+# Waits are timed from the 64th spin on: the short waits of workers that are both running
+# cost no clock reads and count as none.
 SPINS_BEFORE_TIMING = 64
 _X86 = platform.machine().lower() in {"x86_64", "amd64", "i686", "x86"}
 _POSIX = os.name == "posix"

@@ -434,8 +434,8 @@ def gather_batch(X, Y, order, start, n, sample_major, xbuf, ybuf):
 
     Targets go feature-major; inputs sample-major (whole rows) when ``sample_major``, otherwise
     feature-major: a transpose of rows picked at random, done in 8-sample x 64-feature tiles so
-    the reads of eight rows and the writes of eight columns both stay in cache (2x faster than
-    row by row).
+    the reads of eight rows and the writes of eight columns both stay in cache (row by row, the
+    writes would not).
     """
     n_in = X.shape[1]
     n_out = Y.shape[1]

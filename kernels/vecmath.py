@@ -3,7 +3,7 @@
 Numba's ``np.exp``/``np.log`` are scalar libm calls inside a loop (pip's llvmlite has no SVML),
 which made the sigmoid and the loss the most expensive passes of the tutorial's small networks.
 Both functions work in float64 whatever the array dtype and are accurate to ~3e-16 relative
-(tests compare them with NumPy over their whole ranges); about twice as fast as the libm calls
+(tests compare them with NumPy over their whole ranges); faster than the libm calls
 (docs/decisions.md).
 """
 import numpy as np
@@ -40,7 +40,7 @@ def exp_neg(t):
     p = p * x + 1.0
     p = p * x + 1.0
     # A NaN t makes n NaN and k undefined (x86 gives INT_MIN); p is NaN then, and so is the
-    # result (tests/test_vecmath.py checks it).  Guarding k costs 3x: it stops the vectoriser.
+    # result (tests/test_vecmath.py checks it).  A guard on k would stop the vectoriser.
     k = int(n)
     scale = 1.0
     scale *= 0.5 if k & 1 else 1.0
