@@ -106,6 +106,19 @@ def test_a_forced_fallback_mid_fit_changes_no_bit(dtype, sizes, batch_size):
     assert_identical(one, forced)
 
 
+def test_products_that_blas_would_thread_train_the_same_on_one_and_two_workers(dtype):
+    """A block's first-layer product here is large enough for OpenBLAS to run it on several
+    threads, and its last bits then depend on how many (docs/decisions.md): a fit holds the BLAS
+    pools at one thread, so one worker and two train alike."""
+    sizes = [784, 256, 128, 1]
+    X, y = small_problem(n_samples=256, sizes=sizes, dtype=dtype)
+    options = dict(sizes=sizes, epochs=3, lr=0.05, seed=5)
+    one = train(X, y, 1, 2, **dict(options))
+    two = train(X, y, 2, 2, **dict(options))
+    assert one[0].workers_used == [1] and two[0].workers_used[0] == 2
+    assert_identical(one, two)
+
+
 @numba.njit(nogil=True)
 def _exchange(board, worker, n_workers, values, seen):
     """Each round: publish a value, barrier, read everybody's, barrier."""
