@@ -71,7 +71,7 @@ def aligned_empty(size, dtype, alignment=64):
     """np.empty(size, dtype) starting on a cache-line boundary.
 
     malloc aligns to 16 bytes only: a buffer 16 bytes off a 32-byte boundary makes every other
-    AVX load or store split a cache line (W1 ~15% slower; docs/decisions.md).
+    AVX load or store split a cache line (what it cost: docs/decisions.md).
     """
     dtype = np.dtype(dtype)
     raw = np.empty(size * dtype.itemsize + alignment, dtype=np.uint8)
