@@ -848,11 +848,12 @@ class NeuralNetwork:
             if options.optimizer == "lbfgs":
                 # each evaluation is one call over the full batch, in the fit's blocks, shared
                 # with awake helpers (fastbp.helpers) when it is large enough
+                threads = threadctl.get_num_threads()  # (read once: blocks and workers agree)
                 plan = plan_fit(self.policy, self.layer_sizes, len(options.X), None, 1,
-                                threads=threadctl.get_num_threads())
+                                threads=threads)
                 plan = dataclasses.replace(plan, n_workers=helper_workers(
                     self.policy, self.layer_sizes, len(options.X), plan.n_blocks,
-                    threads=threadctl.get_num_threads()))
+                    threads=threads))
                 self.workers_used = [plan.n_workers]
                 return lbfgs_fit(self._engine, self._params, options, plan, verbose, cancel)
             return self._fit(options, random, verbose, cancel)
