@@ -37,13 +37,15 @@ UPDATE_STEPS = 3
 
 
 def make_case(kernel, n_in, n_out, n, dtype=np.float64, *, tutorial=False, activation="relu",
-              head="sigmoid", optimizer="sgd", seed=0):
+              head="sigmoid", optimizer="sgd", delta_layout=None, seed=0):
     """Random sample-major inputs of one layer: ``n`` samples, ``n_in`` -> ``n_out`` features.
 
     ``activation`` is the dense layer's (dense_forward) or the previous layer's
     (propagate_delta); ``head`` the output layer's (output_delta; ``tutorial`` selects the
     tutorial's output delta and bias gradient for a sigmoid head); ``optimizer`` a key of
-    ``OPTIMIZERS`` (parameter_update).
+    ``OPTIMIZERS`` (parameter_update); ``delta_layout`` how the compiled weight_gradient lays
+    out a BLAS product's delta: ``"sample_major"`` (a transposed copy first) or
+    ``"feature_major"``, by default as training does (``kernels.delta_sample_major``).
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
@@ -51,8 +53,14 @@ def make_case(kernel, n_in, n_out, n, dtype=np.float64, *, tutorial=False, activ
         raise ValueError(f"unknown head {head!r} or optimizer {optimizer!r}")
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
+    if delta_layout not in (None, "sample_major", "feature_major"):
+        raise ValueError(f"unknown delta_layout {delta_layout!r}")
     random = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
+    if delta_layout is None:
+        float32 = dtype == np.float32
+        delta_layout = ("sample_major" if kernels.delta_sample_major(n_in, n_out, n, float32)
+                        else "feature_major")
 
     def draw(*shape):
         return random.standard_normal(shape).astype(dtype)
@@ -70,7 +78,7 @@ def make_case(kernel, n_in, n_out, n, dtype=np.float64, *, tutorial=False, activ
     decay[:n_in * n_out] = 1
     return {
         "kernel": kernel, "tutorial": tutorial and head == "sigmoid", "activation": activation,
-        "head": head, "optimizer": optimizer, "lr": 0.05,
+        "head": head, "optimizer": optimizer, "lr": 0.05, "delta_layout": delta_layout,
         "W": draw(n_in, n_out), "b": draw(n_out), "a_in": draw(n, n_in),
         "z": z, "a": reference.HEADS[head](z), "y": y,
         "delta": draw(n, n_out), "z_prev": z_prev, "hidden": hidden,
@@ -159,8 +167,11 @@ def _compiled_kernels(c):
                                 ACTIVATIONS[c["hidden"]][1])
         return D_prev.T, db_prev
 
+    T = np.empty((delta.shape[1], delta.shape[0]) if c["delta_layout"] == "sample_major" else (0, 0),
+                 delta.dtype)
+
     def weight_gradient():
-        kernels.weight_gradient(a_in, delta, dW)
+        kernels.weight_gradient(a_in, delta, dW, T)
         kernels.bias_gradient(delta, db, bias_scale)
         return dW, db
 

@@ -17,7 +17,7 @@ from .backward import (
     weight_gradient,
 )
 from .checks import finite_and_within
-from .config import CACHE_ENABLED, CACHE_PROBLEMS, FAST_FLOATS, use_blas
+from .config import CACHE_ENABLED, CACHE_PROBLEMS, FAST_FLOATS, delta_sample_major, use_blas
 from .dense import dense_forward
 from .serve import EVALUATE, FORWARD, MAX_HELPERS, STEP, lead, serve_jobs
 from .sync import SLOT
@@ -41,7 +41,7 @@ from .train import (
 from .update import ADAM, SGD, Optimizer, OptimizerState, optimizer_update, sgd_update
 
 __all__ = [
-    "CACHE_ENABLED", "CACHE_PROBLEMS", "FAST_FLOATS", "SLOT", "use_blas", "finite_and_within",
+    "CACHE_ENABLED", "CACHE_PROBLEMS", "FAST_FLOATS", "SLOT", "use_blas", "delta_sample_major", "finite_and_within",
     "NO_MONITOR", "VAL_LOSS", "VAL_SCORE", "TRAIN_LOSS",
     "IDENTITY", "LEAKY_RELU", "RELU", "SIGMOID", "SOFTMAX", "TANH", "SGD", "ADAM",
     "softmax", "head_delta", "sgd_update", "optimizer_update",

@@ -232,17 +232,33 @@ def bias_gradient(D, db, bias_scale):
         db[o] = acc * scale
 
 
+@kernel(python=False, linked=False)
+def transpose_into(D, T):
+    """T = D.T: D (rows, n) -> T (n, rows), row by row of T."""
+    rows, n = D.shape
+    for k in range(n):
+        t = T[k]
+        for o in range(rows):
+            t[o] = D[o, k]
+
+
 @kernel(inline=True)
-def weight_gradient(A_in, D, dW):
+def weight_gradient(A_in, D, dW, T):
     """dW = A_in @ D.T.  A_in: (n_in, n), D: (n_out, n) -> dW: (n_in, n_out).
 
+    T: an (n, n_out) buffer for a BLAS product to lay D out sample-major in first (then
+    ``A_in @ T``; ``config.delta_sample_major`` says where that is faster), or an empty array.
     The bias gradient comes from bias_gradient (output layer) or propagate_delta (hidden layers,
     fused into the derivative pass).
     """
     n_in = A_in.shape[0]
     n_out = D.shape[0]
     if use_blas(n_in, n_out):
-        gemm(A_in, D.T, dW)
+        if T.size > 0:
+            transpose_into(D, T)
+            gemm(A_in, T, dW)
+        else:
+            gemm(A_in, D.T, dW)
     else:
         weight_gradient_loops(A_in, D, dW)
 

@@ -23,6 +23,7 @@ the library choice is part of the cache stamp (``config.SOURCES_STAMP``).
 """
 import ctypes
 import glob
+import importlib.util
 import os
 
 import numpy as np
@@ -90,6 +91,55 @@ FLOAT32_LIBRARY = LIBRARY if os.environ.get(LIBRARY_ENV, "").strip() else "scipy
 def library_of(dtype):
     """The BLAS library (``"numpy"`` or ``"scipy"``) the kernels' products of ``dtype`` call."""
     return FLOAT32_LIBRARY if str(dtype) == "float32" else LIBRARY
+
+
+# OpenBLAS's kernels for these cores (KERNEL.SKYLAKEX, which COOPERLAKE and SAPPHIRERAPIDS include)
+# compute products of up to 100^3 multiply-adds with "small-matrix" kernels that skip packing,
+# one per operand layout (the permit: ``gemm_small_kernel_permit_skylakex.c``).
+SMALL_KERNEL_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
+SMALL_KERNEL_MOST_WORK = 100 ** 3
+
+
+def _openblas_core(paths):
+    """The core name (lower case) OpenBLAS serves in the first of ``paths`` that is an OpenBLAS
+    exporting its get_corename function, else None."""
+    names = ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
+             "openblas_get_corename64_", "openblas_get_corename")
+    for path in paths:
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in names:
+            function = getattr(library, name, None)
+            if function is not None:
+                function.restype = ctypes.c_char_p
+                core = function()
+                return core.decode("ascii", "replace").strip().lower() if core else None
+    return None
+
+
+def _library_paths(library):
+    """Where the shared library behind ``library`` ("numpy" or "scipy") lies in a wheel install."""
+    if library == "numpy":
+        package, folder = os.path.dirname(np.__file__), "numpy.libs"
+    else:
+        spec = importlib.util.find_spec("scipy")
+        if spec is None or not spec.submodule_search_locations:
+            return []
+        package, folder = list(spec.submodule_search_locations)[0], "scipy.libs"
+    patterns = [os.path.join(package, os.pardir, folder, "*openblas*"),
+                os.path.join(package, ".dylibs", "*openblas*")]
+    return sorted(p for pattern in patterns for p in glob.glob(pattern))
+
+
+def _small_kernels(library):
+    return _openblas_core(_library_paths(library)) in SMALL_KERNEL_CORES
+
+
+# Whether the products of each dtype run on OpenBLAS's small-matrix kernels (float64, float32):
+# kernels.config.delta_sample_major reads it (a compiled-in constant, part of the cache stamp).
+SMALL_KERNELS = (_small_kernels(LIBRARY), _small_kernels(FLOAT32_LIBRARY))
 
 
 def _cblas_call(context, builder, signature, args):

@@ -28,6 +28,13 @@
   tutorial's 2-wide inputs, 1-wide outputs, the circle's 16x8, the spirals' 32x16) run in
   register-blocked loops over the batch, which beat a BLAS call there (asv's kernel benchmarks
   time both sides of the line; the measurements are in docs/decisions.md).
+* ``delta_sample_major`` -- which BLAS weight gradients ``A_in @ D.T`` lay the delta out
+  sample-major first (a transposed copy, then ``A_in @ D_t``): where OpenBLAS computes the
+  product with its small-matrix kernels (``blas.SMALL_KERNELS``: AVX-512 cores, up to 100^3
+  multiply-adds), whose kernel for that layout is faster than the one for ``A_in @ D.T`` by more
+  than the copy costs once the layer is ``DELTA_T_MIN_IN`` inputs by ``DELTA_T_MIN_OUT`` outputs
+  over ``DELTA_T_MIN_SAMPLES`` samples.  Not measured at run time: the choice can change a
+  product's last bits, and a fit's bits must not depend on a measurement (docs/decisions.md).
 """
 import gc
 import hashlib
@@ -45,6 +52,7 @@ from numba.core import event
 from . import linking  # noqa: F401 -- callers always call their own copies (see there)
 from .blas import FLOAT32_LIBRARY as BLAS_LIBRARY_FLOAT32
 from .blas import LIBRARY as BLAS_LIBRARY
+from .blas import SMALL_KERNEL_MOST_WORK, SMALL_KERNELS
 
 FAST_FLOATS = frozenset({"nsz", "contract", "reassoc"})
 
@@ -76,7 +84,7 @@ BLAS_MIN_WEIGHTS = _blas_min_weights()
 
 def _sources_stamp():
     digest = hashlib.sha256(f"{BLAS_LIBRARY} {BLAS_LIBRARY_FLOAT32}".encode())  # the libraries called
-    digest.update(f"{BLAS_MIN_WIDTH} {BLAS_MIN_WEIGHTS}".encode())  # compiled-in constants
+    digest.update(f"{BLAS_MIN_WIDTH} {BLAS_MIN_WEIGHTS} {SMALL_KERNELS}".encode())  # compiled-in constants
     for path in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
@@ -197,7 +205,22 @@ def _cache_problem(reason):
         CACHE_PROBLEMS.append(reason)
 
 
+DELTA_T_MIN_IN = 64
+DELTA_T_MIN_OUT = 24
+DELTA_T_MIN_SAMPLES = 32
+
+
 @kernel
 def use_blas(n_in, n_out):
     """True when an (n_in, n_out) layer's products should go to BLAS rather than explicit loops."""
     return n_in >= BLAS_MIN_WIDTH and n_out >= BLAS_MIN_WIDTH and n_in * n_out > BLAS_MIN_WEIGHTS
+
+
+@kernel
+def delta_sample_major(n_in, n_out, n, float32):
+    """True when the BLAS weight gradient of an (n_in, n_out) layer over n samples should lay its
+    delta out sample-major first (see the module docstring); ``float32``: the products' dtype."""
+    small = SMALL_KERNELS[1] if float32 else SMALL_KERNELS[0]
+    return (small and use_blas(n_in, n_out) and n_in >= DELTA_T_MIN_IN
+            and n_out >= DELTA_T_MIN_OUT and n >= DELTA_T_MIN_SAMPLES
+            and n_in * n_out * n <= SMALL_KERNEL_MOST_WORK)

@@ -50,7 +50,7 @@ from .backward import (
     weight_gradient,
 )
 from .blas import gemm
-from .config import kernel, use_blas
+from .config import delta_sample_major, kernel, use_blas
 from .dense import bias_activation, dense_forward
 from .sync import SLOT, barrier, monotonic_ns
 from .update import copy_into, optimizer_step_blocks, restore_range
@@ -125,6 +125,21 @@ def sample_block(buf, n, width):
     return buf[:n * width].reshape((n, width))
 
 
+@kernel(inline=True)
+def delta_scratch(dbuf, sizes, layer, n):
+    """Where weight_gradient may lay layer ``layer``'s delta out sample-major: an (n, n_out) view
+    of the space of layer ``layer - 1``'s delta, which propagate_delta fills only after that
+    product -- when ``config.delta_sample_major`` says so and the delta fits there; else an
+    empty view."""
+    n_in, n_out = sizes[layer], sizes[layer + 1]
+    if layer > 0 and n_out <= n_in and delta_sample_major(n_in, n_out, n, dbuf.itemsize == 4):
+        offset = 0
+        for l in range(layer - 1):
+            offset += sizes[l + 1]
+        return dbuf[offset * n:offset * n + n * n_out].reshape((n, n_out))
+    return dbuf[:0].reshape((0, 0))
+
+
 @kernel(python=False, linked=False)
 def forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n):
     """Forward through every layer for a batch of n samples (inputs already in xbuf)."""
@@ -168,7 +183,7 @@ def gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n
             gemm(sample_block(xbuf, n, sizes[0]).T, D.T, dW)
         else:  # (one call site: weight_gradient is inlined, so compiled once)
             A_in = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
-            weight_gradient(A_in, D, dW)
+            weight_gradient(A_in, D, dW, delta_scratch(dbuf, sizes, l, n))
         if l > 0:
             W, _ = layer_params(params, sizes, l)
             _, db_prev = layer_params(grads, sizes, l - 1)

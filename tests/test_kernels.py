@@ -109,3 +109,30 @@ def test_gemm_matches_numpy_for_every_operand_layout(dtype, m, k, n):
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for product in out:
         np.testing.assert_allclose(product, A.astype(np.float64) @ B, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("layout", ["sample_major", "feature_major"])
+@pytest.mark.parametrize("shape", [(64, 32, 300), (128, 64, 50), (64, 24, 32), (96, 40, 77),
+                                   (256, 128, 100), (20, 128, 100), (3, 5, 37)])
+def test_weight_gradient_matches_reference_with_either_delta_layout(dtype, layout, shape):
+    """The BLAS weight gradient with the delta as it is and laid out sample-major first (what
+    kernels.delta_sample_major picks where OpenBLAS's small-matrix kernels serve): both are the
+    reference's gradient, whatever the rule picks on this machine."""
+    check_kernel("weight_gradient", shape, np.dtype(dtype), delta_layout=layout)
+
+
+def test_delta_layout_rule_follows_the_blas_kernels():
+    """Sample-major deltas only where the BLAS serves small-matrix kernels, only for BLAS layers
+    that are wide enough, only up to the small-matrix kernels' work."""
+    from fastbp import kernels
+    from fastbp.kernels.blas import SMALL_KERNELS
+
+    for float32, small in ((False, SMALL_KERNELS[0]), (True, SMALL_KERNELS[1])):
+        assert kernels.delta_sample_major(64, 32, 300, float32) == small
+        assert kernels.delta_sample_major(128, 64, 50, float32) == small
+        assert not kernels.delta_sample_major(16, 32, 300, float32)    # too few inputs
+        assert not kernels.delta_sample_major(64, 16, 300, float32)    # too few outputs
+        assert not kernels.delta_sample_major(64, 32, 16, float32)     # too few samples
+        assert not kernels.delta_sample_major(64, 32, 600, float32)    # past 100^3
+        assert not kernels.delta_sample_major(256, 128, 64, float32)

@@ -258,12 +258,17 @@ def blas_pools():
     float32 = getattr(blas, "FLOAT32_LIBRARY", library)
     kernels = f"fastbp's kernels call {library}'s" + (
         f" (float32: {float32}'s)" if float32 != library else "")
+    small = getattr(blas, "SMALL_KERNELS", None)
+    if small is not None:
+        kernels += ("; small-matrix kernels (deltas laid out sample-major for small weight "
+                    f"gradients): float64 {'yes' if small[0] else 'no'}, "
+                    f"float32 {'yes' if small[1] else 'no'}")
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         return f"unknown (threadpoolctl not installed); {kernels}"
     pools = ", ".join(f"{p.get('internal_api')} {os.path.basename(p.get('filepath', ''))} "
-                      f"x{p.get('num_threads')}" for p in threadpool_info()
+                      f"({p.get('architecture', '?')}) x{p.get('num_threads')}" for p in threadpool_info()
                       if p.get("user_api") == "blas") or "none found"
     return f"{pools}; {kernels}"
 
