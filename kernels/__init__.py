@@ -41,7 +41,8 @@ from .train import (
 from .update import ADAM, SGD, Optimizer, OptimizerState, optimizer_update, sgd_update
 
 __all__ = [
-    "CACHE_ENABLED", "CACHE_PROBLEMS", "FAST_FLOATS", "SLOT", "use_blas", "delta_sample_major", "finite_and_within",
+    "CACHE_ENABLED", "CACHE_PROBLEMS", "FAST_FLOATS", "SLOT", "use_blas", "delta_sample_major",
+    "finite_and_within",
     "NO_MONITOR", "VAL_LOSS", "VAL_SCORE", "TRAIN_LOSS",
     "IDENTITY", "LEAKY_RELU", "RELU", "SIGMOID", "SOFTMAX", "TANH", "SGD", "ADAM",
     "softmax", "head_delta", "sgd_update", "optimizer_update",
