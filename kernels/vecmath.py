@@ -7,6 +7,9 @@ Both functions work in float64 whatever the array dtype and are accurate to ~3e-
 (docs/decisions.md).
 """
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from .config import kernel
 
@@ -16,12 +19,31 @@ LN2_LO = 1.9082149292705877e-10
 SQRT_HALF = 0.7071067811865476
 
 
+@intrinsic
+def power_of_two(typingctx, k):
+    """2.0**k (float64) for an integer -1022 <= k <= 1023: the exponent field set from k, one
+    integer add, shift and reinterpretation, which LLVM vectorises (outside that range: not a
+    power of two, and no error)."""
+    if not isinstance(k, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        (value,) = args
+        bits = ir.IntType(64)
+        if value.type.width < 64:
+            value = builder.sext(value, bits) if signature.args[0].signed else builder.zext(value, bits)
+        biased = builder.add(value, ir.Constant(bits, 1023))
+        return builder.bitcast(builder.shl(biased, ir.Constant(bits, 52)), ir.DoubleType())
+
+    return types.float64(k), codegen
+
+
 @kernel(python=False)
 def exp_neg(t):
     """exp(-t) for 0 <= t <= 700 (float64).
 
     t = n ln2 + r with |r| <= ln2 / 2; exp(-r) by its degree-13 Taylor polynomial (truncation
-    < 1e-17); 2**-n as a product of selected powers 2**-(2**j), which needs no bit tricks.
+    < 1e-17), times 2**-n built from its bits (exact: n <= 1010 keeps it a normal number).
     """
     n = np.floor(t * 1.4426950408889634 + 0.5)
     x = (n * LN2_HI - t) + n * LN2_LO  # -r
@@ -39,21 +61,9 @@ def exp_neg(t):
     p = p * x + 0.5
     p = p * x + 1.0
     p = p * x + 1.0
-    # A NaN t makes n NaN and k undefined (x86 gives INT_MIN); p is NaN then, and so is the
-    # result (tests/test_vecmath.py checks it).  A guard on k would stop the vectoriser.
-    k = int(n)
-    scale = 1.0
-    scale *= 0.5 if k & 1 else 1.0
-    scale *= 0.25 if k & 2 else 1.0
-    scale *= 0.0625 if k & 4 else 1.0
-    scale *= 2.0**-8 if k & 8 else 1.0
-    scale *= 2.0**-16 if k & 16 else 1.0
-    scale *= 2.0**-32 if k & 32 else 1.0
-    scale *= 2.0**-64 if k & 64 else 1.0
-    scale *= 2.0**-128 if k & 128 else 1.0
-    scale *= 2.0**-256 if k & 256 else 1.0
-    scale *= 2.0**-512 if k & 512 else 1.0
-    return p * scale
+    # A NaN t makes n NaN and int(n) undefined (x86 gives INT_MIN); p is NaN then, and so is
+    # the result (tests/test_vecmath.py checks it).  A guard on n would stop the vectoriser.
+    return p * power_of_two(-int(n))
 
 
 @kernel(python=False)
