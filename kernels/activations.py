@@ -5,13 +5,14 @@ Run-time codes select the function (one compiled loop serves every network): hid
 ``IDENTITY``; the output layer's code is its head -- ``SIGMOID`` (binary cross-entropy),
 ``SOFTMAX`` (categorical cross-entropy) or ``IDENTITY`` (mean squared error).  The branch sits
 outside the loops so each loop stays a plain vectorisable pass.  Constants are built in the
-array's own dtype, so float32 arrays never widen to float64; only the sigmoid is evaluated in
-float64 (``vecmath.sigmoid``, vectorised) and stored in the array's dtype.
+array's own dtype, so float32 arrays never widen to float64; only the sigmoid and tanh are
+evaluated in float64 (``vecmath.sigmoid``, ``vecmath.tanh``, vectorised) and stored in the array's
+dtype.
 """
 import numpy as np
 
 from .config import kernel
-from .vecmath import sigmoid
+from .vecmath import sigmoid, tanh
 
 IDENTITY = 0
 RELU = 1
@@ -56,7 +57,7 @@ def activate_row(Z, A, o, bias, activation):
                 Z[o, k] += bias
         if activation == TANH:
             for k in range(n):
-                A[o, k] = np.tanh(Z[o, k])
+                A[o, k] = tanh(Z[o, k])
         else:  # LEAKY_RELU; IDENTITY and SOFTMAX (finished by softmax_columns) as slope 1
             slope = Z.dtype.type(LEAKY_SLOPE if activation == LEAKY_RELU else 1.0)
             for k in range(n):

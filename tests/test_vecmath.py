@@ -65,3 +65,42 @@ def test_nan_stays_nan():
     got = evaluate(_apply_sigmoid, z, 500.0)
     assert np.isnan(got[0]) and np.isnan(got[2]) and got[1] == 0.5
     assert np.isnan(evaluate(_apply_exp_neg, np.array([np.nan])))[0]
+
+
+@kernel
+def _apply_tanh(z, out):
+    for k in range(z.size):
+        out[k] = vecmath.tanh(z[k])
+
+
+def test_tanh_matches_numpy_on_both_branches_and_at_the_ends():
+    """Both branches (the series below TANH_SERIES_BELOW, exp(-2|z|) above) and the switch
+    between them, tiny and huge arguments, within two units in the last place of NumPy's."""
+    edge = vecmath.TANH_SERIES_BELOW
+    z = np.concatenate([np.linspace(-30, 30, 300_001), np.linspace(-1, 1, 200_001),
+                        np.linspace(edge * (1 - 1e-6), edge * (1 + 1e-6), 1001),
+                        np.geomspace(1e-300, 1, 5001), -np.geomspace(1e-300, 1, 5001)])
+    z = z[z != 0]
+    got = evaluate(_apply_tanh, z)
+    expected = np.tanh(z)
+    relative = np.abs(got - expected) / np.abs(expected)
+    assert relative.max() < 5e-16
+    assert np.all(np.abs(got) <= 1.0)
+    special = evaluate(_apply_tanh, np.array([0.0, np.inf, -np.inf, 1e6, -1e6, np.nan]))
+    np.testing.assert_array_equal(special[:5], [0.0, 1.0, -1.0, 1.0, -1.0])
+    assert np.isnan(special[5])
+
+
+def test_tanh_series_coefficients_are_the_taylor_coefficients():
+    """TANH_SERIES against 2^(2n) (2^(2n) - 1) B_2n / (2n)!, the Bernoulli numbers computed
+    exactly here (so a mistyped coefficient fails)."""
+    from fractions import Fraction
+    from math import comb, factorial
+
+    bernoulli = [Fraction(1)]
+    for m in range(1, 2 * len(vecmath.TANH_SERIES) + 3):
+        bernoulli.append(-sum(comb(m + 1, k) * bernoulli[k] for k in range(m)) / (m + 1))
+    for j, value in enumerate(vecmath.TANH_SERIES):
+        n = j + 2  # the coefficient of z^(2n - 1)
+        exact = Fraction(2 ** (2 * n) * (2 ** (2 * n) - 1)) * bernoulli[2 * n] / factorial(2 * n)
+        assert value == float(exact), (j, value, float(exact))
