@@ -38,7 +38,7 @@ import numpy as np
 
 from . import helpers, kernels, reference, team
 from .kernels.train import FINISHED, LOSS_NOT_FINITE, STOPPED, UPDATE_NOT_FINITE
-from .parameters import aligned_empty
+from .parameters import aligned_empty, aligned_zeros
 
 
 @dataclasses.dataclass
@@ -231,6 +231,11 @@ class NumpyEngine:
         return out
 
 
+def row_length(sizes, n, dtype):
+    """Values per feature-major row of a block of n samples (``kernels.row_length``)."""
+    return int(kernels.row_length(sizes, n, np.dtype(dtype).itemsize))
+
+
 class Workspace:
     """The compiled engine's buffers for one batch of up to ``capacity`` samples: feature-major,
     the inputs sample-major when the first layer is a BLAS product (see fastbp.kernels.train)."""
@@ -238,13 +243,15 @@ class Workspace:
     def __init__(self, sizes, capacity, dtype):
         self.capacity = capacity
         self.sizes = sizes
+        self.dtype = np.dtype(dtype)
         self.inputs_sample_major = bool(kernels.inputs_sample_major(sizes))
         width = int(sizes[1:].sum())
-        self.x = aligned_empty(int(sizes[0]) * capacity, dtype)
-        self.y = aligned_empty(int(sizes[-1]) * capacity, dtype)
-        self.z = aligned_empty(width * capacity, dtype)
-        self.a = aligned_empty(width * capacity, dtype)
-        self.d = aligned_empty(width * capacity, dtype)
+        rows = row_length(sizes, capacity, dtype)
+        self.x = aligned_zeros(int(sizes[0]) * rows, dtype)
+        self.y = aligned_zeros(int(sizes[-1]) * rows, dtype)
+        self.z = aligned_empty(width * rows, dtype)
+        self.a = aligned_empty(width * rows, dtype)
+        self.d = aligned_empty(width * rows, dtype)
         self.n = 0  # samples held by the last forward pass
         self._views = None
 
@@ -253,9 +260,14 @@ class Workspace:
         if len(X) != self.n:
             self.n = len(X)
             self._views = None
-        load_inputs(self.x, X, self.inputs_sample_major)
+        m = row_length(self.sizes, self.n, self.dtype)
+        load_inputs(self.x, X, self.inputs_sample_major, m)
         if Y is not None:
-            load_targets(self.y, Y)
+            load_targets(self.y, Y, m)
+
+    def load_targets(self, Y):
+        """Copy Y (n, K), n the samples of the last ``load``, into the targets' block."""
+        load_targets(self.y, Y, row_length(self.sizes, len(Y), self.dtype))
 
     def layer_views(self):
         """(activations, pre-activations): sample-major (n, size) views of every layer's block,
@@ -265,28 +277,34 @@ class Workspace:
         return self._views
 
     def _layers(self, buffer):
-        return layer_views(buffer, self.sizes, self.n)
+        return layer_views(buffer, self.sizes, self.n, row_length(self.sizes, self.n, self.dtype))
 
 
-def layer_views(buffer, sizes, n):
-    """Sample-major (n, size) views of every layer's (size, n) block in a workspace buffer."""
+def layer_views(buffer, sizes, n, m):
+    """Sample-major (n, size) views of every layer's (size, m) block in a workspace buffer (m:
+    the row length, ``row_length``)."""
     views, offset = [], 0
     for size in sizes[1:]:
         size = int(size)
-        views.append(buffer[offset * n:(offset + size) * n].reshape(size, n).T)
+        views.append(buffer[offset * m:(offset + size) * m].reshape(size, m)[:, :n].T)
         offset += size
     return views
 
 
-def load_inputs(xbuf, X, sample_major):
+def load_inputs(xbuf, X, sample_major, m):
+    """X (n, n_in) into an input block: sample-major, or feature-major in rows of m values (the
+    padding past n zeroed)."""
     if sample_major:
         xbuf[:X.size].reshape(X.shape)[...] = X
     else:
-        xbuf[:X.size].reshape(X.shape[1], len(X))[...] = X.T
+        block = xbuf[:X.shape[1] * m].reshape(X.shape[1], m)
+        block[:, :len(X)] = X.T
+        block[:, len(X):] = 0
 
 
-def load_targets(ybuf, Y):
-    ybuf[:Y.size].reshape(Y.shape[1], len(Y))[...] = Y.T
+def load_targets(ybuf, Y, m):
+    """Y (n, K) into a target block, feature-major in rows of m values."""
+    ybuf[:Y.shape[1] * m].reshape(Y.shape[1], m)[:, :len(Y)] = Y.T
 
 
 class _WorkspacePool:
@@ -329,14 +347,17 @@ class TrainingBlocks:
         self.sample_major = bool(kernels.inputs_sample_major(sizes))
         width = int(sizes[1:].sum())
 
-        def rows(length):
+        m = row_length(sizes, capacity, dtype)
+        self._sizes, self._dtype = sizes, dtype
+
+        def rows(length, allocate=aligned_empty):
             line = 64 // dtype.itemsize
             padded = -(-length // line) * line
-            return aligned_empty(n_blocks * padded, dtype).reshape(n_blocks, padded)
+            return allocate(n_blocks * padded, dtype).reshape(n_blocks, padded)
 
         self.record = kernels.Blocks(
-            x=rows(int(sizes[0]) * capacity), y=rows(int(sizes[-1]) * capacity),
-            z=rows(width * capacity), a=rows(width * capacity), d=rows(width * capacity),
+            x=rows(int(sizes[0]) * m, aligned_zeros), y=rows(int(sizes[-1]) * m, aligned_zeros),
+            z=rows(width * m), a=rows(width * m), d=rows(width * m),
             grads=rows(params.flat.size))
 
     def load(self, X, Y):
@@ -351,13 +372,18 @@ class TrainingBlocks:
             self._shares_of = n
         return self._shares
 
+    def row_length(self, n):
+        """Values per feature-major row of a block of n samples."""
+        return row_length(self._sizes, n, self._dtype)
+
     def load_inputs(self, X):
         for b, (start, stop) in enumerate(self.shares(len(X))):
-            load_inputs(self.record.x[b], X[start:stop], self.sample_major)
+            load_inputs(self.record.x[b], X[start:stop], self.sample_major,
+                        self.row_length(stop - start))
 
     def load_targets(self, Y):
         for b, (start, stop) in enumerate(self.shares(len(Y))):
-            load_targets(self.record.y[b], Y[start:stop])
+            load_targets(self.record.y[b], Y[start:stop], self.row_length(stop - start))
 
 
 class NumbaEngine:
@@ -415,7 +441,7 @@ class NumbaEngine:
         sizes = self.params.sizes
         layers = []
         for buffer in (blocks.record.a, blocks.record.z):
-            per_block = [layer_views(buffer[b], sizes, stop - start)
+            per_block = [layer_views(buffer[b], sizes, stop - start, blocks.row_length(stop - start))
                          for b, (start, stop) in enumerate(blocks.shares(n))]
             layers.append([np.concatenate(views) for views in zip(*per_block)])
         return [X] + layers[0], layers[1]
@@ -455,7 +481,7 @@ class NumbaEngine:
 
     def _gradient_pass(self, ws, Y, grads):
         p = self.params
-        load_targets(ws.y, Y)
+        ws.load_targets(Y)
         kernels.gradient_pass(p.flat, grads, p.sizes, p.codes, ws.x, ws.y, ws.z, ws.a, ws.d,
                               ws.n, ws.n, self.tutorial)
 

@@ -35,6 +35,7 @@ from .train import (
     gradient_pass,
     inputs_sample_major,
     network_loss,
+    row_length,
     train_full_batch,
     train_minibatch,
 )
@@ -48,7 +49,7 @@ __all__ = [
     "softmax", "head_delta", "sgd_update", "optimizer_update",
     "dense_forward", "bias_gradient", "output_loss",
     "propagate_delta", "weight_gradient",
-    "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss",
+    "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss", "row_length",
     "train_full_batch", "train_minibatch",
     "FORWARD", "STEP", "EVALUATE", "serve_layout", "MAX_HELPERS", "lead", "serve_jobs",
     "Net", "Blocks", "Team", "Settings", "Validation", "Optimizer", "OptimizerState",

@@ -36,34 +36,35 @@ def head_values(K, n, head):
 
 
 @kernel
-def output_loss(Z, A, Y, tutorial, head):
-    """Mean loss of the head and the number of correct predictions.  Z, A, Y: (K, n)."""
-    total, correct = output_loss_sum(Z, A, Y, tutorial, head)
-    return total / head_values(Z.shape[0], Z.shape[1], head), correct
+def output_loss(Z, A, Y, tutorial, head, n):
+    """Mean loss of the head over the first n samples and their number of correct predictions.
+    Z, A, Y: (K, >= n)."""
+    total, correct = output_loss_sum(Z, A, Y, tutorial, head, n)
+    return total / head_values(Z.shape[0], n, head), correct
 
 
 @kernel(python=False, linked=False)
-def output_loss_sum(Z, A, Y, tutorial, head):
+def output_loss_sum(Z, A, Y, tutorial, head, n):
     """Summed loss (float64) and the number of correct predictions: outputs with (a > 0.5) == y
     (sigmoid), samples whose largest output is the target's largest (softmax), none (identity).
-    Z, A, Y: (K, n)."""
+    Z, A, Y: (K, >= n); the first n samples (columns) count."""
     if head == SOFTMAX:
-        return softmax_loss_sum(Z, A, Y)
+        return softmax_loss_sum(Z, A, Y, n)
     if head == IDENTITY:
         total = 0.0
         for o in range(Z.shape[0]):
-            for k in range(Z.shape[1]):
+            for k in range(n):
                 e = np.float64(Z[o, k]) - np.float64(Y[o, k])
                 total += e * e
         return total, 0
-    return bce_loss_sum(Z, A, Y, tutorial)
+    return bce_loss_sum(Z, A, Y, tutorial, n)
 
 
 @kernel(python=False, linked=False)
-def softmax_loss_sum(Z, A, Y):
+def softmax_loss_sum(Z, A, Y, n):
     """Summed categorical cross-entropy (float64) and the number of samples whose largest
-    probability is at the target's largest entry.  Z, A, Y: (K, n)."""
-    K, n = Z.shape
+    probability is at the target's largest entry.  Z, A, Y: (K, >= n), the first n samples."""
+    K = Z.shape[0]
     total = 0.0
     correct = 0
     for k in range(n):
@@ -90,9 +91,10 @@ def softmax_loss_sum(Z, A, Y):
 
 
 @kernel(python=False)
-def bce_loss_sum(Z, A, Y, tutorial):
-    """Summed BCE (float64) and the number of correct predictions (a > 0.5) == y.  Z, A, Y: (K, n)."""
-    K, n = Z.shape
+def bce_loss_sum(Z, A, Y, tutorial, n):
+    """Summed BCE (float64) and the number of correct predictions (a > 0.5) == y over the first n
+    samples.  Z, A, Y: (K, >= n)."""
+    K = Z.shape[0]
     zero = Z.dtype.type(0.0)
     one = Z.dtype.type(1.0)
     half = Z.dtype.type(0.5)
@@ -122,29 +124,34 @@ def bce_loss_sum(Z, A, Y, tutorial):
 
 
 @kernel(python=False, linked=False)
-def output_delta(A, Y, D, n_mean, head):
+def output_delta(A, Y, D, n_mean, head, n):
     """Exact output delta D = dLoss/dZ of the head: (A - Y) / (K n_mean) (sigmoid),
-    (A - Y) / n_mean (softmax), 2 (A - Y) / (K n_mean) (identity, A = Z).  A, Y, D: (K, n).
+    (A - Y) / n_mean (softmax), 2 (A - Y) / (K n_mean) (identity, A = Z), for the first n
+    samples; 0 in the columns past them (a block's padding).  A, Y, D: (K, >= n).
 
     ``n_mean``: the number of samples the loss is a mean over -- n, or the whole batch when these
     n samples are one block's share of it.
     """
-    K, n = A.shape
+    K, width = A.shape
     if head == SOFTMAX:
         scale = A.dtype.type(1.0) / A.dtype.type(n_mean)
     elif head == IDENTITY:
         scale = A.dtype.type(2.0) / A.dtype.type(K * n_mean)
     else:
         scale = A.dtype.type(1.0) / A.dtype.type(K * n_mean)
+    zero = A.dtype.type(0.0)
     for o in range(K):
         for k in range(n):
             D[o, k] = (A[o, k] - Y[o, k]) * scale
+        for k in range(n, width):
+            D[o, k] = zero
 
 
 @kernel(python=False, linked=False)
-def output_delta_tutorial(A, Y, D, n_mean):
-    """The tutorial's output delta: bce_derivative(y, a) * a (1 - a), divided by n_mean (rows) only."""
-    K, n = A.shape
+def output_delta_tutorial(A, Y, D, n_mean, n):
+    """The tutorial's output delta: bce_derivative(y, a) * a (1 - a), divided by n_mean (rows)
+    only, for the first n samples; 0 past them.  A, Y, D: (K, >= n)."""
+    K, width = A.shape
     one = A.dtype.type(1.0)
     inv_n = one / A.dtype.type(n_mean)
     lo, hi = bce_clip_bounds(A)
@@ -154,6 +161,8 @@ def output_delta_tutorial(A, Y, D, n_mean):
             a = A[o, k]
             c = min(max(a, lo), hi)
             D[o, k] = -(y / c - (one - y) / (one - c)) * inv_n * (a * (one - a))
+        for k in range(n, width):
+            D[o, k] = A.dtype.type(0.0)
 
 
 @kernel(inline=True)
@@ -269,6 +278,6 @@ def head_delta(A, Y, D, n_mean, head, tutorial):
     compiled only when called, so the training loops' first compilation does not pay for a
     Python wrapper."""
     if tutorial:
-        output_delta_tutorial(A, Y, D, n_mean)
+        output_delta_tutorial(A, Y, D, n_mean, A.shape[1])
     else:
-        output_delta(A, Y, D, n_mean, head)
+        output_delta(A, Y, D, n_mean, head, A.shape[1])

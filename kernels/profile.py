@@ -15,6 +15,7 @@ from .train import (
     inputs_sample_major,
     layer_block,
     layer_params,
+    row_length,
     sample_block,
 )
 from .update import sgd_step
@@ -31,10 +32,11 @@ def forward_loop(params, sizes, codes, xbuf, zbuf, abuf, n, reps):
 def loss_loop(sizes, codes, ybuf, zbuf, abuf, n, reps):
     """``reps`` evaluations of the output layer's loss; returns their sum."""
     last = sizes.size - 2
+    m = row_length(sizes, n, zbuf.itemsize)
     total = 0.0
     for _ in range(reps):
-        total += output_loss(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
-                             input_block(ybuf, sizes[last + 1], n), False, codes[last])[0]
+        total += output_loss(layer_block(zbuf, sizes, last, m), layer_block(abuf, sizes, last, m),
+                             input_block(ybuf, sizes[last + 1], m), False, codes[last], n)[0]
     return total
 
 
@@ -56,6 +58,7 @@ def update_loop(params, grads, backup, reps):
 def products_loop(params, grads, sizes, xbuf, zbuf, abuf, dbuf, n, reps):
     """``reps`` times the step's products alone: every layer's forward, weight-gradient and delta
     ``gemm`` (BLAS) into the step's buffers, whatever kernel the layer uses in training."""
+    n = row_length(sizes, n, zbuf.itemsize)
     for _ in range(reps):
         for l in range(sizes.size - 1):
             W, _ = layer_params(params, sizes, l)
@@ -79,4 +82,4 @@ def gather_loop(X, Y, order, n, sample_major, xbuf, ybuf, reps):
     """``reps`` copies of a batch of ``n`` samples, in ``order``, out of the data set into the
     batch buffers (a mini-batch step's gather)."""
     for r in range(reps):
-        gather_batch(X, Y, order, (r * n) % (order.size - n + 1), n, sample_major, xbuf, ybuf)
+        gather_batch(X, Y, order, (r * n) % (order.size - n + 1), n, n, sample_major, xbuf, ybuf)

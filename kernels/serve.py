@@ -36,7 +36,7 @@ from .sync import (
     _yield_core,
     monotonic_ns,
 )
-from .train import forward_layers, gradient_layers, inputs_sample_major, job_pass, share
+from .train import forward_layers, gradient_layers, inputs_sample_major, job_pass, row_length, share
 from .update import add_later_blocks, copy_into, sgd_step
 
 FORWARD = 1
@@ -111,10 +111,13 @@ def load_blocks(command, net, blocks, data, n_total):
             for i in range(n):
                 for j in range(width):
                     target[i * width + j] = data[start + i, j]
-        else:
+        else:  # feature-major rows of row_length values, the padding zeroed
+            m = row_length(sizes, n, target.itemsize)
             for j in range(width):
                 for i in range(n):
-                    target[j * n + i] = data[start + i, j]
+                    target[j * m + i] = data[start + i, j]
+                for i in range(n, m):
+                    target[j * m + i] = 0
     return 0
 
 
@@ -131,9 +134,10 @@ def gather_outputs(net, blocks, out, n_total):
         start, stop = share(n_total, b, n_blocks, 1)
         n = stop - start
         source = blocks.a[b]
+        m = row_length(sizes, n, source.itemsize)
         for j in range(k_out):
             for i in range(n):
-                out[start + i, j] = source[(before + j) * n + i]
+                out[start + i, j] = source[(before + j) * m + i]
     return 0
 
 

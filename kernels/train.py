@@ -2,12 +2,17 @@
 
 Buffers (all one dtype, allocated once by the caller and reused every step):
 * ``params`` / ``grads`` / ``backup``: [W0 (n0*n1, row-major), b0 (n1), W1, b1, ...];
-* ``xbuf`` (n0 * n): a batch's inputs, feature-major (n0, n) -- or sample-major (n, n0) when
+* ``xbuf`` (n0 * m): a batch's inputs, feature-major (n0, m) -- or sample-major (n, n0) when
   the first layer is a BLAS product (``inputs_sample_major``): BLAS reads the transposed view
   for free, and a mini-batch gather then copies whole rows instead of transposing them;
-* ``ybuf`` (K * n): the batch's targets, feature-major;
+* ``ybuf`` (K * m): the batch's targets, feature-major;
 * ``zbuf`` / ``abuf`` / ``dbuf``: every layer's pre-activations, activations and deltas, layer l
-  occupying a (sizes[l+1], n) block.
+  occupying a (sizes[l+1], m) block.
+Feature-major rows hold m = ``row_length(sizes, n, itemsize)`` values for n samples: n rounded up
+to whole cache lines when every layer runs the loop kernels, which run measurably faster on rows
+that start on a cache line (docs/decisions.md); they compute the padding columns along (the
+inputs' are zeros, the output delta's are set to zero, so they add exactly nothing to a
+gradient) and the losses count the first n columns only.  m = n when a layer is a BLAS product.
 ``sizes`` (L+1,) and ``codes`` (L,, the activation codes) are int64 arrays describing the network.
 
 The training loops take three records (named tuples, so the loops keep short signatures):
@@ -98,9 +103,21 @@ def layer_params(buf, sizes, layer):
     return W, b
 
 
+@kernel
+def row_length(sizes, n, itemsize):
+    """Values per feature-major row for a batch of n samples (see the module docstring): n, or
+    n rounded up to a multiple of 64 bytes when no layer of ``sizes`` is a BLAS product."""
+    for l in range(sizes.size - 1):
+        if use_blas(sizes[l], sizes[l + 1]):
+            return n
+    per_line = 64 // itemsize
+    return (n + per_line - 1) // per_line * per_line
+
+
 @kernel(inline=True)
 def layer_block(buf, sizes, layer, n):
-    """The (sizes[layer+1], n) block of layer ``layer`` inside a flat per-layer workspace."""
+    """The (sizes[layer+1], n) block of layer ``layer`` inside a flat per-layer workspace
+    (n: the row length)."""
     offset = 0
     for l in range(layer):
         offset += sizes[l + 1]
@@ -109,7 +126,8 @@ def layer_block(buf, sizes, layer, n):
 
 @kernel(inline=True)
 def input_block(buf, width, n):
-    """The (width, n) block at the start of a flat buffer (inputs or targets)."""
+    """The (width, n) block at the start of a flat buffer (inputs or targets; n: the row
+    length)."""
     return buf[:width * n].reshape((width, n))
 
 
@@ -142,7 +160,9 @@ def delta_scratch(dbuf, sizes, layer, n):
 
 @kernel(python=False, linked=False)
 def forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n):
-    """Forward through every layer for a batch of n samples (inputs already in xbuf)."""
+    """Forward through every layer for a batch of n samples (inputs already in xbuf), padding
+    columns included."""
+    n = row_length(sizes, n, xbuf.itemsize)
     for l in range(sizes.size - 1):
         W, b = layer_params(params, sizes, l)
         Z = layer_block(zbuf, sizes, l, n)
@@ -166,14 +186,16 @@ def gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n
     one worker's part of a larger batch: then the workers' ``grads`` sum to the batch's).
     """
     last = sizes.size - 2
+    samples = n
+    n = row_length(sizes, samples, xbuf.itemsize)
     A = layer_block(abuf, sizes, last, n)
     D = layer_block(dbuf, sizes, last, n)
     Y = input_block(ybuf, sizes[last + 1], n)
     if tutorial:
-        output_delta_tutorial(A, Y, D, n_mean)
+        output_delta_tutorial(A, Y, D, n_mean, samples)
         bias_scale = 1.0 / n_mean
     else:
-        output_delta(A, Y, D, n_mean, codes[last])
+        output_delta(A, Y, D, n_mean, codes[last], samples)
         bias_scale = 1.0
     _, db = layer_params(grads, sizes, last)
     bias_gradient(D, db, bias_scale)
@@ -212,8 +234,9 @@ def network_loss(params, sizes, codes, xbuf, ybuf, zbuf, abuf, n, tutorial):
     """Forward pass, then (mean loss of the head, number of correct predictions)."""
     forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n)
     last = sizes.size - 2
-    return output_loss(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n),
-                       input_block(ybuf, sizes[last + 1], n), tutorial, codes[last])
+    m = row_length(sizes, n, xbuf.itemsize)
+    return output_loss(layer_block(zbuf, sizes, last, m), layer_block(abuf, sizes, last, m),
+                       input_block(ybuf, sizes[last + 1], m), tutorial, codes[last], n)
 
 
 @kernel(inline=True)
@@ -244,8 +267,9 @@ def job_pass(net, x, y, z, a, d, grads, n, n_mean, tutorial, with_gradient):
     sizes, codes = net.sizes, net.codes
     last = sizes.size - 2
     forward_layers(net.params, sizes, codes, x, z, a, n)
-    result = output_loss_sum(layer_block(z, sizes, last, n), layer_block(a, sizes, last, n),
-                             input_block(y, sizes[last + 1], n), tutorial, codes[last])
+    m = row_length(sizes, n, x.itemsize)
+    result = output_loss_sum(layer_block(z, sizes, last, m), layer_block(a, sizes, last, m),
+                             input_block(y, sizes[last + 1], m), tutorial, codes[last], n)
     if with_gradient:
         gradient_layers(net.params, grads, sizes, codes, x, y, z, a, d, n, n_mean, tutorial)
     return result
@@ -444,8 +468,9 @@ def train_full_batch(worker, net, blocks, team, settings, opt, state, val, n_tot
 
 
 @kernel
-def gather_batch(X, Y, order, start, n, sample_major, xbuf, ybuf):
-    """Copy samples order[start:start+n] of X (N, n0) and Y (N, K) into the batch buffers.
+def gather_batch(X, Y, order, start, n, m, sample_major, xbuf, ybuf):
+    """Copy samples order[start:start+n] of X (N, n0) and Y (N, K) into the batch buffers, whose
+    feature-major rows hold m >= n values (row_length): the inputs' padding columns are zeroed.
 
     Targets go feature-major; inputs sample-major (whole rows) when ``sample_major``, otherwise
     feature-major: a transpose of rows picked at random, done in 8-sample x 64-feature tiles so
@@ -454,6 +479,7 @@ def gather_batch(X, Y, order, start, n, sample_major, xbuf, ybuf):
     """
     n_in = X.shape[1]
     n_out = Y.shape[1]
+    zero = xbuf.dtype.type(0.0)
     if sample_major:
         Xs = sample_block(xbuf, n, n_in)
         for k in range(n):
@@ -461,7 +487,10 @@ def gather_batch(X, Y, order, start, n, sample_major, xbuf, ybuf):
             for i in range(n_in):
                 Xs[k, i] = X[row, i]
     else:
-        Xb = input_block(xbuf, n_in, n)
+        Xb = input_block(xbuf, n_in, m)
+        for i in range(n_in):
+            for k in range(n, m):
+                Xb[i, k] = zero
         for k0 in range(0, n, 8):
             k1 = min(k0 + 8, n)
             for i0 in range(0, n_in, 64):
@@ -470,7 +499,7 @@ def gather_batch(X, Y, order, start, n, sample_major, xbuf, ybuf):
                     row = order[start + k]
                     for i in range(i0, i1):
                         Xb[i, k] = X[row, i]
-    Yb = input_block(ybuf, n_out, n)
+    Yb = input_block(ybuf, n_out, m)
     for k in range(n):
         row = order[start + k]
         for o in range(n_out):
@@ -527,7 +556,8 @@ def train_minibatch(worker, net, blocks, team, settings, opt, state, val, X, Y, 
                         grads[:] = 0
                         publish(team.shared, job, 0.0, 0.0)
                         continue
-                    gather_batch(X, Y, order[epoch], start + begin, n, sample_major, x, y)
+                    gather_batch(X, Y, order[epoch], start + begin, n,
+                                 row_length(net.sizes, n, x.itemsize), sample_major, x, y)
                 loss_sum, correct = 0.0, 0.0
                 if n > 0:  # (a job -1 with no validation set only monitors the training loss)
                     loss_sum, correct = job_pass(net, x, y, z, a, d, grads, n, n_mean,

@@ -136,3 +136,15 @@ def test_delta_layout_rule_follows_the_blas_kernels():
         assert not kernels.delta_sample_major(64, 32, 16, float32)     # too few samples
         assert not kernels.delta_sample_major(64, 32, 600, float32)    # past 100^3
         assert not kernels.delta_sample_major(256, 128, 64, float32)
+
+
+def test_rows_of_loop_networks_are_padded_to_whole_cache_lines():
+    """A block's feature-major rows: n rounded up to 64 bytes when every layer runs the loop
+    kernels, n itself when a layer is a BLAS product (BLAS reads packed rows)."""
+    from fastbp import kernels
+
+    loops = np.array([2, 16, 8, 1])
+    assert [kernels.row_length(loops, n, 8) for n in (0, 1, 8, 250, 256)] == [0, 8, 8, 256, 256]
+    assert [kernels.row_length(loops, n, 4) for n in (1, 16, 250)] == [16, 16, 256]
+    with_blas = np.array([784, 256, 128, 1])
+    assert [kernels.row_length(with_blas, n, 4) for n in (1, 250)] == [1, 250]

@@ -89,12 +89,14 @@ def test_inference_and_training_agree_with_the_reference_or_fail_cleanly(data):
                    lr=data.draw(st.sampled_from([1e-3, 0.1, 10.0])),
                    optimizer=data.draw(st.sampled_from(["sgd", "adam"])),
                    batch_size=data.draw(st.sampled_from([None, 1, 3])), seed=0)
-    outcomes = {}
+    outcomes, gradients = {}, {}
     for backend, nn in nets.items():
         before = parameters_of(nn)
         try:
             outputs = nn.forward(X, record=False)
             assert np.all(np.isfinite(outputs))
+            gradients[backend] = np.concatenate([np.ravel(g) for part in nn.gradients(X, y)
+                                                 for g in part])
             history = nn.fit(X, y, **options)
             outcomes[backend] = ("ok", outputs, history, parameters_of(nn))
         except ACCEPTED as error:
@@ -107,7 +109,12 @@ def test_inference_and_training_agree_with_the_reference_or_fail_cleanly(data):
     close(fast[1], ref[1], spec["dtype"])
     for key in ref[2]:
         assert np.all(np.isfinite(fast[2][key]))
-    if options["lr"] <= 0.1:  # chaotic at lr 10: compare only where small steps keep them close
+    close(gradients["numba"], gradients["numpy"], spec["dtype"])
+    # Compare the trained weights only where small steps keep them close (chaotic at lr 10), and
+    # for SGD: Adam divides each gradient component by its own size, so a component that is
+    # rounding noise (a sum that cancels: 0 in one engine, 1e-7 in the other) moves by +-lr
+    # either way -- its gradients are compared above instead.
+    if options["lr"] <= 0.1 and options["optimizer"] == "sgd":
         close(fast[3], ref[3], spec["dtype"])
 
 
