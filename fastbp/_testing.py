@@ -45,7 +45,8 @@ def make_case(kernel, n_in, n_out, n, dtype=np.float64, *, tutorial=False, activ
     tutorial's output delta and bias gradient for a sigmoid head); ``optimizer`` a key of
     ``OPTIMIZERS`` (parameter_update); ``delta_layout`` how the compiled weight_gradient lays
     out a BLAS product's delta: ``"sample_major"`` (a transposed copy first) or
-    ``"feature_major"``, by default as training does (``kernels.delta_sample_major``).
+    ``"feature_major"``, by default as training does for a layer after the first
+    (``kernels.delta_sample_major``).
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
@@ -171,7 +172,7 @@ def _compiled_kernels(c):
                  delta.dtype)
 
     def weight_gradient():
-        kernels.weight_gradient(a_in, delta, dW, T)
+        kernels.weight_gradient(a_in, delta, dW, T, a_in.shape[1])
         kernels.bias_gradient(delta, db, bias_scale)
         return dW, db
 

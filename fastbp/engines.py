@@ -38,7 +38,7 @@ import numpy as np
 
 from . import helpers, kernels, reference, team
 from .kernels.train import FINISHED, LOSS_NOT_FINITE, STOPPED, UPDATE_NOT_FINITE
-from .parameters import aligned_empty, aligned_zeros
+from .parameters import aligned_empty
 
 
 @dataclasses.dataclass
@@ -247,27 +247,28 @@ class Workspace:
         self.inputs_sample_major = bool(kernels.inputs_sample_major(sizes))
         width = int(sizes[1:].sum())
         rows = row_length(sizes, capacity, dtype)
-        self.x = aligned_zeros(int(sizes[0]) * rows, dtype)
-        self.y = aligned_zeros(int(sizes[-1]) * rows, dtype)
+        self.x = aligned_empty(int(sizes[0]) * rows, dtype)  # (loads zero the inputs' padding)
+        self.y = aligned_empty(int(sizes[-1]) * rows, dtype)
         self.z = aligned_empty(width * rows, dtype)
         self.a = aligned_empty(width * rows, dtype)
         self.d = aligned_empty(width * rows, dtype)
         self.n = 0  # samples held by the last forward pass
+        self.m = 0  # their rows' length (row_length)
         self._views = None
 
     def load(self, X, Y=None):
         """Copy X (n, n_in) -- and Y (n, K) -- into the input blocks (see fastbp.kernels.train)."""
         if len(X) != self.n:
             self.n = len(X)
+            self.m = row_length(self.sizes, self.n, self.dtype)
             self._views = None
-        m = row_length(self.sizes, self.n, self.dtype)
-        load_inputs(self.x, X, self.inputs_sample_major, m)
+        load_inputs(self.x, X, self.inputs_sample_major, self.m)
         if Y is not None:
-            load_targets(self.y, Y, m)
+            load_targets(self.y, Y, self.m)
 
     def load_targets(self, Y):
         """Copy Y (n, K), n the samples of the last ``load``, into the targets' block."""
-        load_targets(self.y, Y, row_length(self.sizes, len(Y), self.dtype))
+        load_targets(self.y, Y, self.m)
 
     def layer_views(self):
         """(activations, pre-activations): sample-major (n, size) views of every layer's block,
@@ -277,7 +278,7 @@ class Workspace:
         return self._views
 
     def _layers(self, buffer):
-        return layer_views(buffer, self.sizes, self.n, row_length(self.sizes, self.n, self.dtype))
+        return layer_views(buffer, self.sizes, self.n, self.m)
 
 
 def layer_views(buffer, sizes, n, m):
@@ -350,13 +351,13 @@ class TrainingBlocks:
         m = row_length(sizes, capacity, dtype)
         self._sizes, self._dtype = sizes, dtype
 
-        def rows(length, allocate=aligned_empty):
+        def rows(length):
             line = 64 // dtype.itemsize
             padded = -(-length // line) * line
-            return allocate(n_blocks * padded, dtype).reshape(n_blocks, padded)
+            return aligned_empty(n_blocks * padded, dtype).reshape(n_blocks, padded)
 
         self.record = kernels.Blocks(
-            x=rows(int(sizes[0]) * m, aligned_zeros), y=rows(int(sizes[-1]) * m, aligned_zeros),
+            x=rows(int(sizes[0]) * m), y=rows(int(sizes[-1]) * m),
             z=rows(width * m), a=rows(width * m), d=rows(width * m),
             grads=rows(params.flat.size))
 

@@ -184,11 +184,13 @@ def propagate_delta(W, D, Z_prev, A_prev, D_prev, db_prev, bias_scale, activatio
 
 
 @kernel(python=False, linked=False)
-def weight_gradient_loops(A_in, D, dW):
-    """dW = A_in @ D.T with explicit loops: a block of two inputs by four outputs per pass over the
-    batch, eight running sums in registers (an odd last input is paired with itself, its copy
-    discarded).  A_in: (n_in, n), D: (n_out, n) -> dW: (n_in, n_out)."""
-    n_in, n = A_in.shape
+def weight_gradient_loops(A_in, D, dW, n):
+    """dW = A_in[:, :n] @ D[:, :n].T with explicit loops: a block of two inputs by four outputs per
+    pass over the batch, eight running sums in registers (an odd last input is paired with
+    itself, its copy discarded).  A_in: (n_in, >= n), D: (n_out, >= n) -> dW: (n_in, n_out).
+    Only the first n samples count: a block's padding columns may hold activations that
+    overflowed (0 x inf would be NaN), though their deltas are zero."""
+    n_in = A_in.shape[0]
     n_out = D.shape[0]
     zero = D.dtype.type(0.0)
     for i in range(0, n_in, 2):
@@ -252,8 +254,9 @@ def transpose_into(D, T):
 
 
 @kernel(inline=True)
-def weight_gradient(A_in, D, dW, T):
-    """dW = A_in @ D.T.  A_in: (n_in, n), D: (n_out, n) -> dW: (n_in, n_out).
+def weight_gradient(A_in, D, dW, T, n):
+    """dW = A_in @ D.T over the first n samples.  A_in: (n_in, >= n), D: (n_out, >= n) -> dW:
+    (n_in, n_out); a BLAS product's operands hold exactly n columns (row_length).
 
     T: an (n, n_out) buffer for a BLAS product to lay D out sample-major in first (then
     ``A_in @ T``; ``config.delta_sample_major`` says where that is faster), or an empty array.
@@ -269,7 +272,7 @@ def weight_gradient(A_in, D, dW, T):
         else:
             gemm(A_in, D.T, dW)
     else:
-        weight_gradient_loops(A_in, D, dW)
+        weight_gradient_loops(A_in, D, dW, n)
 
 
 @kernel

@@ -33,8 +33,10 @@
   product with its small-matrix kernels (``blas.SMALL_KERNELS``: AVX-512 cores, up to 100^3
   multiply-adds), whose kernel for that layout is faster than the one for ``A_in @ D.T`` by more
   than the copy costs once the layer is ``DELTA_T_MIN_IN`` inputs by ``DELTA_T_MIN_OUT`` outputs
-  over ``DELTA_T_MIN_SAMPLES`` samples.  Not measured at run time: the choice can change a
-  product's last bits, and a fit's bits must not depend on a measurement (docs/decisions.md).
+  over ``DELTA_T_MIN_SAMPLES`` samples; and no more outputs than inputs, as the copy goes where
+  the previous layer's delta will be (``train.delta_scratch``).  Not measured at run time: the
+  choice can change a product's last bits, and a fit's bits must not depend on a measurement
+  (docs/decisions.md).
 """
 import gc
 import hashlib
@@ -222,5 +224,5 @@ def delta_sample_major(n_in, n_out, n, float32):
     delta out sample-major first (see the module docstring); ``float32``: the products' dtype."""
     small = SMALL_KERNELS[1] if float32 else SMALL_KERNELS[0]
     return (small and use_blas(n_in, n_out) and n_in >= DELTA_T_MIN_IN
-            and n_out >= DELTA_T_MIN_OUT and n >= DELTA_T_MIN_SAMPLES
+            and DELTA_T_MIN_OUT <= n_out <= n_in and n >= DELTA_T_MIN_SAMPLES
             and n_in * n_out * n <= SMALL_KERNEL_MOST_WORK)

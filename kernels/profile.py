@@ -4,10 +4,11 @@ no Python dispatch.  Profiling helpers only: the training itself never calls the
 
 Buffers and ``sizes``/``codes`` as in ``train`` (see its docstring).
 """
-from .backward import output_loss
+from .backward import output_loss, transpose_into
 from .blas import gemm
 from .config import kernel
 from .train import (
+    delta_scratch,
     forward_layers,
     gather_batch,
     gradient_layers,
@@ -57,7 +58,8 @@ def update_loop(params, grads, backup, reps):
 @kernel
 def products_loop(params, grads, sizes, xbuf, zbuf, abuf, dbuf, n, reps):
     """``reps`` times the step's products alone: every layer's forward, weight-gradient and delta
-    ``gemm`` (BLAS) into the step's buffers, whatever kernel the layer uses in training."""
+    ``gemm`` (BLAS) into the step's buffers, whatever kernel the layer uses in training (the
+    weight gradient through a sample-major copy of the delta where training makes one)."""
     n = row_length(sizes, n, zbuf.itemsize)
     for _ in range(reps):
         for l in range(sizes.size - 1):
@@ -72,14 +74,19 @@ def products_loop(params, grads, sizes, xbuf, zbuf, abuf, dbuf, n, reps):
             else:
                 A = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
                 gemm(W.T, A, Z)
-                gemm(A, D.T, dW)
+                T = delta_scratch(dbuf, sizes, l, n)
+                if T.size > 0:
+                    transpose_into(D, T)
+                    gemm(A, T, dW)
+                else:
+                    gemm(A, D.T, dW)
             if l > 0:
                 gemm(W, D, layer_block(dbuf, sizes, l - 1, n))
 
 
 @kernel
-def gather_loop(X, Y, order, n, sample_major, xbuf, ybuf, reps):
+def gather_loop(X, Y, order, n, m, sample_major, xbuf, ybuf, reps):
     """``reps`` copies of a batch of ``n`` samples, in ``order``, out of the data set into the
-    batch buffers (a mini-batch step's gather)."""
+    batch buffers, rows of m values (a mini-batch step's gather)."""
     for r in range(reps):
-        gather_batch(X, Y, order, (r * n) % (order.size - n + 1), n, n, sample_major, xbuf, ybuf)
+        gather_batch(X, Y, order, (r * n) % (order.size - n + 1), n, m, sample_major, xbuf, ybuf)

@@ -10,9 +10,11 @@ Buffers (all one dtype, allocated once by the caller and reused every step):
   occupying a (sizes[l+1], m) block.
 Feature-major rows hold m = ``row_length(sizes, n, itemsize)`` values for n samples: n rounded up
 to whole cache lines when every layer runs the loop kernels, which run measurably faster on rows
-that start on a cache line (docs/decisions.md); they compute the padding columns along (the
-inputs' are zeros, the output delta's are set to zero, so they add exactly nothing to a
-gradient) and the losses count the first n columns only.  m = n when a layer is a BLAS product.
+that start on a cache line (docs/decisions.md).  The elementwise passes and the products compute
+the padding columns along (the inputs' are zeros, the output delta's are set to zero, so every
+delta is zero there); the reductions over samples -- losses, weight gradients -- count the first
+n columns only (a padding column's activations may overflow where no sample's do).  m = n when a
+layer is a BLAS product.
 ``sizes`` (L+1,) and ``codes`` (L,, the activation codes) are int64 arrays describing the network.
 
 The training loops take three records (named tuples, so the loops keep short signatures):
@@ -146,11 +148,11 @@ def sample_block(buf, n, width):
 @kernel(inline=True)
 def delta_scratch(dbuf, sizes, layer, n):
     """Where weight_gradient may lay layer ``layer``'s delta out sample-major: an (n, n_out) view
-    of the space of layer ``layer - 1``'s delta, which propagate_delta fills only after that
-    product -- when ``config.delta_sample_major`` says so and the delta fits there; else an
-    empty view."""
+    of the space of layer ``layer - 1``'s delta (n_out <= n_in, so it fits), which
+    propagate_delta fills only after that product -- when ``config.delta_sample_major`` says so;
+    else an empty view."""
     n_in, n_out = sizes[layer], sizes[layer + 1]
-    if layer > 0 and n_out <= n_in and delta_sample_major(n_in, n_out, n, dbuf.itemsize == 4):
+    if layer > 0 and delta_sample_major(n_in, n_out, n, dbuf.itemsize == 4):
         offset = 0
         for l in range(layer - 1):
             offset += sizes[l + 1]
@@ -205,7 +207,7 @@ def gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n
             gemm(sample_block(xbuf, n, sizes[0]).T, D.T, dW)
         else:  # (one call site: weight_gradient is inlined, so compiled once)
             A_in = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
-            weight_gradient(A_in, D, dW, delta_scratch(dbuf, sizes, l, n))
+            weight_gradient(A_in, D, dW, delta_scratch(dbuf, sizes, l, n), samples)
         if l > 0:
             W, _ = layer_params(params, sizes, l)
             _, db_prev = layer_params(grads, sizes, l - 1)

@@ -124,7 +124,7 @@ def test_weight_gradient_matches_reference_with_either_delta_layout(dtype, layou
 
 def test_delta_layout_rule_follows_the_blas_kernels():
     """Sample-major deltas only where the BLAS serves small-matrix kernels, only for BLAS layers
-    that are wide enough, only up to the small-matrix kernels' work."""
+    that are wide enough and no wider out than in, only up to the small-matrix kernels' work."""
     from fastbp import kernels
     from fastbp.kernels.blas import SMALL_KERNELS
 
@@ -136,6 +136,7 @@ def test_delta_layout_rule_follows_the_blas_kernels():
         assert not kernels.delta_sample_major(64, 32, 16, float32)     # too few samples
         assert not kernels.delta_sample_major(64, 32, 600, float32)    # past 100^3
         assert not kernels.delta_sample_major(256, 128, 64, float32)
+        assert not kernels.delta_sample_major(64, 100, 100, float32)   # more outputs than inputs
 
 
 def test_rows_of_loop_networks_are_padded_to_whole_cache_lines():
@@ -148,3 +149,27 @@ def test_rows_of_loop_networks_are_padded_to_whole_cache_lines():
     assert [kernels.row_length(loops, n, 4) for n in (1, 16, 250)] == [16, 16, 256]
     with_blas = np.array([784, 256, 128, 1])
     assert [kernels.row_length(with_blas, n, 4) for n in (1, 250)] == [1, 250]
+
+
+def test_padding_columns_never_reach_a_gradient():
+    """A padded block's extra columns are an input of zeros: with these weights its activations
+    overflow (relu(1e19 * 1e20 * 4) in float32) where no sample's do.  The gradients must stay
+    the reference's (finite), not 0 x inf = NaN, and a fit must go on."""
+    import fastbp
+
+    X = np.abs(np.random.default_rng(0).standard_normal((5, 2))) + 1.0
+    y = np.array([[1.0], [0.0], [1.0], [0.0], [1.0]])
+    results = {}
+    for backend in ("numba", "numpy"):
+        nn = fastbp.NeuralNetwork([2, 4, 4, 1], dtype=np.float32, backend=backend, seed=0)
+        nn.weights[0][...] = [[-1e20] * 4, [0] * 4]
+        nn.biases[0][...] = 1e19
+        nn.weights[1][...] = 1e20
+        nn.biases[1][...] = 0
+        nn.weights[2][...] = 1
+        nn.biases[2][...] = 0
+        dW, db = nn.gradients(X, y)
+        nn.fit(X, y, epochs=2, lr=0.01)
+        results[backend] = np.concatenate([np.ravel(g) for g in dW + db])
+    assert np.all(np.isfinite(results["numba"]))
+    np.testing.assert_allclose(results["numba"], results["numpy"], rtol=1e-5)

@@ -112,8 +112,8 @@ def test_inference_and_training_agree_with_the_reference_or_fail_cleanly(data):
     close(gradients["numba"], gradients["numpy"], spec["dtype"])
     # Compare the trained weights only where small steps keep them close (chaotic at lr 10), and
     # for SGD: Adam divides each gradient component by its own size, so a component that is
-    # rounding noise (a sum that cancels: 0 in one engine, 1e-7 in the other) moves by +-lr
-    # either way -- its gradients are compared above instead.
+    # rounding noise (a sum that cancels: exactly 0 in one engine, 1e-7 in the other) stays put
+    # in one engine and moves by ~lr in the other -- the gradients are compared above instead.
     if options["lr"] <= 0.1 and options["optimizer"] == "sgd":
         close(fast[3], ref[3], spec["dtype"])
 

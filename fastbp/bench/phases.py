@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from .. import kernels
-from ..engines import TrainingBlocks, Workspace
+from ..engines import TrainingBlocks, Workspace, row_length
 from ..kernels import profile
 from ..parameters import Parameters
 from ..threadctl import threads
@@ -63,8 +63,8 @@ def phase_times(w, reps=None, repeats=7):
         order = np.random.default_rng(SHUFFLE_SEED).permutation(len(X_all))
         Y_all = y_all.reshape(len(y_all), -1)
         times["gather"] = _median_seconds(
-            lambda r: profile.gather_loop(X_all, Y_all, order, n, ws.inputs_sample_major, ws.x,
-                                          ws.y, r),
+            lambda r: profile.gather_loop(X_all, Y_all, order, n, row_length(params.sizes, n, w.dtype),
+                                          ws.inputs_sample_major, ws.x, ws.y, r),
             reps, repeats)
     return times
 
