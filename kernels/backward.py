@@ -188,8 +188,7 @@ def weight_gradient_loops(A_in, D, dW, n):
     """dW = A_in[:, :n] @ D[:, :n].T with explicit loops: a block of two inputs by four outputs per
     pass over the batch, eight running sums in registers (an odd last input is paired with
     itself, its copy discarded).  A_in: (n_in, >= n), D: (n_out, >= n) -> dW: (n_in, n_out).
-    Only the first n samples count: a block's padding columns may hold activations that
-    overflowed (0 x inf would be NaN), though their deltas are zero."""
+    Training passes a block's whole padded rows (zero inputs and deltas there, train.py)."""
     n_in = A_in.shape[0]
     n_out = D.shape[0]
     zero = D.dtype.type(0.0)
@@ -255,7 +254,7 @@ def transpose_into(D, T):
 
 @kernel(inline=True)
 def weight_gradient(A_in, D, dW, T, n):
-    """dW = A_in @ D.T over the first n samples.  A_in: (n_in, >= n), D: (n_out, >= n) -> dW:
+    """dW = A_in @ D.T over the first n columns.  A_in: (n_in, >= n), D: (n_out, >= n) -> dW:
     (n_in, n_out); a BLAS product's operands hold exactly n columns (row_length).
 
     T: an (n, n_out) buffer for a BLAS product to lay D out sample-major in first (then

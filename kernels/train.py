@@ -10,11 +10,12 @@ Buffers (all one dtype, allocated once by the caller and reused every step):
   occupying a (sizes[l+1], m) block.
 Feature-major rows hold m = ``row_length(sizes, n, itemsize)`` values for n samples: n rounded up
 to whole cache lines when every layer runs the loop kernels, which run measurably faster on rows
-that start on a cache line (docs/decisions.md).  The elementwise passes and the products compute
-the padding columns along (the inputs' are zeros, the output delta's are set to zero, so every
-delta is zero there); the reductions over samples -- losses, weight gradients -- count the first
-n columns only (a padding column's activations may overflow where no sample's do).  m = n when a
-layer is a BLAS product.
+that start on a cache line (docs/decisions.md).  The passes compute the padding columns along,
+as a zero input to every layer (the inputs' padding is zero, and so is every hidden layer's
+activation there, set after its pass: the pre-activations there are the biases, never an
+overflow), and the output delta is set to zero there, so every delta is zero there and they add
+exactly nothing to a gradient; the losses count the first n columns only.  m = n when a layer is
+a BLAS product.
 ``sizes`` (L+1,) and ``codes`` (L,, the activation codes) are int64 arrays describing the network.
 
 The training loops take three records (named tuples, so the loops keep short signatures):
@@ -163,8 +164,11 @@ def delta_scratch(dbuf, sizes, layer, n):
 @kernel(python=False, linked=False)
 def forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n):
     """Forward through every layer for a batch of n samples (inputs already in xbuf), padding
-    columns included."""
-    n = row_length(sizes, n, xbuf.itemsize)
+    columns included: a hidden layer's activations are set to zero there, so every padding
+    column is the zero input to each layer (its pre-activations the biases, always finite)."""
+    samples = n
+    n = row_length(sizes, samples, xbuf.itemsize)
+    last = sizes.size - 2
     for l in range(sizes.size - 1):
         W, b = layer_params(params, sizes, l)
         Z = layer_block(zbuf, sizes, l, n)
@@ -175,7 +179,10 @@ def forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n):
         else:  # (one call site: dense_forward is inlined, so compiled once)
             A_in = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
             dense_forward(W, b, A_in, Z, A_out, codes[l])
-    last = sizes.size - 2
+        if l < last:
+            for o in range(A_out.shape[0]):
+                for k in range(samples, n):
+                    A_out[o, k] = 0
     if codes[last] == SOFTMAX:  # the output layer's softmax over each sample's outputs
         softmax_columns(layer_block(zbuf, sizes, last, n), layer_block(abuf, sizes, last, n))
 
@@ -207,7 +214,7 @@ def gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n
             gemm(sample_block(xbuf, n, sizes[0]).T, D.T, dW)
         else:  # (one call site: weight_gradient is inlined, so compiled once)
             A_in = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
-            weight_gradient(A_in, D, dW, delta_scratch(dbuf, sizes, l, n), samples)
+            weight_gradient(A_in, D, dW, delta_scratch(dbuf, sizes, l, n), n)
         if l > 0:
             W, _ = layer_params(params, sizes, l)
             _, db_prev = layer_params(grads, sizes, l - 1)
