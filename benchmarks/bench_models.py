@@ -6,6 +6,8 @@
   interleaved (targets: <= 1.3x on the circle, <= 1.15x on the spirals and the mini-batch epoch).
 * ``Heads.time_fit``: one network shape ([2, 64, 32, 3], three spirals, 300 epochs) with a
   sigmoid (3 independent outputs), softmax or identity head.
+* ``Activations.time_fit``: the tutorial's circle (W1's network and data, 1000 epochs) with each
+  hidden activation -- the sigmoid and tanh passes are vectorised exp and tanh (kernels/vecmath).
 * ``LBFGS.time_fit`` / ``track_loss``: L-BFGS on the tutorial's circle, 100 iterations at most.
 
 Commits before the models (no ``optimizer`` option) show these as n/a.
@@ -110,6 +112,29 @@ class Heads:
 
     def time_fit(self, output):
         self.nn.fit(self.X, self.y, epochs=300, lr=0.01, optimizer="adam")
+
+
+class Activations:
+    params = ["relu", "leaky_relu", "tanh", "sigmoid", "identity"]
+    param_names = ["activation"]
+    number = 1
+    repeat = (3, 7, 20.0)
+
+    def setup(self, activation):
+        _require_models()
+        w = common.WORKLOADS["circle"]
+        self.X, self.y = w.data("float64")
+        self.options = w.fit_options()
+        self.activation = activation
+        self.make().fit(self.X, self.y, **dict(self.options, epochs=2))
+        self.nn = self.make()
+
+    def make(self):
+        return fastbp.NeuralNetwork(list(common.WORKLOADS["circle"].sizes),
+                                    activation=self.activation, seed=common.SEED)
+
+    def time_fit(self, activation):
+        self.nn.fit(self.X, self.y, **self.options)
 
 
 class LBFGS:
