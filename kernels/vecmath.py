@@ -39,6 +39,9 @@ def power_of_two(typingctx, k):
     return types.float64(k), codegen
 
 
+EXP_NEG_MOST = 700.0  # the largest t exp_neg takes
+
+
 @kernel(python=False)
 def exp_neg(t):
     """exp(-t) for 0 <= t <= 700 (float64).
