@@ -16,6 +16,12 @@ import math
 import os
 import tempfile
 import zipfile
+import zlib
+
+try:
+    import lzma
+except ImportError:  # pragma: no cover -- a Python built without it
+    lzma = None
 
 import numpy as np
 
@@ -64,7 +70,7 @@ def load(path, expected_sizes):
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+    except _MEMBER_ERRORS as error:
         raise ValueError(f"{path} is not a fastbp model file (not a readable .npz archive: "
                          f"{error})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -118,6 +124,13 @@ def _metadata(archive, path):
     return metadata
 
 
+# What reading a damaged member can raise: zipfile raises NotImplementedError for a compression
+# method it does not know and RuntimeError for a member flagged as encrypted; the decompressors
+# zlib.error (deflate), OSError (bzip2) and LZMAError on bad data.
+_MEMBER_ERRORS = (ValueError, OSError, EOFError, KeyError, NotImplementedError, RuntimeError,
+                  zipfile.BadZipFile, zlib.error) + ((lzma.LZMAError,) if lzma else ())
+
+
 def _read(archive, name, path, check):
     """Member ``name``.npy, its header read and passed to ``check(shape, dtype)`` (which raises
     ValueError) before any data is read or memory allocated for it."""
@@ -136,7 +149,7 @@ def _read(archive, name, path, check):
         check(shape, dtype)
         with archive.zip.open(member) as f:
             array = np.lib.format.read_array(f, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+    except _MEMBER_ERRORS as error:
         raise ValueError(f"{path}: array {name!r} cannot be read ({error})") from None
     return array
 

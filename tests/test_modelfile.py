@@ -186,6 +186,19 @@ def hostile_cases(tmp_path):
     with zipfile.ZipFile(tmp_path / "pickle_member.npz", "w") as archive:
         archive.writestr("metadata.npy", pickle.dumps(Payload(tmp_path / "EXECUTED")))
     cases["a pickle as a member"] = tmp_path / "pickle_member.npz"
+    # One damaged byte in a member's central-directory entry: a compression method zipfile does
+    # not know (NotImplementedError inside zipfile) or the "encrypted" flag (RuntimeError).
+    good = tmp_path / "good.npz"
+    fastbp.NeuralNetwork([4, 8, 3], seed=0).save(good)
+    raw = good.read_bytes()
+    entry = raw.index(b"PK\x01\x02", raw.index(b"PK\x01\x02") + 4)  # a member after the first
+    for label, offset, value in (("an unknown compression method", 10, 99),
+                                 ("the encrypted flag", 8, 1)):
+        damaged = bytearray(raw)
+        damaged[entry + offset] = value
+        path = tmp_path / f"{label.replace(' ', '_')}.npz"
+        path.write_bytes(bytes(damaged))
+        cases[f"a member with {label}"] = path
     return cases
 
 
