@@ -12,7 +12,7 @@ dtype.
 import numpy as np
 
 from .config import kernel
-from .vecmath import EXP_NEG_MOST, exp_neg, sigmoid, tanh
+from .vecmath import exp_neg_any, sigmoid, tanh
 
 IDENTITY = 0
 RELU = 1
@@ -70,8 +70,8 @@ def softmax_columns(Z, A):
     """A[:, k] = softmax(Z[:, k]) for every sample k (stable: shifted by the column's maximum).
     Z, A: (K, n).
 
-    Row by row, so the exponentials are vector passes over the samples (``vecmath.exp_neg`` of
-    max - z, in float64; below e^-700 they stay at e^-700 rather than reaching zero): A[0]
+    Row by row, so the exponentials are vector passes over the samples
+    (``vecmath.exp_neg_any`` of max - z, in float64, reaching 0 where libm's exp does): A[0]
     first holds each column's maximum, then rows 1.. their exponentials, then row 0 its own;
     a last pass per sample divides by the column's sum.
     """
@@ -84,9 +84,9 @@ def softmax_columns(Z, A):
             top[k] = max(top[k], Z[o, k])
     for o in range(1, K):
         for k in range(n):
-            A[o, k] = exp_neg(min(np.float64(top[k]) - np.float64(Z[o, k]), EXP_NEG_MOST))
+            A[o, k] = exp_neg_any(np.float64(top[k]) - np.float64(Z[o, k]))
     for k in range(n):
-        top[k] = exp_neg(min(np.float64(top[k]) - np.float64(Z[0, k]), EXP_NEG_MOST))
+        top[k] = exp_neg_any(np.float64(top[k]) - np.float64(Z[0, k]))
     one = A.dtype.type(1.0)
     for k in range(n):
         total = A.dtype.type(0.0)

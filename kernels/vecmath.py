@@ -40,6 +40,7 @@ def power_of_two(typingctx, k):
 
 
 EXP_NEG_MOST = 700.0  # the largest t exp_neg takes
+EXP_NEG_AT_MOST = 9.85967654375977e-305  # exp(-700)
 
 
 @kernel(python=False)
@@ -68,6 +69,17 @@ def exp_neg(t):
     # A NaN t makes n NaN and int(n) undefined (x86 gives INT_MIN); p is NaN then, and so is
     # the result (tests/test_vecmath.py checks it).  A guard on n would stop the vectoriser.
     return p * power_of_two(-int(n))
+
+
+@kernel(python=False)
+def exp_neg_any(t):
+    """exp(-t) for any t >= 0 (float64), as libm's exp(-t): exp_neg up to 700; past it
+    exp_neg(t - 700) * exp(-700), which goes subnormal and rounds to 0 from t ~ 745 on (an
+    exact 0 where a softmax's other outputs dwarf this one, not a floor at exp(-700)).  inf
+    gives 0, NaN NaN."""
+    far = t > EXP_NEG_MOST
+    u = min(t - EXP_NEG_MOST if far else t, EXP_NEG_MOST)
+    return exp_neg(u) * (EXP_NEG_AT_MOST if far else 1.0)
 
 
 @kernel(python=False)

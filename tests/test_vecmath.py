@@ -104,3 +104,37 @@ def test_tanh_series_coefficients_are_the_taylor_coefficients():
         n = j + 2  # the coefficient of z^(2n - 1)
         exact = Fraction(2 ** (2 * n) * (2 ** (2 * n) - 1)) * bernoulli[2 * n] / factorial(2 * n)
         assert value == float(exact), (j, value, float(exact))
+
+
+@kernel
+def _apply_exp_neg_any(t, out):
+    for k in range(t.size):
+        out[k] = vecmath.exp_neg_any(t[k])
+
+
+def test_exp_neg_any_goes_subnormal_and_to_zero_as_numpy():
+    """Past exp_neg's range: subnormal results close to NumPy's, and exact zeros from ~745 on --
+    a softmax output that underflows must be 0, not a floor at exp(-700) (a ReLU unit at exactly
+    0 would otherwise get a 1e-300 gradient and wake up where the reference's stays dead)."""
+    t = np.concatenate([np.linspace(0, 708, 100_001), np.linspace(700, 800, 100_001)])
+    got = evaluate(_apply_exp_neg_any, t)
+    expected = np.exp(-t)
+    normal = expected > np.finfo(np.float64).tiny
+    relative = np.abs(got[normal] - expected[normal]) / expected[normal]
+    assert relative.max() < 1e-15
+    assert np.all(np.abs(got[~normal] - expected[~normal]) <= 2 * 5e-324)
+    assert np.all(got[t > 746] == 0.0)
+    special = evaluate(_apply_exp_neg_any, np.array([np.inf, 1e300, np.nan]))
+    np.testing.assert_array_equal(special[:2], [0.0, 0.0])
+    assert np.isnan(special[2])
+
+
+def test_softmax_gives_exact_zeros_where_the_exponential_underflows():
+    from fastbp import kernels
+
+    Z = np.array([[0.0, 3.0, -1000.0], [-1000.0, 2.0, 0.0]])
+    A = np.empty_like(Z)
+    kernels.softmax(Z, A)
+    np.testing.assert_array_equal(A[:, 0], [1.0, 0.0])
+    np.testing.assert_array_equal(A[:, 2], [0.0, 1.0])
+    np.testing.assert_allclose(A[:, 1], np.exp(Z[:, 1]) / np.exp(Z[:, 1]).sum(), rtol=1e-15)
