@@ -39,14 +39,22 @@ from .train import (
     train_full_batch,
     train_minibatch,
 )
-from .update import ADAM, SGD, Optimizer, OptimizerState, optimizer_update, sgd_update
+from .update import (
+    ADAM,
+    SGD,
+    Optimizer,
+    OptimizerState,
+    optimizer_update,
+    optimizer_update_blocks,
+    sgd_update,
+)
 
 __all__ = [
     "CACHE_ENABLED", "CACHE_PROBLEMS", "FAST_FLOATS", "SLOT", "use_blas", "delta_sample_major",
     "finite_and_within",
     "NO_MONITOR", "VAL_LOSS", "VAL_SCORE", "TRAIN_LOSS",
     "IDENTITY", "LEAKY_RELU", "RELU", "SIGMOID", "SOFTMAX", "TANH", "SGD", "ADAM",
-    "softmax", "head_delta", "sgd_update", "optimizer_update",
+    "softmax", "head_delta", "sgd_update", "optimizer_update", "optimizer_update_blocks",
     "dense_forward", "bias_gradient", "output_loss",
     "propagate_delta", "weight_gradient",
     "forward_pass", "gradient_pass", "inputs_sample_major", "network_loss", "row_length",

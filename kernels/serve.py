@@ -89,7 +89,7 @@ def update_share(worker, n_workers, net, blocks, grads, scalars):
     start, stop = share(grads.size, worker, n_workers, 16)
     total = grads[start:stop]
     copy_into(total, rows[0, start:stop])
-    add_later_blocks(rows, start, stop, total)
+    add_later_blocks(rows, start, stop, total, rows.shape[0])
     finite = sgd_step(net.params[start:stop], total, scalars[RATE], net.backup[start:stop])
     scalars[1 + worker] = 1.0 if finite else 0.0
     return 0

@@ -36,11 +36,28 @@ def sgd_step(params, grads, lr, backup):
     return poison == zero
 
 
+@kernel(python=False)
+def sgd_step_sum(params, grads, last, lr, backup):
+    """sgd_step with the gradient ``grads + last`` (1-D, one dtype), summed as it is read: the
+    sum of the blocks' rows taken in the same pass as the step, rather than stored and read back.
+    The same values as sgd_step on the stored sum."""
+    step = params.dtype.type(lr)
+    zero = params.dtype.type(0.0)
+    poison = zero
+    for k in range(params.size):
+        p = params[k]
+        backup[k] = p
+        q = p - step * (grads[k] + last[k])
+        params[k] = q
+        poison += q * zero
+    return poison == zero
+
+
 @kernel(inline=True)
-def add_later_blocks(grads, start, stop, total):
-    """total += grads[1, start:stop] + grads[2, start:stop] + ..., one row after another in block
-    order: with ``total`` holding row 0's values, the blocks' sum whoever computed them."""
-    for b in range(1, grads.shape[0]):
+def add_later_blocks(grads, start, stop, total, end):
+    """total += grads[1, start:stop] + ... + grads[end - 1, start:stop], one row after another in
+    block order: with ``total`` holding row 0's values, the blocks' sum whoever computed them."""
+    for b in range(1, end):
         part = grads[b, start:stop]
         for k in range(total.size):
             total[k] += part[k]
@@ -50,14 +67,21 @@ def add_later_blocks(grads, start, stop, total):
 def optimizer_step_blocks(params, grads, lr, backup, start, stop, opt, state, t):
     """The optimizer's step ``t`` for parameters [start, stop) from a gradient computed in blocks.
 
-    ``grads`` (n_blocks, P): row b is block b's share of the gradient.  Their sum, in block order
-    (so the step is the same whichever workers computed the blocks), replaces row 0, then
-    optimizer_step.  Returns True when every updated parameter is finite.  Loops run over views
-    of the range, indexed from 0: an index Numba cannot prove non-negative keeps a wraparound
-    check in the loop, which stops LLVM from vectorising it.
+    ``grads`` (n_blocks, P): row b is block b's share of the gradient.  Their sum is taken in
+    block order (so the step is the same whichever workers computed the blocks): rows 1.. added
+    into row 0, then optimizer_step -- or, for plain SGD, the last row added in the step's own
+    pass (sgd_step_sum: the update is bound by memory traffic, and this saves a pass over the
+    range).  Returns True when every updated parameter is finite.  Loops run over views of the
+    range, indexed from 0: an index Numba cannot prove non-negative keeps a wraparound check in
+    the loop, which stops LLVM from vectorising it.
     """
     summed = grads[0, start:stop]
-    add_later_blocks(grads, start, stop, summed)
+    n_blocks = grads.shape[0]
+    if n_blocks > 1 and opt.code == SGD and opt.momentum == 0.0 and opt.weight_decay == 0.0:
+        add_later_blocks(grads, start, stop, summed, n_blocks - 1)
+        return sgd_step_sum(params[start:stop], summed, grads[n_blocks - 1, start:stop], lr,
+                            backup[start:stop])
+    add_later_blocks(grads, start, stop, summed, n_blocks)
     # (an unused, empty state array sliced stays empty)
     return optimizer_step(params[start:stop], summed, lr, backup[start:stop], opt,
                           state.velocity[start:stop], state.m[start:stop], state.v[start:stop],
@@ -140,3 +164,10 @@ def sgd_update(params, grads, lr, backup):
 def optimizer_update(params, grads, lr, backup, opt, velocity, m, v, decay, t):
     """optimizer_step callable from Python (tests and benchmarks)."""
     return optimizer_step(params, grads, lr, backup, opt, velocity, m, v, decay, t)
+
+
+@kernel
+def optimizer_update_blocks(params, grads, lr, backup, start, stop, opt, state, t):
+    """optimizer_step_blocks callable from Python (tests)."""
+    return optimizer_step_blocks(params, grads, lr, backup, start, stop, opt, state, t)
+

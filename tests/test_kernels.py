@@ -89,6 +89,74 @@ def test_parameter_update_flags_non_finite_results():
     assert kernels.sgd_update(np.ones(5), np.ones(5), 0.1, backup)
 
 
+def _optimizer_record(settings):
+    from fastbp import kernels
+
+    betas = settings.get("betas", (0.9, 0.999))
+    return kernels.Optimizer(kernels.ADAM if settings["optimizer"] == "adam" else kernels.SGD,
+                             float(settings.get("momentum", 0.0)),
+                             bool(settings.get("nesterov", False)), float(betas[0]),
+                             float(betas[1]), float(settings.get("eps", 1e-8)),
+                             float(settings.get("weight_decay", 0.0)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("optimizer", sorted(_testing.OPTIMIZERS))
+@pytest.mark.parametrize("n_blocks", [1, 2, 3, 4])
+def test_update_from_blocks_is_the_update_from_their_sum_in_block_order(dtype, optimizer,
+                                                                        n_blocks):
+    """The training loops' update from the blocks' gradient rows (in worker shares of the
+    parameters; plain SGD adds the last row inside its step) gives the bits of one update from
+    the rows summed in block order -- parameters, backup and optimizer state."""
+    from fastbp import kernels
+
+    random = np.random.default_rng(n_blocks)
+    size = 301
+    record = _optimizer_record(_testing.OPTIMIZERS[optimizer])
+    params0 = random.standard_normal(size).astype(dtype)
+    decay = (random.random(size) < 0.8).astype(dtype)
+    rows = [random.standard_normal((n_blocks, size)).astype(dtype) for _ in range(3)]
+
+    def state():
+        return kernels.OptimizerState(*(np.zeros(size, dtype) for _ in range(3)), decay)
+
+    expected, expected_state, expected_backup = params0.copy(), state(), np.empty(size, dtype)
+    for t, grads in enumerate(rows, start=1):
+        total = grads[0].copy()
+        for b in range(1, n_blocks):
+            total += grads[b]
+        assert kernels.optimizer_update(expected, total, 0.05, expected_backup, record,
+                                        *expected_state, t)
+    params, blocked_state, backup = params0.copy(), state(), np.empty(size, dtype)
+    for t, grads in enumerate(rows, start=1):
+        grads = grads.copy()
+        for start, stop in [(0, 144), (144, size)]:  # two workers' shares, whole cache lines
+            assert kernels.optimizer_update_blocks(params, grads, 0.05, backup, start, stop,
+                                                   record, blocked_state, t)
+    np.testing.assert_array_equal(params, expected)
+    np.testing.assert_array_equal(backup, expected_backup)
+    for name in ("velocity", "m", "v"):
+        np.testing.assert_array_equal(getattr(blocked_state, name), getattr(expected_state, name))
+    assert not np.array_equal(params, params0)
+
+
+@pytest.mark.parametrize("n_blocks", [1, 2, 3])
+def test_update_from_blocks_flags_a_non_finite_row(n_blocks):
+    from fastbp import kernels
+
+    record = _optimizer_record(_testing.OPTIMIZERS["sgd"])
+    params, backup = np.ones(40), np.empty(40)
+    grads = np.zeros((n_blocks, 40))
+    grads[-1, 7] = np.inf
+    state = kernels.OptimizerState(*(np.zeros(40) for _ in range(3)), np.ones(40))
+    assert not kernels.optimizer_update_blocks(params, grads, 0.1, backup, 0, 40, record, state, 1)
+    np.testing.assert_array_equal(backup, np.ones(40))  # the caller restores from here
+    params[...] = backup
+    assert kernels.optimizer_update_blocks(params, np.ones((n_blocks, 40)), 0.1, backup, 0, 40,
+                                           record, state, 1)
+    np.testing.assert_array_equal(params, 1 - 0.1 * n_blocks)
+
+
 @numba.njit
 def _gemm_every_layout(A, At, B, Bt, out):
     """A (m, k) and B (k, n) C-contiguous; At, Bt their transposes, C-contiguous (so At.T is F)."""
