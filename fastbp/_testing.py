@@ -152,7 +152,7 @@ def _compiled_kernels(c):
     velocity, m, v = np.zeros(size, params.dtype), np.zeros(size, params.dtype), np.zeros(size, params.dtype)
 
     def dense_forward():
-        kernels.dense_forward(W, b, a_in, Z, A, ACTIVATIONS[c["activation"]][1])
+        kernels.dense_forward(W, b, a_in, Z, A, ACTIVATIONS[c["activation"]][1], True)
         if c["activation"] == "softmax":  # an output layer: the network's pass finishes it
             kernels.softmax(Z, A)
         return Z.T, A.T
@@ -164,7 +164,7 @@ def _compiled_kernels(c):
     db_prev = np.empty(z_prev.shape[0], dtype=z_prev.dtype)
 
     def propagate_delta():
-        kernels.propagate_delta(W, delta, z_prev, a_prev, D_prev, db_prev, bias_scale,
+        kernels.propagate_delta(W, delta, a_prev, D_prev, db_prev, bias_scale,
                                 ACTIVATIONS[c["hidden"]][1])
         return D_prev.T, db_prev
 

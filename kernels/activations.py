@@ -26,42 +26,46 @@ SIGMOID_LIMIT = 500.0  # the tutorial's clip of z
 
 
 @kernel(python=False, linked=False)
-def activate_row(Z, A, o, bias, activation):
-    """Z[o] += bias, then A[o] = activation(Z[o]) (one pass, the row in cache).  Z, A: (n_out, n).
+def activate_row(Z, A, o, bias, activation, keep_z):
+    """A[o] = activation(Z[o] + bias) (one pass, the row in cache).  Z, A: (n_out, n).
 
-    A zero bias leaves Z unwritten: stores are what bound this pass.  SOFTMAX rows are left to
-    ``softmax_columns`` (a softmax needs every row of a sample): here A[o] = Z[o].
+    With ``keep_z`` Z[o] is left holding the pre-activations (Z[o] += bias); without, it is not
+    written: stores are what bound this pass, and the training passes take every hidden
+    derivative from A (``derivative_row``).  SOFTMAX rows are left to ``softmax_columns`` (a
+    softmax needs every row of a sample): here A[o] = Z[o].
     """
     n = Z.shape[1]
     zero = Z.dtype.type(0.0)
-    if activation == RELU and bias == zero:
+    store = keep_z and bias != zero
+    if activation == RELU and store:
         for k in range(n):
-            z = Z[o, k]
+            z = Z[o, k] + bias
+            Z[o, k] = z
             A[o, k] = zero if z < zero else z
     elif activation == RELU:
         for k in range(n):
             z = Z[o, k] + bias
-            Z[o, k] = z
             A[o, k] = zero if z < zero else z
-    elif activation == SIGMOID and bias == zero:
-        for k in range(n):
-            A[o, k] = sigmoid(Z[o, k], SIGMOID_LIMIT)
-    elif activation == SIGMOID:
+    elif activation == SIGMOID and store:
         for k in range(n):
             z = Z[o, k] + bias
             Z[o, k] = z
             A[o, k] = sigmoid(z, SIGMOID_LIMIT)
+    elif activation == SIGMOID:
+        for k in range(n):
+            A[o, k] = sigmoid(Z[o, k] + bias, SIGMOID_LIMIT)
     else:
-        if bias != zero:
+        if store:
             for k in range(n):
                 Z[o, k] += bias
+            bias = zero
         if activation == TANH:
             for k in range(n):
-                A[o, k] = tanh(Z[o, k])
+                A[o, k] = tanh(Z[o, k] + bias)
         else:  # LEAKY_RELU; IDENTITY and SOFTMAX (finished by softmax_columns) as slope 1
             slope = Z.dtype.type(LEAKY_SLOPE if activation == LEAKY_RELU else 1.0)
             for k in range(n):
-                z = Z[o, k]
+                z = Z[o, k] + bias
                 A[o, k] = z * slope if z < zero else z
 
 
@@ -98,12 +102,13 @@ def softmax_columns(Z, A):
 
 
 @kernel(python=False)
-def derivative_row(D, Z, A, i, activation):
-    """D[i] *= activation'(Z[i]); returns the sum of the new D[i] -- the layer's bias gradient --
-    from the same pass.  D, Z, A: (rows, n).  Products, as the reference computes them: NaN stays
-    NaN.  Two loops serve the five activations: the ReLU family from Z (slope 1 above zero, 0 or
-    LEAKY_SLOPE below), the others from A = f(Z) as c0 + c1 a + c2 a^2 (tanh: 1 - a^2; sigmoid:
-    a - a^2; identity: 1)."""
+def derivative_row(D, A, i, activation):
+    """D[i] *= activation'(Z[i]), from the activations A = activation(Z); returns the sum of the
+    new D[i] -- the layer's bias gradient -- from the same pass.  D, A: (rows, n).  Products, as
+    the reference computes them: NaN stays NaN.  Two loops serve the five activations: the ReLU
+    family (slope 1 above zero, 0 or LEAKY_SLOPE below; a > 0 exactly where z > 0, NaN
+    included), the others as c0 + c1 a + c2 a^2 (tanh: 1 - a^2; sigmoid: a - a^2; identity: 1).
+    No pre-activation is read: the training passes need not store them (``activate_row``)."""
     zero = D.dtype.type(0.0)
     one = D.dtype.type(1.0)
     total = zero
@@ -111,7 +116,7 @@ def derivative_row(D, Z, A, i, activation):
     if activation == RELU or activation == LEAKY_RELU:
         slope = D.dtype.type(LEAKY_SLOPE) if activation == LEAKY_RELU else zero
         for k in range(n):
-            d = D[i, k] * (one if Z[i, k] > zero else slope)
+            d = D[i, k] * (one if A[i, k] > zero else slope)
             D[i, k] = d
             total += d
         return total

@@ -166,10 +166,11 @@ def output_delta_tutorial(A, Y, D, n_mean, n):
 
 
 @kernel(inline=True)
-def propagate_delta(W, D, Z_prev, A_prev, D_prev, db_prev, bias_scale, activation):
-    """D_prev = (W @ D) * activation'(Z_prev) (into a hidden layer whose pre-activations and
-    activations are Z_prev, A_prev), and that layer's bias gradient from the same pass:
-    db_prev = bias_scale * D_prev.sum(axis=1) (see bias_gradient).
+def propagate_delta(W, D, A_prev, D_prev, db_prev, bias_scale, activation):
+    """D_prev = (W @ D) * activation'(Z_prev) (into a hidden layer whose activations are
+    A_prev = activation(Z_prev): the derivative is taken from them, derivative_row), and that
+    layer's bias gradient from the same pass: db_prev = bias_scale * D_prev.sum(axis=1) (see
+    bias_gradient).
 
     W: (n_in, n_out), D: (n_out, n) -> D_prev: (n_in, n), db_prev: (n_in,).
     """
@@ -177,10 +178,10 @@ def propagate_delta(W, D, Z_prev, A_prev, D_prev, db_prev, bias_scale, activatio
     if use_blas(n_in, n_out):
         gemm(W, D, D_prev)
     else:
-        product_loops(W.T[::1], D, D_prev, D[0, :0])  # no bias
+        product_loops(W.T[::1], D, D_prev, D[0, :0], D_prev, False)  # no bias
     scale = D.dtype.type(bias_scale)
     for i in range(n_in):
-        db_prev[i] = derivative_row(D_prev, Z_prev, A_prev, i, activation) * scale
+        db_prev[i] = derivative_row(D_prev, A_prev, i, activation) * scale
 
 
 @kernel(python=False, linked=False)

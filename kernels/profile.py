@@ -26,7 +26,7 @@ from .update import sgd_step
 def forward_loop(params, sizes, codes, xbuf, zbuf, abuf, n, reps):
     """``reps`` forward passes."""
     for _ in range(reps):
-        forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n)
+        forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n, False)
 
 
 @kernel

@@ -72,7 +72,8 @@ def blocks_pass(command, first, end, net, blocks, scalars, n_total, tutorial):
             scalars[LOSSES + 2 * b + 1] = correct
         elif command == FORWARD:
             if n > 0:
-                forward_layers(net.params, sizes, codes, blocks.x[b], blocks.z[b], blocks.a[b], n)
+                forward_layers(net.params, sizes, codes, blocks.x[b], blocks.z[b], blocks.a[b], n,
+                               True)
         elif n == 0:
             blocks.grads[b][:] = 0
         else:

@@ -162,10 +162,14 @@ def delta_scratch(dbuf, sizes, layer, n):
 
 
 @kernel(python=False, linked=False)
-def forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n):
+def forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n, keep_z):
     """Forward through every layer for a batch of n samples (inputs already in xbuf), padding
     columns included: a hidden layer's activations are set to zero there, so every padding
-    column is the zero input to each layer (its pre-activations the biases, always finite)."""
+    column is the zero input to each layer (its pre-activations the biases, always finite).
+    The output layer's pre-activations are always kept in zbuf (its loss reads them); the hidden
+    layers' only with ``keep_z`` (a recorded pass, whose pre-activations the API shows): the
+    training passes take every hidden derivative from the activations, and skipping those
+    stores is much of what a thin layer's pass costs."""
     samples = n
     n = row_length(sizes, samples, xbuf.itemsize)
     last = sizes.size - 2
@@ -173,12 +177,13 @@ def forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n):
         W, b = layer_params(params, sizes, l)
         Z = layer_block(zbuf, sizes, l, n)
         A_out = layer_block(abuf, sizes, l, n)
+        keep = keep_z or l == last
         if l == 0 and inputs_sample_major(sizes):  # dense_forward's BLAS path, transposed batch
             gemm(W.T, sample_block(xbuf, n, sizes[0]).T, Z)
-            bias_activation(Z, b, A_out, codes[0])
+            bias_activation(Z, b, A_out, codes[0], keep)
         else:  # (one call site: dense_forward is inlined, so compiled once)
             A_in = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
-            dense_forward(W, b, A_in, Z, A_out, codes[l])
+            dense_forward(W, b, A_in, Z, A_out, codes[l], keep)
         if l < last:
             for o in range(A_out.shape[0]):
                 for k in range(samples, n):
@@ -219,9 +224,8 @@ def gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n
             W, _ = layer_params(params, sizes, l)
             _, db_prev = layer_params(grads, sizes, l - 1)
             D_prev = layer_block(dbuf, sizes, l - 1, n)
-            propagate_delta(W, D, layer_block(zbuf, sizes, l - 1, n),
-                            layer_block(abuf, sizes, l - 1, n), D_prev, db_prev, bias_scale,
-                            codes[l - 1])
+            propagate_delta(W, D, layer_block(abuf, sizes, l - 1, n), D_prev, db_prev,
+                            bias_scale, codes[l - 1])
             D = D_prev
 
 
@@ -229,7 +233,7 @@ def gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n
 def forward_pass(params, sizes, codes, xbuf, zbuf, abuf, n):
     """forward_layers callable from Python (the step-by-step engine, predict): compiled when
     first called, so the training loops' first compilation does not pay for a Python wrapper."""
-    forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n)
+    forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n, True)
 
 
 @kernel
@@ -241,7 +245,7 @@ def gradient_pass(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n, 
 @kernel
 def network_loss(params, sizes, codes, xbuf, ybuf, zbuf, abuf, n, tutorial):
     """Forward pass, then (mean loss of the head, number of correct predictions)."""
-    forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n)
+    forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n, False)
     last = sizes.size - 2
     m = row_length(sizes, n, xbuf.itemsize)
     return output_loss(layer_block(zbuf, sizes, last, m), layer_block(abuf, sizes, last, m),
@@ -275,7 +279,7 @@ def job_pass(net, x, y, z, a, d, grads, n, n_mean, tutorial, with_gradient):
     blocks and for the validation set alike -- so the passes are compiled once for all."""
     sizes, codes = net.sizes, net.codes
     last = sizes.size - 2
-    forward_layers(net.params, sizes, codes, x, z, a, n)
+    forward_layers(net.params, sizes, codes, x, z, a, n, False)
     m = row_length(sizes, n, x.itemsize)
     result = output_loss_sum(layer_block(z, sizes, last, m), layer_block(a, sizes, last, m),
                              input_block(y, sizes[last + 1], m), tutorial, codes[last], n)

@@ -71,6 +71,34 @@ def test_kernel_matches_reference_edge_and_blas_shapes(kernel, dtype, shape):
     check_kernel(kernel, shape, np.dtype(dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("activation", sorted(set(_testing.ACTIVATIONS) - {"softmax"}))
+@pytest.mark.parametrize("n_in", [1, 2, 3, 4, 5, 6, 7, 8, 16, 64])
+@pytest.mark.parametrize("n_out", [1, 3, 4, 9, 32])
+def test_dense_forward_without_pre_activations_gives_the_same_activations(dtype, activation,
+                                                                          n_in, n_out):
+    """The training passes' forward (pre-activations not kept; a ReLU taken inside the product's
+    last pass, whichever pass of four, two or one inputs that is) gives the activations of the
+    recorded forward bit for bit, and those match the reference."""
+    from fastbp import kernels
+
+    random = np.random.default_rng(n_in * 100 + n_out)
+    n = 37
+    W = random.standard_normal((n_in, n_out)).astype(dtype)
+    b = random.standard_normal(n_out).astype(dtype)
+    a_in = random.standard_normal((n_in, n)).astype(dtype)
+    code = _testing.ACTIVATIONS[activation][1]
+    Z, A = np.empty((n_out, n), dtype), np.empty((n_out, n), dtype)
+    kernels.dense_forward(W, b, a_in, Z, A, code, True)
+    Z_scratch = np.full((n_out, n), np.nan, dtype)
+    A_fast = np.full((n_out, n), np.nan, dtype)
+    kernels.dense_forward(W, b, a_in, Z_scratch, A_fast, code, False)
+    np.testing.assert_array_equal(A_fast, A)
+    expected = _testing.ACTIVATIONS[activation][0](a_in.T.astype(np.float64) @ W + b).T
+    assert_close(A, expected.astype(dtype), np.dtype(dtype))
+    assert not np.array_equal(A, Z) or activation == "identity"
+
+
 def test_tutorial_output_delta_differs_from_exact():
     """The two modes really compute different deltas (so the mode tests above can fail)."""
     exact = run_both("output_delta", (4, 3, 50), np.float64, tutorial=False)["numba"][0]
