@@ -99,6 +99,21 @@ def test_dense_forward_without_pre_activations_gives_the_same_activations(dtype,
     assert not np.array_equal(A, Z) or activation == "identity"
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh"])
+@pytest.mark.parametrize("n_out", [1, 2, 3])
+@pytest.mark.parametrize("n_in", [1, 2, 3, 4, 5, 8, 9])
+@pytest.mark.parametrize("tutorial", [False, True])
+def test_delta_from_one_or_two_outputs_matches_the_reference(dtype, activation, n_out, n_in,
+                                                             tutorial):
+    """A delta into a ReLU-family layer from a layer of one or two outputs takes the derivative
+    and the bias gradient's sums in the product's own pass (``backward.gated_delta``), in blocks
+    of four rows and a last partial block; others (three outputs, tanh) in a pass after the
+    product: each against the reference, deltas and bias gradient."""
+    check_kernel("propagate_delta", (n_in, n_out, 37), np.dtype(dtype), activation=activation,
+                 tutorial=tutorial)
+
+
 def test_tutorial_output_delta_differs_from_exact():
     """The two modes really compute different deltas (so the mode tests above can fail)."""
     exact = run_both("output_delta", (4, 3, 50), np.float64, tutorial=False)["numba"][0]
