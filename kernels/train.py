@@ -7,7 +7,8 @@ Buffers (all one dtype, allocated once by the caller and reused every step):
   for free, and a mini-batch gather then copies whole rows instead of transposing them;
 * ``ybuf`` (K * m): the batch's targets, feature-major;
 * ``zbuf`` / ``abuf`` / ``dbuf``: every layer's pre-activations, activations and deltas, layer l
-  occupying a (sizes[l+1], m) block.
+  occupying a (sizes[l+1], m) block -- in the training passes a hidden layer's zbuf block is
+  scratch (``forward_layers``' ``keep_z``: every hidden derivative comes from the activations).
 Feature-major rows hold m = ``row_length(sizes, n, itemsize)`` values for n samples: n rounded up
 to whole cache lines when every layer runs the loop kernels, which run measurably faster on rows
 that start on a cache line (docs/decisions.md).  The passes compute the padding columns along,
