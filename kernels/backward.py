@@ -196,8 +196,10 @@ def gated_delta(W, D, A_prev, D_prev, sums, slope):
     pass over the batch for every block of four rows: for a layer of one or two outputs (W:
     (n_in, 1 or 2)), whose product is a single pass, so that a separate derivative pass would
     read and write every row again.  D: (n_out, n) -> D_prev: (n_in, n), sums: (n_in,).
-    (Kept apart from product_loops: more loops there made LLVM allocate its other loops'
-    registers worse.)
+    One output is computed as two with the second weight 0 (exactly the same values for finite
+    deltas; a non-finite delta gives a non-finite row either way).  Kept apart from
+    product_loops, whose other loops ran slower with more of them in one function
+    (docs/decisions.md).
     """
     n_in, n_out = W.shape
     n = D.shape[1]
@@ -205,7 +207,7 @@ def gated_delta(W, D, A_prev, D_prev, sums, slope):
     one = D.dtype.type(1.0)
     below = D.dtype.type(slope)
     e0 = D[0]
-    e1 = D[n_out - 1]  # (a second output, or the first again with weight 0)
+    e1 = D[n_out - 1]
     i = 0
     while i < n_in:
         rows = min(4, n_in - i)
