@@ -23,6 +23,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from numpy.typing import ArrayLike
 
 from . import threadctl
@@ -96,8 +97,9 @@ def fit_many(X: ArrayLike, y: ArrayLike, configs: Sequence[dict[str, Any]], *,
     configs = list(configs)
     verbose = _check_verbose(verbose)
     jobs = [_job(i, config) for i, config in enumerate(configs)]
+    inputs = _shared_inputs(X)
     for job in jobs:  # every fit's options checked before anything trains
-        _check_fit(job, X, y, validation_data)
+        _check_fit(job, inputs, y, validation_data)
     results = [None] * len(jobs)
     serial = [job for job in jobs if job.constructor.get("seed") is None]
     parallel = [job for job in jobs if job.constructor.get("seed") is not None]
@@ -108,7 +110,8 @@ def fit_many(X: ArrayLike, y: ArrayLike, configs: Sequence[dict[str, Any]], *,
         def train(job):
             if job.network is None:
                 job.network = NeuralNetwork(**job.constructor)
-            results[job.index] = _train(job, X, y, validation_data, cancel)
+            X_job = inputs(job.network.layer_sizes[0], job.network.dtype)
+            results[job.index] = _train(job, X_job, y, validation_data, cancel)
             with lock:
                 history = results[job.index][1]
                 progress.update(1, history if isinstance(history, dict) else {"loss": []})
@@ -140,9 +143,25 @@ def _job(index, config):
     return _Job(index, constructor, fit)
 
 
-def _check_fit(job, X, y, validation_data):
-    """The configuration's constructor and fit options checked; the network built now when its
-    construction draws nothing from NumPy's global random state."""
+def _shared_inputs(X):
+    """``inputs(n_features, dtype)``: X as a network of that input width and dtype takes it
+    (``check_X``), converted and checked once per width and dtype, so that a sweep's fits share
+    one array rather than each converting its own copy."""
+    converted = {}
+
+    def inputs(n_features, dtype):
+        key = (n_features, np.dtype(dtype).str)
+        if key not in converted:
+            converted[key] = check_X(X, n_features, dtype)
+        return converted[key]
+
+    return inputs
+
+
+def _check_fit(job, inputs, y, validation_data):
+    """The configuration's constructor and fit options checked (X through ``inputs``,
+    _shared_inputs); the network built now when its construction draws nothing from NumPy's
+    global random state."""
     seeded = job.constructor.get("seed") is not None
     try:
         network = NeuralNetwork(**dict(job.constructor, seed=job.constructor.get("seed") or 0))
@@ -150,7 +169,7 @@ def _check_fit(job, X, y, validation_data):
         raise type(error)(f"configs[{job.index}]: {error}") from None
     options = {**FIT_DEFAULTS, **{key: value for key, value in job.fit.items() if key != "seed"}}
     try:
-        check_fit_options(network, check_X(X, network.layer_sizes[0], network.dtype), y,
+        check_fit_options(network, inputs(network.layer_sizes[0], network.dtype), y,
                           validation_data=None if options.get("validation_split")
                           else validation_data, **options)
         if "seed" in job.fit and job.fit["seed"] is not None and not (

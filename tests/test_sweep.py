@@ -93,6 +93,27 @@ def test_shared_validation_data_lbfgs_and_tutorial_mode():
     assert "val_loss" in pairs[0][1] and "val_loss" in pairs[3][1]
 
 
+def test_the_fits_share_one_converted_copy_of_X_per_dtype(monkeypatch):
+    """float64 data for float32 and float64 networks: X is converted and checked once per dtype
+    (not once per configuration and again per fit), and every pair is still its fit alone."""
+    X, y = data("sigmoid", K=1)
+    calls = []
+    real_check = sweep.check_X
+
+    def counting(X, n_features, dtype):
+        calls.append(np.dtype(dtype).name)
+        return real_check(X, n_features, dtype)
+
+    monkeypatch.setattr(sweep, "check_X", counting)
+    configs = [dict(layer_sizes=[3, 6, 1], seed=s, dtype=d, epochs=5, lr=0.1)
+               for s in range(3) for d in ("float32", "float64")]
+    configs.append(dict(layer_sizes=[3, 4, 1], dtype="float32", epochs=3))  # unseeded
+    pairs = fastbp.fit_many(X.astype(np.float64), y, configs)
+    assert sorted(calls) == ["float32", "float64"]
+    for pair, config in zip(pairs[:-1], configs):
+        assert_same(pair, alone(X.astype(np.float64), y, config))
+
+
 def test_unseeded_configs_draw_from_numpy_as_a_loop_of_fits_would():
     X, y = data("sigmoid")
     configs = [dict(layer_sizes=[3, 6, 3], epochs=5, batch_size=16, lr=0.05),
