@@ -5,6 +5,15 @@ from .blas import gemm
 from .config import kernel, use_blas
 
 
+@kernel(inline=True)
+def weight_block(W, i, o):
+    """W[i:i + 4, o:o + 4] as sixteen scalars, row by row (product_loops' four-by-four passes)."""
+    return (W[i, o], W[i, o + 1], W[i, o + 2], W[i, o + 3],
+            W[i + 1, o], W[i + 1, o + 1], W[i + 1, o + 2], W[i + 1, o + 3],
+            W[i + 2, o], W[i + 2, o + 1], W[i + 2, o + 2], W[i + 2, o + 3],
+            W[i + 3, o], W[i + 3, o + 1], W[i + 3, o + 2], W[i + 3, o + 3])
+
+
 @kernel(python=False, linked=False)
 def product_loops(W, A, Z, b, Y, relu_out):
     """Z = W.T @ A + b with explicit loops over the batch.  W: (n_in, n_out), A: (n_in, n),
@@ -41,10 +50,8 @@ def product_loops(W, A, Z, b, Y, relu_out):
         i = 0
         while i + 4 <= end4:
             a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
-            w00, w01, w02, w03 = W[i, o], W[i, o + 1], W[i, o + 2], W[i, o + 3]
-            w10, w11, w12, w13 = W[i + 1, o], W[i + 1, o + 1], W[i + 1, o + 2], W[i + 1, o + 3]
-            w20, w21, w22, w23 = W[i + 2, o], W[i + 2, o + 1], W[i + 2, o + 2], W[i + 2, o + 3]
-            w30, w31, w32, w33 = W[i + 3, o], W[i + 3, o + 1], W[i + 3, o + 2], W[i + 3, o + 3]
+            (w00, w01, w02, w03, w10, w11, w12, w13,
+             w20, w21, w22, w23, w30, w31, w32, w33) = weight_block(W, i, o)
             if i == 0:
                 for k in range(n):
                     x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
@@ -62,10 +69,8 @@ def product_loops(W, A, Z, b, Y, relu_out):
             i += 4
         if last == 4:  # the last four inputs, through the ReLU into Y
             a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
-            w00, w01, w02, w03 = W[i, o], W[i, o + 1], W[i, o + 2], W[i, o + 3]
-            w10, w11, w12, w13 = W[i + 1, o], W[i + 1, o + 1], W[i + 1, o + 2], W[i + 1, o + 3]
-            w20, w21, w22, w23 = W[i + 2, o], W[i + 2, o + 1], W[i + 2, o + 2], W[i + 2, o + 3]
-            w30, w31, w32, w33 = W[i + 3, o], W[i + 3, o + 1], W[i + 3, o + 2], W[i + 3, o + 3]
+            (w00, w01, w02, w03, w10, w11, w12, w13,
+             w20, w21, w22, w23, w30, w31, w32, w33) = weight_block(W, i, o)
             if i == 0:
                 for k in range(n):
                     x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
