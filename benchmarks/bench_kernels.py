@@ -1,5 +1,5 @@
 """Per-layer kernels on both engines: dense forward, output delta, delta propagation, gradient
-reduction (weight gradient) and parameter update, at five layer sizes.
+reduction (weight gradient) and parameter update, at six layer sizes.
 
 Driven by the kernel table ``fastbp._testing``: ``make_case`` draws the seeded inputs and
 ``prepare`` returns a warm callable (inputs already in the engine's layout, numba compiled), so
@@ -53,6 +53,15 @@ class KernelBlasSide(_LayerKernel):
 
     size = "blas_side"
     number = 20
+    repeat = (5, 20, 10.0)
+
+
+class KernelMiniBatchBlock(_LayerKernel):
+    """784 -> 256 features, batch 64 (W5's first layer, one worker's block): products past the
+    small-matrix kernels' permit, computed in blocks of rows where those kernels serve."""
+
+    size = "minibatch_block"
+    number = 5
     repeat = (5, 20, 10.0)
 
 

@@ -285,7 +285,9 @@ KERNEL_NAMES = ["dense_forward", "output_delta", "propagate_delta", "weight_grad
                 "parameter_update"]
 KERNEL_SIZES = {"small": (16, 8, 500), "medium": (128, 64, 100), "wide": (1024, 1024, 2048),
                 # the two sides of the loops-or-BLAS line (kernels/config.py), the spirals' batch
-                "loops_side": (32, 16, 600), "blas_side": (64, 32, 600)}
+                "loops_side": (32, 16, 600), "blas_side": (64, 32, 600),
+                # W5's first layer over one worker's block of a 128-sample batch
+                "minibatch_block": (784, 256, 64)}
 
 
 def prepared_kernel(kernel, size, engine, dtype):

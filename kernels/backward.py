@@ -15,6 +15,7 @@ from .activations import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU, SOFTMAX, deriv
 from .blas import gemm
 from .config import kernel, use_blas
 from .dense import product_loops
+from .products import product
 from .vecmath import log_half_to_one
 
 
@@ -177,7 +178,7 @@ def propagate_delta(W, D, A_prev, D_prev, db_prev, bias_scale, activation):
     n_in, n_out = W.shape
     scale = D.dtype.type(bias_scale)
     if use_blas(n_in, n_out):
-        gemm(W, D, D_prev)
+        product(W, D, D_prev)
     elif n_out <= 2 and (activation == RELU or activation == LEAKY_RELU):
         gated_delta(W, D, A_prev, D_prev, db_prev, LEAKY_SLOPE if activation == LEAKY_RELU else 0.0)
         for i in range(n_in):
@@ -318,7 +319,7 @@ def weight_gradient(A_in, D, dW, T, n):
     if use_blas(n_in, n_out):
         if T.size > 0:
             transpose_into(D, T)
-            gemm(A_in, T, dW)
+            product(A_in, T, dW)
         else:
             gemm(A_in, D.T, dW)
     else:

@@ -142,17 +142,36 @@ def _small_kernels(library):
 SMALL_KERNELS = (_small_kernels(LIBRARY), _small_kernels(FLOAT32_LIBRARY))
 
 
-def _cblas_call(context, builder, signature, args):
-    """C = A @ B as one cblas_?gemm call, row-major, transposes from the operands' layouts."""
-    A_type, B_type, C_type = signature.args
-    A, B, C = (context.make_array(t)(context, builder, v) for t, v in zip(signature.args, args))
+def _rows(context, builder, signature, args, rows):
+    """(A, B, C, m, first): the operands' array structs, the number of C's rows computed and the
+    first of them (``rows``: None for all of them, else the (start, stop) values)."""
+    A, B, C = (context.make_array(t)(context, builder, v)
+               for t, v in zip(signature.args[:3], args[:3]))
+    m = cgutils.unpack_tuple(builder, A.shape)[0]
+    if rows is None:
+        return A, B, C, m, ir.Constant(m.type, 0)
+    start, stop = (context.cast(builder, v, t, types.intp) for v, t in zip(rows, signature.args[3:]))
+    return A, B, C, builder.sub(stop, start), start
+
+
+def _row_pointer(builder, array, layout, row, width):
+    """Where row ``row`` of a C- (``width`` elements per row) or F-contiguous matrix starts."""
+    offset = builder.mul(row, width) if layout == "C" else row
+    return builder.gep(array.data, [offset])
+
+
+def _cblas_call(context, builder, signature, args, rows=None):
+    """C[rows] = A[rows] @ B as one cblas_?gemm call, row-major, transposes from the layouts."""
+    A_type, B_type, C_type = signature.args[:3]
+    A, B, C, m, first = _rows(context, builder, signature, args, rows)
     index = ir.IntType(64)  # blasint of an ILP64 OpenBLAS (intp is narrower on 32-bit machines)
 
     def blasint(extent):
         return extent if extent.type == index else builder.sext(extent, index)
 
-    m, k = (blasint(d) for d in cgutils.unpack_tuple(builder, A.shape))
+    m_all, k = (blasint(d) for d in cgutils.unpack_tuple(builder, A.shape))
     n = blasint(cgutils.unpack_tuple(builder, C.shape)[1])
+    m, first = blasint(m), blasint(first)
     one = ir.Constant(index, 1)
 
     def leading(extent):  # BLAS wants a leading dimension >= 1 even for empty operands
@@ -163,7 +182,7 @@ def _cblas_call(context, builder, signature, args):
             return ir.Constant(ir.IntType(32), _NO_TRANS), leading(cols)
         return ir.Constant(ir.IntType(32), _TRANS), leading(rows)
 
-    trans_a, lda = operand(A_type, m, k)
+    trans_a, lda = operand(A_type, m_all, k)
     trans_b, ldb = operand(B_type, k, n)
     real = context.get_value_type(C_type.dtype)
     pointer = real.as_pointer()
@@ -174,31 +193,57 @@ def _cblas_call(context, builder, signature, args):
                                               SYMBOLS[str(C_type.dtype)])
     builder.call(function, [
         ir.Constant(ir.IntType(32), _ROW_MAJOR), trans_a, trans_b, m, n, k,
-        ir.Constant(real, 1.0), A.data, lda, B.data, ldb, ir.Constant(real, 0.0), C.data,
-        leading(n)])
+        ir.Constant(real, 1.0), _row_pointer(builder, A, A_type.layout, first, k), lda,
+        B.data, ldb, ir.Constant(real, 0.0), _row_pointer(builder, C, "C", first, n), leading(n)])
 
 
-def _scipy_call(context, builder, signature, args):
-    """C = A @ B through Numba's xxgemm helper (SciPy's cython_blas), as np.dot does."""
+def _scipy_call(context, builder, signature, args, rows=None):
+    """C[rows] = A[rows] @ B through Numba's ``numba_xxgemm`` helper (SciPy's cython_blas), as
+    ``np.dot`` calls it: column-major, so C^T = B^T @ A^T."""
     # imported when compiling only: a run from the disk cache needs neither (nor their import)
-    from numba.np.linalg import call_xxgemm, ensure_blas
+    from numba.np.linalg import check_blas_return, ensure_blas, get_blas_kind
 
     ensure_blas()
-    views = [context.make_array(t)(context, builder, v) for t, v in zip(signature.args, args)]
-    shapes = [cgutils.unpack_tuple(builder, view.shape) for view in views]
-    call_xxgemm(context, builder,
-                signature.args[0], shapes[0], views[0].data,
-                signature.args[1], shapes[1], views[1].data,
-                signature.args[2], shapes[2], views[2].data)
+    A_type, B_type, C_type = signature.args[:3]
+    A, B, C, m, first = _rows(context, builder, signature, args, rows)
+    intp = context.get_value_type(types.intp)
+    void_p = ir.IntType(8).as_pointer()
+    char = ir.IntType(8)
+    m_all, k = cgutils.unpack_tuple(builder, A.shape)
+    n = cgutils.unpack_tuple(builder, C.shape)[1]
+
+    def slot(value):
+        return builder.bitcast(cgutils.alloca_once_value(
+            builder, context.get_constant(C_type.dtype, value)), void_p)
+
+    def transpose(array_type):  # against C's (C-contiguous) layout
+        return ir.Constant(char, ord("n" if array_type.layout == "C" else "t"))
+
+    function_type = ir.FunctionType(ir.IntType(32), [
+        char, char, char, intp, intp, intp, void_p, void_p, intp, void_p, intp, void_p, void_p,
+        intp])
+    function = cgutils.get_or_insert_function(builder.module, function_type, "numba_xxgemm")
+    status = builder.call(function, [
+        ir.Constant(char, ord(get_blas_kind(C_type.dtype))), transpose(B_type), transpose(A_type),
+        n, m, k, slot(1.0),
+        builder.bitcast(B.data, void_p), n if B_type.layout == "C" else k,
+        builder.bitcast(_row_pointer(builder, A, A_type.layout, first, k), void_p),
+        k if A_type.layout == "C" else m_all, slot(0.0),
+        builder.bitcast(_row_pointer(builder, C, "C", first, n), void_p), n])
+    check_blas_return(context, builder, status)
+
+
+def _typed(A, B, C):
+    arrays = (A, B, C)
+    return (all(isinstance(t, types.Array) and t.ndim == 2 and t.dtype == C.dtype for t in arrays)
+            and str(C.dtype) in SYMBOLS and A.layout in "CF" and B.layout in "CF"
+            and C.layout == "C")
 
 
 @intrinsic
 def gemm(typingctx, A, B, C):
     """C = A @ B (see the module docstring for what the caller guarantees)."""
-    arrays = (A, B, C)
-    if not all(isinstance(t, types.Array) and t.ndim == 2 and t.dtype == C.dtype for t in arrays):
-        return None
-    if str(C.dtype) not in SYMBOLS or A.layout not in "CF" or B.layout not in "CF" or C.layout != "C":
+    if not _typed(A, B, C):
         return None
     call = _cblas_call if library_of(C.dtype) == "numpy" else _scipy_call
 
@@ -207,3 +252,18 @@ def gemm(typingctx, A, B, C):
         return context.get_dummy_value()
 
     return types.void(A, B, C), codegen
+
+
+@intrinsic
+def gemm_rows(typingctx, A, B, C, start, stop):
+    """C[start:stop] = A[start:stop] @ B, rows 0 <= start < stop <= A's (the caller's guarantee,
+    with the module docstring's)."""
+    if not _typed(A, B, C) or not all(isinstance(t, types.Integer) for t in (start, stop)):
+        return None
+    call = _cblas_call if library_of(C.dtype) == "numpy" else _scipy_call
+
+    def codegen(context, builder, signature, args):
+        call(context, builder, signature, args, rows=args[3:])
+        return context.get_dummy_value()
+
+    return types.void(A, B, C, start, stop), codegen

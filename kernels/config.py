@@ -33,10 +33,17 @@
   product with its small-matrix kernels (``blas.SMALL_KERNELS``: AVX-512 cores, up to 100^3
   multiply-adds), whose kernel for that layout is faster than the one for ``A_in @ D.T`` by more
   than the copy costs once the layer is ``DELTA_T_MIN_IN`` inputs by ``DELTA_T_MIN_OUT`` outputs
-  over ``DELTA_T_MIN_SAMPLES`` samples; and no more outputs than inputs, as the copy goes where
-  the previous layer's delta will be (``train.delta_scratch``).  Not measured at run time: the
+  over ``DELTA_T_MIN_SAMPLES`` samples (whole, or split into blocks of rows by
+  ``product_rows``: ``A_in @ D.T``'s kernel takes no such block); and no more outputs than
+  inputs, as the copy goes where the previous layer's delta will be (``train.delta_scratch``).  Not measured at run time: the
   choice can change a product's last bits, and a fit's bits must not depend on a measurement
   (docs/decisions.md).
+* ``product_rows`` -- how a BLAS product past that permit is split: into calls over blocks of
+  C's rows (``products.product``), each within the permit, so the small-matrix kernels compute
+  every block without packing the operands or clearing C first.  Derived, like the line above,
+  from the core OpenBLAS reports and the permit, not measured: a block of rows can have other
+  last bits than the whole product (docs/decisions.md).  Elsewhere (no small-matrix kernels,
+  or a product too wide for a block of 64 bytes of rows) one call computes the whole product.
 """
 import gc
 import hashlib
@@ -219,10 +226,25 @@ def use_blas(n_in, n_out):
 
 
 @kernel
+def product_rows(m, n, k, itemsize):
+    """How many of C's m rows one BLAS call of a product C (m, n) = A (m, k) @ B (k, n) computes
+    (see the module docstring): all m, or, where OpenBLAS has small-matrix kernels for this
+    dtype (``itemsize`` bytes) and the product is past their permit, the most rows whose share
+    stays within it, in multiples of 64 bytes of A's columns."""
+    small = SMALL_KERNELS[1] if itemsize == 4 else SMALL_KERNELS[0]
+    if not small or m * n * k <= SMALL_KERNEL_MOST_WORK:
+        return m
+    align = 64 // itemsize
+    rows = SMALL_KERNEL_MOST_WORK // (n * k) // align * align
+    return rows if 0 < rows < m else m
+
+
+@kernel
 def delta_sample_major(n_in, n_out, n, float32):
     """True when the BLAS weight gradient of an (n_in, n_out) layer over n samples should lay its
     delta out sample-major first (see the module docstring); ``float32``: the products' dtype."""
     small = SMALL_KERNELS[1] if float32 else SMALL_KERNELS[0]
     return (small and use_blas(n_in, n_out) and n_in >= DELTA_T_MIN_IN
             and DELTA_T_MIN_OUT <= n_out <= n_in and n >= DELTA_T_MIN_SAMPLES
-            and n_in * n_out * n <= SMALL_KERNEL_MOST_WORK)
+            and (n_in * n_out * n <= SMALL_KERNEL_MOST_WORK
+                 or product_rows(n_in, n_out, n, 4 if float32 else 8) < n_in))

@@ -1,8 +1,8 @@
 """Dense forward pass with bias and activation fused: ``Z = W.T @ A_in + b``, ``A_out = act(Z)``."""
 
 from .activations import RELU, activate_row
-from .blas import gemm
 from .config import kernel, use_blas
+from .products import product
 
 
 @kernel(inline=True)
@@ -215,7 +215,7 @@ def dense_forward(W, b, A_in, Z, A_out, activation, keep_z):
     """
     n_in, n_out = W.shape
     if use_blas(n_in, n_out):
-        gemm(W.T, A_in, Z)
+        product(W.T, A_in, Z)
         bias_activation(Z, b, A_out, activation, keep_z)
     elif activation == RELU and not keep_z:
         product_loops(W[::1], A_in, Z, b, A_out, True)

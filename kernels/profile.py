@@ -6,6 +6,7 @@ Buffers and ``sizes``/``codes`` as in ``train`` (see its docstring).
 """
 from .backward import output_loss, transpose_into
 from .blas import gemm
+from .products import product
 from .config import kernel
 from .train import (
     delta_scratch,
@@ -58,8 +59,9 @@ def update_loop(params, grads, backup, reps):
 @kernel
 def products_loop(params, grads, sizes, xbuf, zbuf, abuf, dbuf, n, reps):
     """``reps`` times the step's products alone: every layer's forward, weight-gradient and delta
-    ``gemm`` (BLAS) into the step's buffers, whatever kernel the layer uses in training (the
-    weight gradient through a sample-major copy of the delta where training makes one)."""
+    BLAS product (``products.product``) into the step's buffers, whatever kernel the layer uses
+    in training (the weight gradient through a sample-major copy of the delta where training
+    makes one)."""
     n = row_length(sizes, n, zbuf.itemsize)
     for _ in range(reps):
         for l in range(sizes.size - 1):
@@ -69,19 +71,19 @@ def products_loop(params, grads, sizes, xbuf, zbuf, abuf, dbuf, n, reps):
             D = layer_block(dbuf, sizes, l, n)
             if l == 0 and inputs_sample_major(sizes):
                 X = sample_block(xbuf, n, sizes[0])
-                gemm(W.T, X.T, Z)
-                gemm(X.T, D.T, dW)
+                product(W.T, X.T, Z)
+                product(X.T, D.T, dW)
             else:
                 A = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
-                gemm(W.T, A, Z)
+                product(W.T, A, Z)
                 T = delta_scratch(dbuf, sizes, l, n)
                 if T.size > 0:
                     transpose_into(D, T)
-                    gemm(A, T, dW)
+                    product(A, T, dW)
                 else:
                     gemm(A, D.T, dW)
             if l > 0:
-                gemm(W, D, layer_block(dbuf, sizes, l - 1, n))
+                product(W, D, layer_block(dbuf, sizes, l - 1, n))
 
 
 @kernel

@@ -58,8 +58,8 @@ from .backward import (
     propagate_delta,
     weight_gradient,
 )
-from .blas import gemm
 from .config import delta_sample_major, kernel, use_blas
+from .products import product
 from .dense import bias_activation, dense_forward
 from .sync import SLOT, barrier, monotonic_ns
 from .update import copy_into, optimizer_step_blocks, restore_range
@@ -180,7 +180,7 @@ def forward_layers(params, sizes, codes, xbuf, zbuf, abuf, n, keep_z):
         A_out = layer_block(abuf, sizes, l, n)
         keep = keep_z or l == last
         if l == 0 and inputs_sample_major(sizes):  # dense_forward's BLAS path, transposed batch
-            gemm(W.T, sample_block(xbuf, n, sizes[0]).T, Z)
+            product(W.T, sample_block(xbuf, n, sizes[0]).T, Z)
             bias_activation(Z, b, A_out, codes[0], keep)
         else:  # (one call site: dense_forward is inlined, so compiled once)
             A_in = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
@@ -217,7 +217,7 @@ def gradient_layers(params, grads, sizes, codes, xbuf, ybuf, zbuf, abuf, dbuf, n
     for l in range(last, -1, -1):
         dW, _ = layer_params(grads, sizes, l)
         if l == 0 and inputs_sample_major(sizes):  # weight_gradient's BLAS path, transposed batch
-            gemm(sample_block(xbuf, n, sizes[0]).T, D.T, dW)
+            product(sample_block(xbuf, n, sizes[0]).T, D.T, dW)
         else:  # (one call site: weight_gradient is inlined, so compiled once)
             A_in = input_block(xbuf, sizes[0], n) if l == 0 else layer_block(abuf, sizes, l - 1, n)
             weight_gradient(A_in, D, dW, delta_scratch(dbuf, sizes, l, n), n)

@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from conftest import assert_close
 from fastbp import _testing
-from fastbp.kernels.blas import gemm
+from fastbp.kernels.blas import SMALL_KERNEL_MOST_WORK, SMALL_KERNELS, gemm, gemm_rows
+from fastbp.kernels.config import product_rows
+from fastbp.kernels.products import product
 
 shapes = st.tuples(st.integers(1, 24), st.integers(1, 24), st.integers(1, 257))
 
@@ -65,9 +67,10 @@ def test_every_option_of_a_kernel_matches_the_reference(dtype, kernel, option, v
 @pytest.mark.parametrize("kernel", _testing.KERNELS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (2, 16, 1), (1, 1, 500), (64, 64, 64),
-                                   (256, 128, 100), (20, 128, 100)])
+                                   (256, 128, 100), (20, 128, 100), (784, 256, 64), (200, 96, 70)])
 def test_kernel_matches_reference_edge_and_blas_shapes(kernel, dtype, shape):
-    """1-wide layers, a batch of 1, and shapes large enough for the BLAS path."""
+    """1-wide layers, a batch of 1, and shapes large enough for the BLAS path (the last four
+    past the small-matrix kernels' permit: products in blocks of rows where those serve)."""
     check_kernel(kernel, shape, np.dtype(dtype))
 
 
@@ -222,6 +225,73 @@ def test_gemm_matches_numpy_for_every_operand_layout(dtype, m, k, n):
         np.testing.assert_allclose(product, A.astype(np.float64) @ B, rtol=tol, atol=tol)
 
 
+@numba.njit
+def _gemm_rows_every_layout(A, At, B, Bt, out, rows):
+    """_gemm_every_layout in calls over blocks of ``rows`` rows of C (the last one shorter)."""
+    m = A.shape[0]
+    for start in range(0, m, rows):
+        stop = min(start + rows, m)
+        gemm_rows(A, B, out[0], start, stop)
+        gemm_rows(At.T, B, out[1], start, stop)
+        gemm_rows(A, Bt.T, out[2], start, stop)
+        gemm_rows(At.T, Bt.T, out[3], start, stop)
+
+
+@pytest.mark.parametrize("m, k, n", [(1, 1, 1), (37, 5, 9), (64, 200, 40), (33, 16, 1)])
+@pytest.mark.parametrize("rows", [1, 7, 16, 64])
+def test_gemm_rows_computes_its_rows_for_every_operand_layout(dtype, m, k, n, rows):
+    """Blocks of C's rows, each one call, for both BLAS paths (float64: NumPy's CBLAS, float32:
+    SciPy's by default): every block lands in its own rows, none is missed."""
+    random = np.random.default_rng(m * k * n + rows)
+    A = random.standard_normal((m, k)).astype(dtype)
+    B = random.standard_normal((k, n)).astype(dtype)
+    out = np.full((4, m, n), np.nan, dtype)
+    _gemm_rows_every_layout(A, np.ascontiguousarray(A.T), B, np.ascontiguousarray(B.T), out, rows)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for result in out:
+        np.testing.assert_allclose(result, A.astype(np.float64) @ B, rtol=tol, atol=tol)
+
+
+@numba.njit
+def _product_every_layout(A, At, B, Bt, out):
+    """products.product for the three operand layouts the kernels give it."""
+    product(A, B, out[0])
+    product(At.T, B, out[1])
+    product(At.T, Bt.T, out[2])
+
+
+@pytest.mark.parametrize("m, k, n", [(256, 784, 64), (784, 64, 256), (128, 256, 64),
+                                     (200, 91, 70), (16, 2048, 64), (30, 30, 30)])
+def test_product_matches_numpy_whole_or_in_blocks_of_rows(dtype, m, k, n):
+    random = np.random.default_rng(m * k * n)
+    A = random.standard_normal((m, k)).astype(dtype)
+    B = random.standard_normal((k, n)).astype(dtype)
+    out = np.full((3, m, n), np.nan, dtype)
+    _product_every_layout(A, np.ascontiguousarray(A.T), B, np.ascontiguousarray(B.T), out)
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    for result in out:
+        np.testing.assert_allclose(result, A.astype(np.float64) @ B, rtol=tol, atol=tol)
+
+
+def test_products_past_the_small_kernels_permit_go_in_blocks_of_rows_within_it():
+    """Whole where OpenBLAS has no small-matrix kernels or the product is within their permit;
+    else blocks of rows in multiples of 64 bytes, each within the permit -- or whole again when
+    not even one such block fits."""
+    for itemsize, small in ((8, SMALL_KERNELS[0]), (4, SMALL_KERNELS[1])):
+        assert product_rows(256, 64, 784, itemsize) == (16 if small else 256)  # W5's first layer
+        assert product_rows(100, 100, 100, itemsize) == 100        # within the permit
+        assert product_rows(512, 1024, 1024, itemsize) == 512      # no block fits
+        for m, n, k in [(784, 256, 64), (128, 64, 256), (256, 64, 128), (64, 600, 32),
+                        (37, 300, 91), (1000, 1000, 2)]:
+            rows = product_rows(m, n, k, itemsize)
+            if not small or m * n * k <= SMALL_KERNEL_MOST_WORK:
+                assert rows == m
+            else:
+                assert 0 < rows < m and rows % (64 // itemsize) == 0
+                assert rows * n * k <= SMALL_KERNEL_MOST_WORK
+                assert (rows + 64 // itemsize) * n * k > SMALL_KERNEL_MOST_WORK
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("layout", ["sample_major", "feature_major"])
 @pytest.mark.parametrize("shape", [(64, 32, 300), (128, 64, 50), (64, 24, 32), (96, 40, 77),
@@ -235,7 +305,8 @@ def test_weight_gradient_matches_reference_with_either_delta_layout(dtype, layou
 
 def test_delta_layout_rule_follows_the_blas_kernels():
     """Sample-major deltas only where the BLAS serves small-matrix kernels, only for BLAS layers
-    that are wide enough and no wider out than in, only up to the small-matrix kernels' work."""
+    that are wide enough and no wider out than in, only where those kernels compute the product
+    (whole, or in blocks of rows)."""
     from fastbp import kernels
     from fastbp.kernels.blas import SMALL_KERNELS
 
@@ -245,8 +316,10 @@ def test_delta_layout_rule_follows_the_blas_kernels():
         assert not kernels.delta_sample_major(16, 32, 300, float32)    # too few inputs
         assert not kernels.delta_sample_major(64, 16, 300, float32)    # too few outputs
         assert not kernels.delta_sample_major(64, 32, 16, float32)     # too few samples
-        assert not kernels.delta_sample_major(64, 32, 600, float32)    # past 100^3
-        assert not kernels.delta_sample_major(256, 128, 64, float32)
+        # past 100^3: in blocks of rows within it (config.product_rows), unless none fits
+        assert kernels.delta_sample_major(64, 32, 600, float32) == small
+        assert kernels.delta_sample_major(256, 128, 64, float32) == small
+        assert not kernels.delta_sample_major(64, 32, 40000, float32)
         assert not kernels.delta_sample_major(64, 100, 100, float32)   # more outputs than inputs
 
 
