@@ -35,9 +35,9 @@
   than the copy costs once the layer is ``DELTA_T_MIN_IN`` inputs by ``DELTA_T_MIN_OUT`` outputs
   over ``DELTA_T_MIN_SAMPLES`` samples (whole, or split into blocks of rows by
   ``product_rows``: ``A_in @ D.T``'s kernel takes no such block); and no more outputs than
-  inputs, as the copy goes where the previous layer's delta will be (``train.delta_scratch``).  Not measured at run time: the
-  choice can change a product's last bits, and a fit's bits must not depend on a measurement
-  (docs/decisions.md).
+  inputs, as the copy goes where the previous layer's delta will be (``train.delta_scratch``).
+  Not measured at run time: the choice can change a product's last bits, and a fit's bits must
+  not depend on a measurement (docs/decisions.md).
 * ``product_rows`` -- how a BLAS product past that permit is split: into calls over blocks of
   C's rows (``products.product``), each within the permit, so the small-matrix kernels compute
   every block without packing the operands or clearing C first.  Derived, like the line above,

@@ -6,8 +6,8 @@ Buffers and ``sizes``/``codes`` as in ``train`` (see its docstring).
 """
 from .backward import output_loss, transpose_into
 from .blas import gemm
-from .products import product
 from .config import kernel
+from .products import product
 from .train import (
     delta_scratch,
     forward_layers,

@@ -59,8 +59,8 @@ from .backward import (
     weight_gradient,
 )
 from .config import delta_sample_major, kernel, use_blas
-from .products import product
 from .dense import bias_activation, dense_forward
+from .products import product
 from .sync import SLOT, barrier, monotonic_ns
 from .update import copy_into, optimizer_step_blocks, restore_range
 

@@ -221,8 +221,8 @@ def test_gemm_matches_numpy_for_every_operand_layout(dtype, m, k, n):
     out = np.full((4, m, n), np.nan, dtype)
     _gemm_every_layout(A, np.ascontiguousarray(A.T), B, np.ascontiguousarray(B.T), out)
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    for product in out:
-        np.testing.assert_allclose(product, A.astype(np.float64) @ B, rtol=tol, atol=tol)
+    for result in out:
+        np.testing.assert_allclose(result, A.astype(np.float64) @ B, rtol=tol, atol=tol)
 
 
 @numba.njit
