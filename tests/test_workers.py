@@ -82,6 +82,25 @@ def test_a_worker_with_several_blocks_beside_another_changes_no_bit_again_and_ag
         assert_identical(one, train(X, y, 2, 3, **dict(options)))
 
 
+def test_products_in_blocks_of_rows_change_no_bit_between_workers_again_and_again(dtype):
+    """Mini-batch blocks whose products are past OpenBLAS's small-matrix permit (computed in
+    blocks of rows where those kernels serve, config.product_rows): two workers with three
+    blocks are bit-identical to one worker in every one of many repetitions."""
+    from fastbp.kernels.blas import SMALL_KERNELS
+    from fastbp.kernels.config import product_rows
+
+    sizes = [400, 128, 24, 1]
+    X, y = small_problem(n_samples=192, sizes=sizes, dtype=dtype)
+    itemsize = np.dtype(dtype).itemsize
+    if SMALL_KERNELS[itemsize == 4]:  # a block of 32 samples: the first layer's products split
+        assert product_rows(128, 32, 400, itemsize) < 128
+        assert product_rows(400, 128, 32, itemsize) < 400
+    options = dict(sizes=sizes, epochs=3, lr=0.05, batch_size=96, seed=5)
+    one = train(X, y, 1, 3, **dict(options))
+    for _ in range(25):
+        assert_identical(one, train(X, y, 2, 3, **dict(options)))
+
+
 @pytest.mark.parametrize("batch_size", [None, 16])
 def test_divergence_with_workers_restores_the_last_finite_state(batch_size):
     X, y = small_problem(n_samples=64, sizes=(3, 12, 6, 1))
