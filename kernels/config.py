@@ -43,7 +43,8 @@
   every block without packing the operands or clearing C first.  Derived, like the line above,
   from the core OpenBLAS reports and the permit, not measured: a block of rows can have other
   last bits than the whole product (docs/decisions.md).  Elsewhere (no small-matrix kernels,
-  or a product too wide for a block of 64 bytes of rows) one call computes the whole product.
+  or a product so large that not even 16 rows in float32, 8 in float64, stay within the permit)
+  one call computes the whole product.
 """
 import gc
 import hashlib
@@ -230,7 +231,8 @@ def product_rows(m, n, k, itemsize):
     """How many of C's m rows one BLAS call of a product C (m, n) = A (m, k) @ B (k, n) computes
     (see the module docstring): all m, or, where OpenBLAS has small-matrix kernels for this
     dtype (``itemsize`` bytes) and the product is past their permit, the most rows whose share
-    stays within it, in multiples of 64 bytes of A's columns."""
+    stays within it, a multiple of 16 rows in float32 or 8 in float64: a block of an F-ordered
+    A then starts on a 64-byte line (blocks that did not ran up to 2x slower)."""
     small = SMALL_KERNELS[1] if itemsize == 4 else SMALL_KERNELS[0]
     if not small or m * n * k <= SMALL_KERNEL_MOST_WORK:
         return m

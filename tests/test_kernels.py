@@ -203,6 +203,18 @@ def test_update_from_blocks_flags_a_non_finite_row(n_blocks):
     np.testing.assert_array_equal(params, 1 - 0.1 * n_blocks)
 
 
+def check_every_layout(every_layout, dtype, m, k, n, outputs, tol, *args):
+    """A (m, k) and B (k, n) drawn at random, ``every_layout(A, A.T copy, B, B.T copy, out,
+    *args)`` fills ``outputs`` products into NaN-filled ``out``: each must be A @ B."""
+    random = np.random.default_rng(m * k * n + sum(args))
+    A = random.standard_normal((m, k)).astype(dtype)
+    B = random.standard_normal((k, n)).astype(dtype)
+    out = np.full((outputs, m, n), np.nan, dtype)
+    every_layout(A, np.ascontiguousarray(A.T), B, np.ascontiguousarray(B.T), out, *args)
+    for result in out:
+        np.testing.assert_allclose(result, A.astype(np.float64) @ B, rtol=tol, atol=tol)
+
+
 @numba.njit
 def _gemm_every_layout(A, At, B, Bt, out):
     """A (m, k) and B (k, n) C-contiguous; At, Bt their transposes, C-contiguous (so At.T is F)."""
@@ -215,14 +227,8 @@ def _gemm_every_layout(A, At, B, Bt, out):
 @pytest.mark.parametrize("m, k, n", [(1, 1, 1), (3, 7, 5), (33, 16, 1), (8, 64, 40), (0, 3, 4),
                                      (3, 4, 0)])
 def test_gemm_matches_numpy_for_every_operand_layout(dtype, m, k, n):
-    random = np.random.default_rng(m * k * n)
-    A = random.standard_normal((m, k)).astype(dtype)
-    B = random.standard_normal((k, n)).astype(dtype)
-    out = np.full((4, m, n), np.nan, dtype)
-    _gemm_every_layout(A, np.ascontiguousarray(A.T), B, np.ascontiguousarray(B.T), out)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    for result in out:
-        np.testing.assert_allclose(result, A.astype(np.float64) @ B, rtol=tol, atol=tol)
+    check_every_layout(_gemm_every_layout, dtype, m, k, n, 4,
+                       1e-5 if dtype == np.float32 else 1e-12)
 
 
 @numba.njit
@@ -242,14 +248,8 @@ def _gemm_rows_every_layout(A, At, B, Bt, out, rows):
 def test_gemm_rows_computes_its_rows_for_every_operand_layout(dtype, m, k, n, rows):
     """Blocks of C's rows, each one call, for both BLAS paths (float64: NumPy's CBLAS, float32:
     SciPy's by default): every block lands in its own rows, none is missed."""
-    random = np.random.default_rng(m * k * n + rows)
-    A = random.standard_normal((m, k)).astype(dtype)
-    B = random.standard_normal((k, n)).astype(dtype)
-    out = np.full((4, m, n), np.nan, dtype)
-    _gemm_rows_every_layout(A, np.ascontiguousarray(A.T), B, np.ascontiguousarray(B.T), out, rows)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    for result in out:
-        np.testing.assert_allclose(result, A.astype(np.float64) @ B, rtol=tol, atol=tol)
+    check_every_layout(_gemm_rows_every_layout, dtype, m, k, n, 4,
+                       1e-5 if dtype == np.float32 else 1e-12, rows)
 
 
 @numba.njit
@@ -263,14 +263,8 @@ def _product_every_layout(A, At, B, Bt, out):
 @pytest.mark.parametrize("m, k, n", [(256, 784, 64), (784, 64, 256), (128, 256, 64),
                                      (200, 91, 70), (16, 2048, 64), (30, 30, 30)])
 def test_product_matches_numpy_whole_or_in_blocks_of_rows(dtype, m, k, n):
-    random = np.random.default_rng(m * k * n)
-    A = random.standard_normal((m, k)).astype(dtype)
-    B = random.standard_normal((k, n)).astype(dtype)
-    out = np.full((3, m, n), np.nan, dtype)
-    _product_every_layout(A, np.ascontiguousarray(A.T), B, np.ascontiguousarray(B.T), out)
-    tol = 1e-4 if dtype == np.float32 else 1e-11
-    for result in out:
-        np.testing.assert_allclose(result, A.astype(np.float64) @ B, rtol=tol, atol=tol)
+    check_every_layout(_product_every_layout, dtype, m, k, n, 3,
+                       1e-4 if dtype == np.float32 else 1e-11)
 
 
 def test_products_past_the_small_kernels_permit_go_in_blocks_of_rows_within_it():
