@@ -100,11 +100,9 @@ SMALL_KERNEL_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
 SMALL_KERNEL_MOST_WORK = 100 ** 3
 
 
-def _openblas_core(paths):
-    """The core name (lower case) OpenBLAS serves in the first of ``paths`` that is an OpenBLAS
-    exporting its get_corename function, else None."""
-    names = ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
-             "openblas_get_corename64_", "openblas_get_corename")
+def _openblas_function(paths, names):
+    """The first of ``names`` that the first loadable library of ``paths`` exports (a ctypes
+    function), else None."""
     for path in paths:
         try:
             library = ctypes.CDLL(path)
@@ -113,10 +111,21 @@ def _openblas_core(paths):
         for name in names:
             function = getattr(library, name, None)
             if function is not None:
-                function.restype = ctypes.c_char_p
-                core = function()
-                return core.decode("ascii", "replace").strip().lower() if core else None
+                return function
     return None
+
+
+def _openblas_core(paths):
+    """The core name (lower case) OpenBLAS serves in the first of ``paths`` that is an OpenBLAS
+    exporting its get_corename function, else None."""
+    function = _openblas_function(paths, ("scipy_openblas_get_corename64_",
+                                          "scipy_openblas_get_corename",
+                                          "openblas_get_corename64_", "openblas_get_corename"))
+    if function is None:
+        return None
+    function.restype = ctypes.c_char_p
+    core = function()
+    return core.decode("ascii", "replace").strip().lower() if core else None
 
 
 def _library_paths(library):
@@ -133,13 +142,29 @@ def _library_paths(library):
     return sorted(p for pattern in patterns for p in glob.glob(pattern))
 
 
-def _small_kernels(library):
-    return _openblas_core(_library_paths(library)) in SMALL_KERNEL_CORES
+THREADS_SYMBOLS = {"float32": "fastbp_blas_threads_float32",
+                   "float64": "fastbp_blas_threads_float64"}
+
+
+def _small_kernels(dtype):
+    """Whether the products of ``dtype`` run on OpenBLAS's small-matrix kernels; if so, the
+    library's thread count (``openblas_get_num_threads``) is bound to ``THREADS_SYMBOLS[dtype]``
+    for ``blas_threads``."""
+    paths = _library_paths(library_of(dtype))
+    if _openblas_core(paths) not in SMALL_KERNEL_CORES:
+        return False
+    threads = _openblas_function(paths, ("scipy_openblas_get_num_threads64_",
+                                         "scipy_openblas_get_num_threads",
+                                         "openblas_get_num_threads64_", "openblas_get_num_threads"))
+    if threads is None:
+        return False
+    binding.add_symbol(THREADS_SYMBOLS[dtype], ctypes.cast(threads, ctypes.c_void_p).value)
+    return True
 
 
 # Whether the products of each dtype run on OpenBLAS's small-matrix kernels (float64, float32):
 # kernels.config.delta_sample_major reads it (a compiled-in constant, part of the cache stamp).
-SMALL_KERNELS = (_small_kernels(LIBRARY), _small_kernels(FLOAT32_LIBRARY))
+SMALL_KERNELS = (_small_kernels("float64"), _small_kernels("float32"))
 
 
 def _rows(context, builder, signature, args, rows):
@@ -267,3 +292,22 @@ def gemm_rows(typingctx, A, B, C, start, stop):
         return context.get_dummy_value()
 
     return types.void(A, B, C, start, stop), codegen
+
+
+@intrinsic
+def blas_threads(typingctx, C):
+    """The threads of the BLAS pool that ``gemm`` runs products of C's dtype on (the pool's
+    current setting: a fit holds it at one); 1 where that BLAS has no small-matrix kernels
+    (``SMALL_KERNELS``), the only case in which the kernels ask."""
+    if not isinstance(C, types.Array) or str(C.dtype) not in SYMBOLS:
+        return None
+
+    def codegen(context, builder, signature, args):
+        count = ir.IntType(64)
+        if not SMALL_KERNELS[str(C.dtype) == "float32"]:
+            return ir.Constant(count, 1)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(32), []), THREADS_SYMBOLS[str(C.dtype)])
+        return builder.sext(builder.call(function, []), count)
+
+    return types.int64(C), codegen

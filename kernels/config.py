@@ -40,7 +40,8 @@
   not depend on a measurement (docs/decisions.md).
 * ``product_rows`` -- how a BLAS product past that permit is split: into calls over blocks of
   C's rows (``products.product``), each within the permit, so the small-matrix kernels compute
-  every block without packing the operands or clearing C first.  Derived, like the line above,
+  every block without packing the operands or clearing C first (``products.product`` does so
+  only while the BLAS pool runs one thread, as in fits).  Derived, like the line above,
   from the core OpenBLAS reports and the permit, not measured: a block of rows can have other
   last bits than the whole product (docs/decisions.md).  Elsewhere (no small-matrix kernels,
   or a product so large that not even 16 rows in float32, 8 in float64, stay within the permit)

@@ -267,6 +267,36 @@ def test_product_matches_numpy_whole_or_in_blocks_of_rows(dtype, m, k, n):
                        1e-4 if dtype == np.float32 else 1e-11)
 
 
+@numba.njit
+def _product_and_its_two_ways(A, B, out, rows):
+    """product(A, B), the whole product, and the product in blocks of ``rows`` rows."""
+    product(A, B, out[0])
+    gemm(A, B, out[1])
+    m = A.shape[0]
+    for start in range(0, m, rows):
+        gemm_rows(A, B, out[2], start, min(start + rows, m))
+
+
+def test_product_goes_in_blocks_only_while_the_blas_pool_runs_one_thread(dtype):
+    """Blocks of rows are faster than one BLAS thread's whole product, slower than several
+    threads': a pool of one computes W5's first-layer product in blocks (its bits), a pool of
+    two whole (the whole product's bits, on the same pool)."""
+    from threadpoolctl import threadpool_limits
+
+    itemsize = np.dtype(dtype).itemsize
+    rows = product_rows(256, 64, 784, itemsize)
+    if not SMALL_KERNELS[itemsize == 4]:
+        pytest.skip("no small-matrix kernels in this BLAS: every product runs whole")
+    random = np.random.default_rng(3)
+    W = random.standard_normal((784, 256)).astype(dtype)
+    X = random.standard_normal((64, 784)).astype(dtype)
+    for threads, way in ((1, 2), (2, 1)):
+        out = np.full((3, 256, 64), np.nan, dtype)
+        with threadpool_limits(threads, user_api="blas"):
+            _product_and_its_two_ways(W.T, X.T, out, rows)
+        np.testing.assert_array_equal(out[0], out[way])
+
+
 def test_products_past_the_small_kernels_permit_go_in_blocks_of_rows_within_it():
     """Whole where OpenBLAS has no small-matrix kernels or the product is within their permit;
     else blocks of rows in multiples of 64 bytes, each within the permit -- or whole again when
