@@ -57,8 +57,9 @@ class KernelBlasSide(_LayerKernel):
 
 
 class KernelMiniBatchBlock(_LayerKernel):
-    """784 -> 256 features, batch 64 (W5's first layer, one worker's block): products past the
-    small-matrix kernels' permit, computed in blocks of rows where those kernels serve."""
+    """784 -> 256 features, batch 64 (W5's first layer, one worker's block): products past
+    OpenBLAS's small-matrix permit -- whole here, on the BLAS pool's threads; a fit holds the
+    pool at one thread and computes them in blocks of rows (kernels/products.py)."""
 
     size = "minibatch_block"
     number = 5
