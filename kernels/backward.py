@@ -12,8 +12,8 @@ Output heads (the output layer's activation code), each loss computed stably fro
 import numpy as np
 
 from .activations import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, RELU, SOFTMAX, derivative_row
-from .blas import gemm
-from .config import kernel, use_blas
+from .blas import blas_threads, gemm
+from .config import kernel, product_rows, use_blas
 from .dense import product_loops
 from .products import product
 from .vecmath import log_half_to_one
@@ -311,13 +311,16 @@ def weight_gradient(A_in, D, dW, T, n):
 
     T: an (n, n_out) buffer for a BLAS product to lay D out sample-major in first (then
     ``A_in @ T``; ``config.delta_sample_major`` says where that is faster), or an empty array.
+    A product past the small-matrix permit is laid out so for its blocks of rows only: on a
+    pool of several BLAS threads (no blocks, products.product) it goes whole as it is.
     The bias gradient comes from bias_gradient (output layer) or propagate_delta (hidden layers,
     fused into the derivative pass).
     """
     n_in = A_in.shape[0]
     n_out = D.shape[0]
     if use_blas(n_in, n_out):
-        if T.size > 0:
+        threaded = product_rows(n_in, n_out, n, dW.itemsize) < n_in and blas_threads(dW) > 1
+        if T.size > 0 and not threaded:
             transpose_into(D, T)
             product(A_in, T, dW)
         else:

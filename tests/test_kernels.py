@@ -74,6 +74,18 @@ def test_kernel_matches_reference_edge_and_blas_shapes(kernel, dtype, shape):
     check_kernel(kernel, shape, np.dtype(dtype))
 
 
+@pytest.mark.parametrize("kernel", ["dense_forward", "propagate_delta", "weight_gradient"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("shape", [(784, 256, 64), (200, 96, 70), (256, 128, 100)])
+def test_kernel_matches_reference_on_one_blas_thread(kernel, dtype, shape):
+    """As fits run them, the BLAS pool at one thread: products past the small-matrix permit in
+    blocks of rows where OpenBLAS has those kernels (products.product)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        check_kernel(kernel, shape, np.dtype(dtype))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("activation", sorted(set(_testing.ACTIVATIONS) - {"softmax"}))
 @pytest.mark.parametrize("n_in", [1, 2, 3, 4, 5, 6, 7, 8, 16, 64])
