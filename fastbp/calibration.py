@@ -146,11 +146,14 @@ def store_path() -> Path | None:
 
 
 def store_key() -> str:
-    """This CPU's entry in the store: its signature, usable CPUs, fastbp's version, the method."""
+    """This CPU's entry in the store: its signature, usable CPUs, the OpenBLAS tables the kernels'
+    libraries serve (``kernels.blas.CORES``), fastbp's version, the method."""
     from . import __version__
+    from .kernels import blas
 
-    return (f"{cpu_signature()} | {usable_cpus()} usable | fastbp {__version__} "
-            f"| method {METHOD}")
+    tables = ",".join(sorted({str(served) for _, served in blas.CORES.values()}))
+    return (f"{cpu_signature()} | {usable_cpus()} usable | openblas {tables} "
+            f"| fastbp {__version__} | method {METHOD}")
 
 
 def _read_stored():

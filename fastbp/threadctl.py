@@ -24,6 +24,7 @@ import threadpoolctl
 from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
 from . import calibration
+from .kernels import blas, openblas
 from .kernels.blas import FLOAT32_LIBRARY as KERNEL_BLAS_FLOAT32
 from .kernels.blas import LIBRARY as KERNEL_BLAS
 
@@ -218,14 +219,17 @@ def thread_report() -> list[tuple[str, str, int]]:
         One tuple per BLAS pool loaded: its library (threadpoolctl's ``internal_api``, e.g.
         ``"openblas"``), the path of its shared library and its thread count; then
         ``("numba", threading layer, Numba's thread count in this Python thread)``; and last
-        ``("calibration", where its value comes from, min_parallel_work)``.
+        ``("calibration", where its value comes from and which table of kernels each bundled
+        OpenBLAS serves -- the CPU-dependent choices --, min_parallel_work)``
+        (``FASTBP_OPENBLAS_CORE``: docs/threads.md).
     """
     _load_kernel_blas()
     pools = [(info["internal_api"], info["filepath"], info["num_threads"])
              for info in threadpool_info() if info["user_api"] == "blas"]
     measured = calibration.current()
+    described = f"{measured.describe()}; OpenBLAS tables: {openblas.describe(blas.CORES)}"
     return pools + [("numba", numba.config.THREADING_LAYER, numba.get_num_threads()),
-                    ("calibration", measured.describe(), measured.min_parallel_work)]
+                    ("calibration", described, measured.min_parallel_work)]
 
 
 class _OneBlasThread:

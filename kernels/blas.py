@@ -23,7 +23,6 @@ the library choice is part of the cache stamp (``config.SOURCES_STAMP``).
 """
 import ctypes
 import glob
-import importlib.util
 import os
 
 import numpy as np
@@ -31,6 +30,8 @@ from llvmlite import binding, ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from . import openblas
 
 LIBRARY_ENV = "FASTBP_BLAS"
 SYMBOLS = {"float32": "fastbp_cblas_sgemm", "float64": "fastbp_cblas_dgemm"}
@@ -93,53 +94,16 @@ def library_of(dtype):
     return FLOAT32_LIBRARY if str(dtype) == "float32" else LIBRARY
 
 
-# OpenBLAS's kernels for these cores (KERNEL.SKYLAKEX, which COOPERLAKE and SAPPHIRERAPIDS include)
-# compute products of up to 100^3 multiply-adds with "small-matrix" kernels that skip packing,
-# one per operand layout (the permit: ``gemm_small_kernel_permit_skylakex.c``).
-SMALL_KERNEL_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
+# OpenBLAS's AVX-512 kernels (``openblas.AVX512_CORES``) compute products of up to 100^3
+# multiply-adds with "small-matrix" kernels that skip packing, one per operand layout (the permit:
+# ``gemm_small_kernel_permit_skylakex.c``).
 SMALL_KERNEL_MOST_WORK = 100 ** 3
 
-
-def _openblas_function(paths, names):
-    """The first of ``names`` that the first loadable library of ``paths`` exports (a ctypes
-    function), else None."""
-    for path in paths:
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in names:
-            function = getattr(library, name, None)
-            if function is not None:
-                return function
-    return None
-
-
-def _openblas_core(paths):
-    """The core name (lower case) OpenBLAS serves in the first of ``paths`` that is an OpenBLAS
-    exporting its get_corename function, else None."""
-    function = _openblas_function(paths, ("scipy_openblas_get_corename64_",
-                                          "scipy_openblas_get_corename",
-                                          "openblas_get_corename64_", "openblas_get_corename"))
-    if function is None:
-        return None
-    function.restype = ctypes.c_char_p
-    core = function()
-    return core.decode("ascii", "replace").strip().lower() if core else None
-
-
-def _library_paths(library):
-    """Where the shared library behind ``library`` ("numpy" or "scipy") lies in a wheel install."""
-    if library == "numpy":
-        package, folder = os.path.dirname(np.__file__), "numpy.libs"
-    else:
-        spec = importlib.util.find_spec("scipy")
-        if spec is None or not spec.submodule_search_locations:
-            return []
-        package, folder = list(spec.submodule_search_locations)[0], "scipy.libs"
-    patterns = [os.path.join(package, os.pardir, folder, "*openblas*"),
-                os.path.join(package, ".dylibs", "*openblas*")]
-    return sorted(p for pattern in patterns for p in glob.glob(pattern))
+# {"numpy": (chosen, served), "scipy": ...}: the core each bundled OpenBLAS chose when it was
+# loaded and the one it serves -- the AVX-512 table where it misidentified an AVX-512 CPU
+# (``openblas.serve_avx512``; both libraries, so np.dot and the kernels run the same table).
+CORES = {library: openblas.serve_avx512(openblas.library_paths(library))
+         for library in ("numpy", "scipy")}
 
 
 THREADS_SYMBOLS = {"float32": "fastbp_blas_threads_float32",
@@ -150,10 +114,10 @@ def _small_kernels(dtype):
     """Whether the products of ``dtype`` run on OpenBLAS's small-matrix kernels; if so, the
     library's thread count (``openblas_get_num_threads``) is bound to ``THREADS_SYMBOLS[dtype]``
     for ``blas_threads``."""
-    paths = _library_paths(library_of(dtype))
-    if _openblas_core(paths) not in SMALL_KERNEL_CORES:
+    paths = openblas.library_paths(library_of(dtype))
+    if openblas.core(paths) not in openblas.AVX512_CORES:
         return False
-    threads = _openblas_function(paths, ("scipy_openblas_get_num_threads64_",
+    threads = openblas.function(paths, ("scipy_openblas_get_num_threads64_",
                                          "scipy_openblas_get_num_threads",
                                          "openblas_get_num_threads64_", "openblas_get_num_threads"))
     if threads is None:

@@ -134,9 +134,13 @@ def test_the_calibration_changes_speed_not_results(monkeypatch):
 
 def test_thread_report_shows_it(monkeypatch):
     monkeypatch.setenv(calibration.ENV, "4242")
+    from fastbp.kernels import blas, openblas
+
     assert fastbp.thread_report()[-1] == (
-        "calibration", f"min_parallel_work = 4.24e+03 multiply-adds (set by {calibration.ENV})",
-        4242)
+        "calibration", f"min_parallel_work = 4.24e+03 multiply-adds (set by {calibration.ENV}); "
+        f"OpenBLAS tables: {openblas.describe(blas.CORES)}", 4242)
+    for library, (_, served) in blas.CORES.items():
+        assert f"{library}'s: {served}" in fastbp.thread_report()[-1][1]
 
 
 @needs_two_cpus

@@ -263,6 +263,10 @@ def blas_pools():
         kernels += ("; small-matrix kernels (deltas laid out sample-major for small weight "
                     f"gradients): float64 {'yes' if small[0] else 'no'}, "
                     f"float32 {'yes' if small[1] else 'no'}")
+    cores = getattr(blas, "CORES", None)
+    if cores is not None:
+        from fastbp.kernels import openblas
+        kernels += f"; OpenBLAS tables: {openblas.describe(cores)}"
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
