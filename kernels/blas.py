@@ -106,6 +106,11 @@ CORES = {library: openblas.serve_avx512(openblas.library_paths(library))
          for library in ("numpy", "scipy")}
 
 
+# Whether the kernels' libraries serve a table without AVX-512 on an AVX-512 CPU (config's BLAS line).
+NARROW_TABLE = openblas.narrow_table({library: CORES[library]
+                                      for library in {LIBRARY, FLOAT32_LIBRARY}})
+
+
 THREADS_SYMBOLS = {"float32": "fastbp_blas_threads_float32",
                    "float64": "fastbp_blas_threads_float64"}
 

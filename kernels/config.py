@@ -27,7 +27,11 @@
   ``BLAS_MIN_WIDTH`` wide and more than ``BLAS_MIN_WEIGHTS`` weights.  Smaller layers (the
   tutorial's 2-wide inputs, 1-wide outputs, the circle's 16x8, the spirals' 32x16) run in
   register-blocked loops over the batch, which beat a BLAS call there (asv's kernel benchmarks
-  time both sides of the line; the measurements are in docs/decisions.md).
+  time both sides of the line; the measurements are in docs/decisions.md).  Where OpenBLAS
+  serves a table without AVX-512 on an AVX-512 CPU (``blas.NARROW_TABLE``: e.g. a table named
+  in ``OPENBLAS_CORETYPE``), the loops run twice its vector width and the line moves up to
+  ``BLAS_MIN_WEIGHTS_NARROW`` weights.  Derived from the tables and the CPU's features, not
+  measured: the line changes a fit's last bits.
 * ``delta_sample_major`` -- which BLAS weight gradients ``A_in @ D.T`` lay the delta out
   sample-major first (a transposed copy, then ``A_in @ D_t``): where OpenBLAS computes the
   product with its small-matrix kernels (``blas.SMALL_KERNELS``: AVX-512 cores, up to 100^3
@@ -63,7 +67,7 @@ from numba.core import event
 from . import linking  # noqa: F401 -- callers always call their own copies (see there)
 from .blas import FLOAT32_LIBRARY as BLAS_LIBRARY_FLOAT32
 from .blas import LIBRARY as BLAS_LIBRARY
-from .blas import SMALL_KERNEL_MOST_WORK, SMALL_KERNELS
+from .blas import NARROW_TABLE, SMALL_KERNEL_MOST_WORK, SMALL_KERNELS
 
 FAST_FLOATS = frozenset({"nsz", "contract", "reassoc"})
 
@@ -76,11 +80,17 @@ BLAS_MIN_WIDTH = 8
 BLAS_MIN_WEIGHTS_ENV = "FASTBP_BLAS_MIN_WEIGHTS"
 
 
+BLAS_MIN_WEIGHTS_DEFAULT = 512
+BLAS_MIN_WEIGHTS_NARROW = 128 * 128
+
+
 def _blas_min_weights():
-    """The BLAS line's weights: ``FASTBP_BLAS_MIN_WEIGHTS`` if set, else 512 (why: docs/decisions.md)."""
+    """The BLAS line's weights: ``FASTBP_BLAS_MIN_WEIGHTS`` if set; else 128 x 128 where the
+    kernels' OpenBLAS serves a table without AVX-512 on an AVX-512 CPU (``blas.NARROW_TABLE``),
+    512 elsewhere (why: docs/decisions.md)."""
     text = os.environ.get(BLAS_MIN_WEIGHTS_ENV, "").strip()
     if not text:
-        return 512
+        return BLAS_MIN_WEIGHTS_NARROW if NARROW_TABLE else BLAS_MIN_WEIGHTS_DEFAULT
     try:
         value = int(text)
     except ValueError:

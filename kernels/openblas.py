@@ -145,6 +145,16 @@ def serve_avx512(paths, avx512=None):
     return chosen, core(paths)
 
 
+def narrow_table(cores, avx512=None):
+    """Whether some library of ``cores`` ({library: (chosen, served)}) serves a table without
+    AVX-512 on a CPU with AVX-512 -- the one case whose products' vectors are narrower than the
+    CPU's, and fastbp's own (AVX-512) loops win over a wider range of layers."""
+    if avx512 is None:
+        avx512 = has_avx512()
+    return avx512 and any(served is not None and served not in AVX512_CORES
+                          for _, served in cores.values())
+
+
 def describe(cores, environ=None, avx512=None):
     """One line on ``cores`` ({library: (chosen, served)}, as ``blas.CORES``): each library's
     table, why, and -- where a table without AVX-512 runs on an AVX-512 CPU -- how to change it."""

@@ -88,7 +88,7 @@ def test_blocked_steps_match_the_reference(dtype, sizes, n):
 
 
 def test_small_steps_stay_one_block_and_large_ones_split():
-    sizes = [20, 128, 64, 1]
+    sizes = [20, 128, max(64, kernels.config.BLAS_MIN_WEIGHTS // 128 + 1), 1]  # a BLAS layer
     default = policy.Policy(max_blocks=2)
     small = policy.plan_step(default, sizes, 10, threads=2)
     large = policy.plan_step(default, sizes, 100, threads=2)

@@ -114,7 +114,7 @@ def test_engines_agree_over_hundreds_of_epochs(dtype, tutorial_compat):
 @pytest.mark.parametrize("batch_size", [None, 16])
 def test_engines_agree_when_the_first_layer_is_a_blas_product(dtype, batch_size):
     """Inputs of a BLAS-wide first layer sit sample-major in the compiled engine (no transpose)."""
-    sizes = [40, 24, 8, 1]
+    sizes = [max(40, fastbp.kernels.config.BLAS_MIN_WEIGHTS // 24 + 1), 24, 8, 1]  # past the line
     assert fastbp.kernels.inputs_sample_major(np.array(sizes))  # the layout under test
     X, y = small_problem(n_samples=90, sizes=sizes, dtype=dtype)
     nets = make_pair(sizes, dtype=dtype, seed=2)

@@ -53,6 +53,26 @@ def test_the_description_says_why_and_how_to_change_it():
                                                  avx512=False)
 
 
+@pytest.mark.parametrize("cores, avx512, expected", [
+    ({"numpy": ("haswell", "haswell")}, True, True),
+    ({"numpy": ("haswell", "haswell")}, False, False),      # an AVX2 CPU's own table
+    ({"numpy": ("haswell", "skylakex"), "scipy": ("skylakex", "skylakex")}, True, False),
+    ({"numpy": ("skylakex", "skylakex"), "scipy": ("zen", "zen")}, True, True),
+    ({"numpy": (None, None)}, True, False),                 # not an OpenBLAS (MKL, say)
+])
+def test_a_narrow_table_is_one_without_avx512_on_an_avx512_cpu(cores, avx512, expected):
+    assert openblas.narrow_table(cores, avx512) is expected
+
+
+def test_the_blas_line_follows_the_table():
+    from fastbp.kernels import config
+
+    if os.environ.get(config.BLAS_MIN_WEIGHTS_ENV, "").strip():
+        pytest.skip(f"{config.BLAS_MIN_WEIGHTS_ENV} sets the line")
+    expected = config.BLAS_MIN_WEIGHTS_NARROW if blas.NARROW_TABLE else 512
+    assert config.BLAS_MIN_WEIGHTS == expected
+
+
 def test_the_kernels_libraries_are_described():
     assert set(blas.CORES) == {"numpy", "scipy"}
     for chosen, served in blas.CORES.values():
@@ -66,7 +86,7 @@ import json, os, numpy as np, scipy.linalg
 before = os.environ.pop("OPENBLAS_CORETYPE", None) if {unset} else None
 from threadpoolctl import threadpool_info
 import fastbp
-from fastbp.kernels import blas
+from fastbp.kernels import blas, config
 rng = np.random.default_rng(0)
 a, b = rng.standard_normal((150, 70)), rng.standard_normal((70, 90))
 exact = sum(np.outer(a[:, i], b[i]) for i in range(70))
@@ -74,6 +94,7 @@ print(json.dumps({{"cores": blas.CORES, "small": blas.SMALL_KERNELS,
                   "pools": sorted(i["architecture"] for i in threadpool_info()
                                   if i["user_api"] == "blas"),
                   "env": os.environ.get("OPENBLAS_CORETYPE"),
+                  "narrow": blas.NARROW_TABLE, "line": config.BLAS_MIN_WEIGHTS,
                   "error": float(abs(a @ b - exact).max()),
                   "error32": float(abs(a.astype(np.float32) @ b.astype(np.float32) - exact).max())}}))
 """
@@ -98,10 +119,12 @@ def test_cpu_mode_serves_the_avx512_table_over_a_named_one():
     named = _probe({"OPENBLAS_CORETYPE": "Haswell"})
     assert named["cores"] == {"numpy": ["haswell", "haswell"], "scipy": ["haswell", "haswell"]}
     assert named["pools"] == ["Haswell", "Haswell"] and named["small"] == [False, False]
+    assert named["narrow"] and named["line"] == 128 * 128  # own AVX-512 loops up to 128 x 128
     served = _probe({"OPENBLAS_CORETYPE": "Haswell", "FASTBP_OPENBLAS_CORE": "cpu"})
     assert served["cores"] == {"numpy": ["haswell", "skylakex"], "scipy": ["haswell", "skylakex"]}
     assert served["pools"] == ["SkylakeX", "SkylakeX"] and served["small"] == [True, True]
     assert served["env"] == "Haswell"  # the user's variable is left as it was
+    assert not served["narrow"] and served["line"] == 512
     for result in (named, served):     # np.dot computes the product on either table
         assert result["error"] < 1e-12 and result["error32"] < 1e-3
 
