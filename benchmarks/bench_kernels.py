@@ -49,7 +49,9 @@ class KernelLoopsSide(_LayerKernel):
 
 
 class KernelBlasSide(_LayerKernel):
-    """64 -> 32 features, batch 600 (the spirals' second layer): the smallest on BLAS."""
+    """64 -> 32 features, batch 600 (the spirals' second layer): the smallest on BLAS at the
+    default line (where OpenBLAS serves a table without AVX-512 on an AVX-512 CPU the line moves
+    to 128 x 128 weights and this layer runs on the loops too: ``kernels.config``)."""
 
     size = "blas_side"
     number = 20
