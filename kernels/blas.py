@@ -22,10 +22,8 @@ that this module binds to the library's address in every process, so cached kern
 the library choice is part of the cache stamp (``config.SOURCES_STAMP``).
 """
 import ctypes
-import glob
 import os
 
-import numpy as np
 from llvmlite import binding, ir
 from numba import types
 from numba.core import cgutils
@@ -42,10 +40,7 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 def _numpy_openblas_gemms():
     """{"float32": address, "float64": address} of NumPy's bundled OpenBLAS ILP64 CBLAS, or None."""
-    numpy_dir = os.path.dirname(np.__file__)
-    patterns = [os.path.join(numpy_dir, os.pardir, "numpy.libs", "*openblas*"),  # Linux, Windows
-                os.path.join(numpy_dir, ".dylibs", "*openblas*")]               # macOS
-    for path in sorted(p for pattern in patterns for p in glob.glob(pattern)):
+    for path in openblas.library_paths("numpy"):
         try:
             library = ctypes.CDLL(path)
         except OSError:
@@ -100,7 +95,7 @@ def library_of(dtype):
 SMALL_KERNEL_MOST_WORK = 100 ** 3
 
 # {"numpy": (chosen, served), "scipy": ...}: the core each bundled OpenBLAS chose when it was
-# loaded and the one it serves -- the AVX-512 table where it misidentified an AVX-512 CPU
+# loaded and the one it serves -- the AVX-512 table where ``FASTBP_OPENBLAS_CORE`` asks for it
 # (``openblas.serve_avx512``; both libraries, so np.dot and the kernels run the same table).
 CORES = {library: openblas.serve_avx512(openblas.library_paths(library))
          for library in ("numpy", "scipy")}
