@@ -57,12 +57,13 @@ def library_paths(library):
     return sorted(p for pattern in patterns for p in glob.glob(pattern))
 
 
-def function(paths, names):
+def function(paths, names, loader=ctypes.CDLL):
     """The first of ``names`` that the first loadable library of ``paths`` exports (a ctypes
-    function), else None."""
+    function, calls through which release the GIL; ``loader=ctypes.PyDLL``: hold it), else
+    None."""
     for path in paths:
         try:
-            library = ctypes.CDLL(path)
+            library = loader(path)
         except OSError:
             continue
         for name in names:
@@ -87,8 +88,19 @@ def has_avx512(features=None):
     """Whether this CPU (and its operating system) runs AVX-512 code: every one of
     ``AVX512_FEATURES`` in LLVM's host features (or in ``features``, a name -> bool mapping)."""
     if features is None:
-        features = binding.get_host_cpu_features()
+        try:
+            features = binding.get_host_cpu_features()
+        except RuntimeError:  # an LLVM that cannot tell: no AVX-512 assumed
+            return False
     return all(features.get(name, False) for name in AVX512_FEATURES)
+
+
+def can_serve(paths):
+    """Whether the OpenBLAS in ``paths`` can be asked for ``SERVED_CORE``: a build for many CPUs
+    exporting its re-initialisation and that table."""
+    return all(function(paths, (name,)) is not None
+               for name in ("gotoblas_dynamic_quit", "gotoblas_dynamic_init",
+                            f"gotoblas_{SERVED_CORE.upper()}"))
 
 
 MODES = ("auto", "cpu", "keep")
@@ -118,20 +130,20 @@ def serve_avx512(paths, avx512=None):
 
     Returns ``(chosen, served)``: the core OpenBLAS chose itself and the one it serves now (both
     lower case; equal where nothing changed; None where ``paths`` hold no OpenBLAS exporting its
-    core name).  Runs at import, before the kernels call the library: the switch leaves no table
-    in place for the instant between its two calls, so a BLAS call from another thread at that
-    moment would fail.
+    core name).  Runs at import, before the kernels call the library.  The two calls hold the
+    GIL, so no other Python thread runs between them (the library has no table in between: a
+    BLAS call then would crash the process); a BLAS call from a thread that runs no Python (or a
+    child process started while the variable is set) is not guarded.
     """
     chosen = core(paths)
+    if chosen is None:
+        return None, None
     if avx512 is None:
         avx512 = has_avx512()
-    if not should_serve_avx512(chosen, os.environ, avx512):
+    if not should_serve_avx512(chosen, os.environ, avx512) or not can_serve(paths):
         return chosen, chosen
-    quit_ = function(paths, ("gotoblas_dynamic_quit",))
-    init = function(paths, ("gotoblas_dynamic_init",))
-    table = function(paths, (f"gotoblas_{SERVED_CORE.upper()}",))
-    if quit_ is None or init is None or table is None:  # not a DYNAMIC_ARCH build with that table
-        return chosen, chosen
+    quit_ = function(paths, ("gotoblas_dynamic_quit",), loader=ctypes.PyDLL)
+    init = function(paths, ("gotoblas_dynamic_init",), loader=ctypes.PyDLL)
     named = os.environ.get("OPENBLAS_CORETYPE")
     os.environ["OPENBLAS_CORETYPE"] = SERVED_CORE
     try:
@@ -162,7 +174,7 @@ def describe(cores, environ=None, avx512=None):
     if avx512 is None:
         avx512 = has_avx512()
     named = environ.get("OPENBLAS_CORETYPE", "").strip()
-    parts, narrow = [], False
+    parts, narrow = [], []
     for library, (chosen, served) in sorted(cores.items()):
         if served is None:
             parts.append(f"{library}'s: not an OpenBLAS that names its core")
@@ -172,9 +184,22 @@ def describe(cores, environ=None, avx512=None):
         else:
             why = f"named in OPENBLAS_CORETYPE={named}" if named else "OpenBLAS's choice"
             parts.append(f"{library}'s: {served} ({why})")
-            narrow = narrow or (avx512 and served not in AVX512_CORES)
+            if avx512 and served not in AVX512_CORES:
+                narrow.append(library)
     text = "; ".join(parts)
     if narrow:
-        text += (f" -- a table without AVX-512 on this AVX-512 CPU runs BLAS products at half "
-                 f"width: unset OPENBLAS_CORETYPE or set {MODE_ENV}=cpu")
+        text += (" -- a table without AVX-512 on this AVX-512 CPU runs BLAS products at half "
+                 f"width: {_advice(narrow, environ, named)}")
     return text
+
+
+def _advice(libraries, environ, named):
+    """How to have ``libraries`` (keeping a table without AVX-512) serve ``SERVED_CORE``."""
+    if not all(can_serve(library_paths(library)) for library in libraries):
+        return "this OpenBLAS has no AVX-512 table to switch to"
+    wanted = mode(environ)
+    if wanted == "keep":
+        return f"{MODE_ENV}=keep keeps it (auto or cpu would serve {SERVED_CORE})"
+    if named:
+        return f"unset OPENBLAS_CORETYPE or set {MODE_ENV}=cpu"
+    return f"{MODE_ENV}={wanted} did not switch it"

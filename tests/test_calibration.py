@@ -134,13 +134,14 @@ def test_the_calibration_changes_speed_not_results(monkeypatch):
 
 def test_thread_report_shows_it(monkeypatch):
     monkeypatch.setenv(calibration.ENV, "4242")
-    from fastbp.kernels import blas, openblas
+    from fastbp.kernels import blas
 
-    assert fastbp.thread_report()[-1] == (
-        "calibration", f"min_parallel_work = 4.24e+03 multiply-adds (set by {calibration.ENV}); "
-        f"OpenBLAS tables: {openblas.describe(blas.CORES)}", 4242)
+    name, described, value = fastbp.thread_report()[-1]
+    assert (name, value) == ("calibration", 4242)
+    assert described.startswith(
+        f"min_parallel_work = 4.24e+03 multiply-adds (set by {calibration.ENV}); OpenBLAS tables: ")
     for library, (_, served) in blas.CORES.items():
-        assert f"{library}'s: {served}" in fastbp.thread_report()[-1][1]
+        assert f"{library}'s: {served or 'not an OpenBLAS'}" in described
 
 
 @needs_two_cpus

@@ -73,6 +73,25 @@ def test_the_blas_line_follows_the_table():
     assert config.BLAS_MIN_WEIGHTS == expected
 
 
+def test_the_advice_fits_the_case(monkeypatch):
+    monkeypatch.setattr(openblas, "can_serve", lambda paths: True)
+    narrow = {"numpy": ("haswell", "haswell")}
+    named = openblas.describe(narrow, {"OPENBLAS_CORETYPE": "Haswell"}, avx512=True)
+    assert named.endswith("unset OPENBLAS_CORETYPE or set FASTBP_OPENBLAS_CORE=cpu")
+    kept = openblas.describe(narrow, {"FASTBP_OPENBLAS_CORE": "keep"}, avx512=True)
+    assert kept.endswith("FASTBP_OPENBLAS_CORE=keep keeps it (auto or cpu would serve SkylakeX)")
+    failed = openblas.describe(narrow, {"FASTBP_OPENBLAS_CORE": "cpu"}, avx512=True)
+    assert failed.endswith("FASTBP_OPENBLAS_CORE=cpu did not switch it")
+    monkeypatch.setattr(openblas, "can_serve", lambda paths: False)
+    assert openblas.describe(narrow, {}, avx512=True).endswith(
+        "this OpenBLAS has no AVX-512 table to switch to")
+
+
+def test_no_openblas_is_left_alone():
+    assert openblas.serve_avx512([]) == (None, None)
+    assert not openblas.can_serve([])
+
+
 def test_the_kernels_libraries_are_described():
     assert set(blas.CORES) == {"numpy", "scipy"}
     for chosen, served in blas.CORES.values():
@@ -109,9 +128,9 @@ def _probe(environ, unset=False):
 
 
 def _avx512_openblas():
-    paths = openblas.library_paths("numpy")
-    if not openblas.has_avx512() or openblas.function(paths, ("gotoblas_SKYLAKEX",)) is None:
-        pytest.skip("needs an AVX-512 CPU and an OpenBLAS built with its SkylakeX table")
+    if not openblas.has_avx512() or not all(openblas.can_serve(openblas.library_paths(library))
+                                            for library in ("numpy", "scipy")):
+        pytest.skip("needs an AVX-512 CPU and OpenBLAS copies built with their SkylakeX table")
 
 
 def test_cpu_mode_serves_the_avx512_table_over_a_named_one():
