@@ -115,7 +115,7 @@ def _small_kernels(dtype):
     library's thread count (``openblas_get_num_threads``) is bound to ``THREADS_SYMBOLS[dtype]``
     for ``blas_threads``."""
     paths = openblas.library_paths(library_of(dtype))
-    if openblas.core(paths) not in openblas.AVX512_CORES:
+    if CORES[library_of(dtype)][1] not in openblas.AVX512_CORES:
         return False
     threads = openblas.function(paths, ("scipy_openblas_get_num_threads64_",
                                          "scipy_openblas_get_num_threads",

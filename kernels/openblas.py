@@ -24,6 +24,7 @@ the CPU's features, never on a measurement.  ``blas.CORES`` records both tables,
 ``fastbp.thread_report()`` and the bench print them.
 """
 import ctypes
+import functools
 import glob
 import importlib.util
 import os
@@ -88,11 +89,17 @@ def has_avx512(features=None):
     """Whether this CPU (and its operating system) runs AVX-512 code: every one of
     ``AVX512_FEATURES`` in LLVM's host features (or in ``features``, a name -> bool mapping)."""
     if features is None:
-        try:
-            features = binding.get_host_cpu_features()
-        except RuntimeError:  # an LLVM that cannot tell: no AVX-512 assumed
-            return False
+        return _host_has_avx512()
     return all(features.get(name, False) for name in AVX512_FEATURES)
+
+
+@functools.cache
+def _host_has_avx512():
+    try:
+        features = binding.get_host_cpu_features()
+    except RuntimeError:  # an LLVM that cannot tell: no AVX-512 assumed
+        return False
+    return has_avx512(features)
 
 
 def can_serve(paths):
