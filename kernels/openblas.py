@@ -24,7 +24,6 @@ the CPU's features, never on a measurement.  ``blas.CORES`` records both tables,
 ``fastbp.thread_report()`` and the bench print them.
 """
 import ctypes
-import functools
 import glob
 import importlib.util
 import os
@@ -93,13 +92,17 @@ def has_avx512(features=None):
     return all(features.get(name, False) for name in AVX512_FEATURES)
 
 
-@functools.cache
+_HOST_AVX512 = []  # the host's answer, once read
+
+
 def _host_has_avx512():
-    try:
-        features = binding.get_host_cpu_features()
-    except RuntimeError:  # an LLVM that cannot tell: no AVX-512 assumed
-        return False
-    return has_avx512(features)
+    if not _HOST_AVX512:
+        try:
+            features = binding.get_host_cpu_features()
+        except RuntimeError:  # an LLVM that cannot tell: no AVX-512 assumed
+            features = {}
+        _HOST_AVX512.append(has_avx512(features))
+    return _HOST_AVX512[0]
 
 
 def can_serve(paths):
