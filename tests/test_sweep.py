@@ -186,3 +186,32 @@ def test_cancel_stops_every_fit_at_a_complete_state(monkeypatch):
         assert 0 < epochs < 100000
         twin, _ = alone(X, y, dict(configs[pairs.index((nn, history))], epochs=epochs))
         np.testing.assert_array_equal(parameters_of(nn), parameters_of(twin))
+
+
+def test_memory_grows_with_the_networks_trained_at_once_not_with_the_sweep():
+    """Each finished network gives its training workspaces back: a sweep of many networks peaks
+    near a sweep of as many networks as train at once, plus their parameters."""
+    import tracemalloc
+
+    X, y = data("sigmoid", n=2000)
+    threads = 2
+
+    def peak(count):
+        configs = [dict(layer_sizes=[3, 256, 3], seed=i, epochs=1) for i in range(count)]
+        fastbp.fit_many(X, y, configs[:1])  # compiled before measuring
+        tracemalloc.start()
+        try:
+            with fastbp.threads(threads):
+                pairs = fastbp.fit_many(X, y, configs)
+            return tracemalloc.get_traced_memory()[1], pairs
+        finally:
+            tracemalloc.stop()
+
+    few, _ = peak(threads)
+    many, pairs = peak(8 * threads)
+    workspace = 3 * 256 * 2000 * 8  # one network's activations, pre-activations and deltas
+    assert few > workspace  # the measure sees the workspaces at all
+    # Kept, the 14 more networks' workspaces would add > 14 x 12 MB; given back, only their
+    # parameters (~2,000 values each) and histories remain.
+    assert many < few + workspace, (many, few)
+    assert len(pairs) == 8 * threads
