@@ -438,8 +438,11 @@ def test_sweeps_table_rows_and_report(tmp_path):
     text = "\n".join(lines)
     assert "sweeps, many networks at once" in text and "fit_many" in text
     results = sweeps.run(plan, lambda message: None)
-    ways = [(row.optimizer, row.way) for row in results.rows]
-    assert ("sgd", "sequential") in ways and ("adam", "joblib pool") in ways
+    ways = [(row.optimizer, row.dtype, row.way) for row in results.rows]
+    assert ("sgd", "float64", "sequential") in ways and ("adam", "float64", "joblib pool") in ways
+    # float32: fit_many against the peers only (the sweep issue's float32 target)
+    assert ("sgd", "float32", "fit_many") in ways and ("adam", "float32", "fit_many") in ways
+    assert {way for _, dtype, way in ways if dtype == "float32"} <= {"fit_many", *sweeps.PEERS.values()}
     assert all(row.networks == 4 and row.seconds > 0 for row in results.rows)
     assert "## Sweeps" in page.read_text() and "--sweeps" in page.read_text()
 

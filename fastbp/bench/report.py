@@ -258,8 +258,8 @@ to sklearn's score: sgd/adam -- epochs of partial_fit (scored after each, untime
 
 # -- the sweeps table (fastbp.bench.sweeps) ---------------------------------------------------------
 
-SWEEPS_HEADER = ["sweep", "optimizer", "way", "networks", "time", "fit_many faster by", "IQR",
-                 "target"]
+SWEEPS_HEADER = ["sweep", "optimizer", "dtype", "way", "networks", "time", "fit_many faster by",
+                 "IQR", "target"]
 
 
 def sweeps_cells(results):
@@ -268,7 +268,8 @@ def sweeps_cells(results):
         low, high = row.speedup_iqr
         target = "" if row.target is None else (
             f">= {row.target:g}x {'met' if row.speedup >= row.target else 'missed'}")
-        lines.append([row.sweep, row.optimizer, row.way, str(row.networks), fmt_time(row.seconds),
+        lines.append([row.sweep, row.optimizer, row.dtype, row.way, str(row.networks),
+                      fmt_time(row.seconds),
                       "-" if row.way == "fit_many" else f"{row.speedup:.2f}x",
                       "-" if row.way == "fit_many" else f"{low:.2f}-{high:.2f}x", target])
     return lines
@@ -280,7 +281,8 @@ def sweeps_title(results):
     described = "; ".join(f"{s.key} {list(s.network.sizes)} {s.seeds} seeds x {len(s.lrs)} rates, "
                           f"{s.epochs} epochs" for s in SWEEPS.values())
     quick = " (reduced: quick run)" if results.plan.seeds is not None else ""
-    return (f"sweeps, many networks at once{quick}: {described}; full batch, float64; "
+    dtypes = " and ".join(results.plan.dtypes)
+    return (f"sweeps, many networks at once{quick}: {described}; full batch, {dtypes}; "
             f"{results.threads} threads / pool processes; {results.plan.rounds} interleaved rounds")
 
 
@@ -289,6 +291,7 @@ Each way trains the whole sweep; rounds run every way in turn after one untimed 
   starting the pool), 0.25 s idle before each turn; JAX and PyTorch each in a process of its
   own, kept for the whole run.  time: median over the rounds.  fit_many faster by: median of the
   per-round ratios (that way's time / fit_many's), IQR their 25th-75th percentiles.
+float32: fit_many and the peers only (the target there is theirs); X is passed in float64.
 sequential: NeuralNetwork(...).fit(...) in a loop.  joblib pool: the configurations split over
   a loky pool, fastbp on one thread per process.  scikit-learn: MLPClassifier(solver="sgd",
   momentum=0, batch_size=all, alpha=0, no early stop) with the same hidden layers and rates,

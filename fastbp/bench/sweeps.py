@@ -11,8 +11,12 @@ of running it, interleaved round by round after one untimed round (compilation, 
 * ``scikit-learn MLPClassifier, joblib``: the same networks (same hidden layers, ReLU, full-batch
   SGD without momentum at the same rates, no early stop) over the same pool (SGD sweeps only);
 * where installed, JAX ``jit(vmap(fori_loop(step)))`` and PyTorch (stacked weights, batched
-  ``baddbmm``, autograd) training the sweep's networks from fastbp's initial weights, float64,
-  SGD or Adam written out (the issue's way of writing them).
+  ``baddbmm``, autograd) training the sweep's networks from fastbp's initial weights, SGD or
+  Adam written out (the issue's way of writing them).
+
+Every sweep runs in float64 by all these ways, then in float32 by ``fit_many`` and the two peers
+only (the sweep issue's float32 target is against them; a loop of fits and the pools add minutes
+and no target).
 
 Each row: the median time of the sweep and fit_many's speedup over it -- the median of the
 per-round ratios, with their interquartile range.  JAX and PyTorch each run in a long-lived
@@ -46,6 +50,7 @@ TARGETS = {("circle", "sequential"): 1.8, ("spirals", "sequential"): 2.0,
 class Plan:
     sweeps: tuple = ("circle", "spirals")
     optimizers: tuple = ("sgd", "adam")
+    dtypes: tuple = ("float64", "float32")
     rounds: int = 5
     seeds: int = None          # fewer seeds (quick runs and tests)
     epochs: int = None
@@ -61,6 +66,7 @@ def plan(quick=False, repeats=3):
 class Row:
     sweep: str
     optimizer: str
+    dtype: str
     way: str
     networks: int
     seconds: float             # median time of the whole sweep
@@ -100,10 +106,12 @@ def _sklearn_fit(X, y, config):
     return model.n_iter_
 
 
-def ways(X, y, configs, optimizer, pool):
-    """{way: callable training the sweep} for this sweep."""
+def ways(X, y, configs, optimizer, dtype, pool):
+    """{way: callable training the sweep} for this sweep (float32: fit_many alone)."""
     from joblib import delayed
 
+    if dtype != "float64":
+        return {"fit_many": lambda: fastbp.fit_many(X, y, configs)}
     n_jobs = pool.n_jobs
     chunks = [configs[i::n_jobs] for i in range(n_jobs)]
     run = {"sequential": lambda: sequential(X, y, configs),
@@ -123,20 +131,21 @@ def _has_sklearn():
     return True
 
 
-def sweep_data(name, optimizer, plan):
-    """(X, y, configs) of sweep ``name`` with ``optimizer``, as ``plan`` sizes it."""
+def sweep_data(name, optimizer, plan, dtype="float64"):
+    """(X, y, configs) of sweep ``name`` with ``optimizer`` in ``dtype``, as ``plan`` sizes it
+    (X and y float64, as a user passes them: each network converts them to its dtype)."""
     sweep = SWEEPS[name]
     X, y = sweep.data()
-    return X, y, sweep.configs("float64", optimizer, seeds=plan.seeds, epochs=plan.epochs)
+    return X, y, sweep.configs(dtype, optimizer, seeds=plan.seeds, epochs=plan.epochs)
 
 
-def sweep_rows(name, optimizer, plan, pool, peers, log):
-    X, y, configs = sweep_data(name, optimizer, plan)
+def sweep_rows(name, optimizer, dtype, plan, pool, peers, log):
+    X, y, configs = sweep_data(name, optimizer, plan, dtype)
     turns = {way: (lambda train=train: timed(train))
-             for way, train in ways(X, y, configs, optimizer, pool).items()}
+             for way, train in ways(X, y, configs, optimizer, dtype, pool).items()}
     if len({tuple(c["layer_sizes"]) for c in configs}) == 1:  # stacked weights: one shape
         for module, session in peers.items():
-            session.call("prepare", name, optimizer, plan)  # compiles, trains once
+            session.call("prepare", name, optimizer, plan, dtype)  # compiles, trains once
             turns[PEERS[module]] = lambda session=session: session.call("time")
     times = {way: [] for way in turns}
     for timing in [False] + [True] * plan.rounds:
@@ -148,11 +157,11 @@ def sweep_rows(name, optimizer, plan, pool, peers, log):
     rows = []
     for way in turns:
         ratios = [t / f for t, f in zip(times[way], times["fit_many"])]
-        rows.append(Row(name, optimizer, way, len(configs), statistics.median(times[way]),
+        rows.append(Row(name, optimizer, dtype, way, len(configs), statistics.median(times[way]),
                         statistics.median(ratios),
                         tuple(float(q) for q in np.percentile(ratios, [25, 75])),
                         TARGETS.get((name, way)) if plan.seeds is None else None))
-    log(f"  sweeps: {name} {optimizer} done")
+    log(f"  sweeps: {name} {optimizer} {dtype} done")
     return rows
 
 
@@ -174,7 +183,8 @@ def run(plan, log, isolate=True):
     with opened(makers, isolate, log) as peers:
         with Parallel(n_jobs=threads, backend="loky") as pool:
             rows = [row for name in plan.sweeps for optimizer in plan.optimizers
-                    for row in sweep_rows(name, optimizer, plan, pool, peers, log)]
+                    for dtype in plan.dtypes
+                    for row in sweep_rows(name, optimizer, dtype, plan, pool, peers, log)]
     return Results(plan, rows, threads)
 
 
@@ -186,11 +196,11 @@ class PeerSession:
         self.module = module
         self.train = None
 
-    def prepare(self, name, optimizer, plan):
+    def prepare(self, name, optimizer, plan, dtype="float64"):
         """Build the sweep's training function and run it once (compilation)."""
-        X, y, configs = sweep_data(name, optimizer, plan)
+        X, y, configs = sweep_data(name, optimizer, plan, dtype)
         make = {"jax": jax_way, "torch": torch_way}[self.module]
-        self.train = make(X, y, configs, optimizer)
+        self.train = make(X, y, configs, optimizer, np.dtype(dtype).name)
         self.train()
 
     def time(self):
@@ -201,24 +211,27 @@ class PeerSession:
 # -- peers: the same sweep as stacked weights, trained by JAX (vmap) and PyTorch (batched matmul) --
 
 def _initial_stack(configs):
-    """Every configuration's initial weights and biases as fastbp draws them (float64),
-    stacked: ([W_l (M, n_in, n_out)], [b_l (M, n_out)]), and the rates (M,)."""
-    nets = [fastbp.NeuralNetwork(c["layer_sizes"], seed=c["seed"]) for c in configs]
+    """Every configuration's initial weights and biases as fastbp draws them (in the
+    configurations' dtype), stacked: ([W_l (M, n_in, n_out)], [b_l (M, n_out)]), and the rates
+    (M,)."""
+    nets = [fastbp.NeuralNetwork(c["layer_sizes"], seed=c["seed"], dtype=c["dtype"])
+            for c in configs]
     weights = [np.stack([nn.weights[l] for nn in nets]) for l in range(len(nets[0].weights))]
     biases = [np.stack([nn.biases[l] for nn in nets]) for l in range(len(nets[0].biases))]
     return weights, biases, np.array([c["lr"] for c in configs])
 
 
-def jax_way(X, y, configs, optimizer):
-    """``jit(vmap(fori_loop(step)))`` over the sweep (one shape), float64, exact gradients of the
-    mean binary cross-entropy from the logits; SGD or Adam (PyTorch's formulas) written out."""
+def jax_way(X, y, configs, optimizer, dtype="float64"):
+    """``jit(vmap(fori_loop(step)))`` over the sweep (one shape) in ``dtype``, exact gradients of
+    the mean binary cross-entropy from the logits; SGD or Adam (PyTorch's formulas) written
+    out."""
     import jax
     import jax.numpy as jnp
 
     jax.config.update("jax_enable_x64", True)
     weights, biases, lrs = _initial_stack(configs)
     epochs = configs[0]["epochs"]
-    Xj, yj = jnp.asarray(X, jnp.float64), jnp.asarray(np.reshape(y, (len(X), -1)), jnp.float64)
+    Xj, yj = jnp.asarray(X, dtype), jnp.asarray(np.reshape(y, (len(X), -1)), dtype)
 
     def loss(params):
         Ws, bs = params
@@ -238,7 +251,8 @@ def jax_way(X, y, configs, optimizer):
                 return jax.tree_util.tree_map(lambda w, d: w - lr * d, p, g), m, v
             m = jax.tree_util.tree_map(lambda a, d: 0.9 * a + 0.1 * d, m, g)
             v = jax.tree_util.tree_map(lambda a, d: 0.999 * a + 0.001 * d * d, v, g)
-            c1, c2 = 1 - 0.9 ** (t + 1.0), 1 - 0.999 ** (t + 1.0)
+            c1 = (1 - 0.9 ** (t + 1.0)).astype(dtype)  # (in float32, t would widen the step)
+            c2 = (1 - 0.999 ** (t + 1.0)).astype(dtype)
             p = jax.tree_util.tree_map(
                 lambda w, a, b: w - lr * (a / c1) / (jnp.sqrt(b / c2) + 1e-8), p, m, v)
             return p, m, v
@@ -247,20 +261,21 @@ def jax_way(X, y, configs, optimizer):
 
     run = jax.jit(jax.vmap(train))
     params = ([jnp.asarray(W) for W in weights], [jnp.asarray(b) for b in biases])
-    lr = jnp.asarray(lrs)
+    lr = jnp.asarray(lrs, dtype)
     return lambda: jax.block_until_ready(run(params, lr))
 
 
-def torch_way(X, y, configs, optimizer):
-    """The sweep as stacked weights in PyTorch (float64): batched ``baddbmm``, autograd, SGD or
-    Adam written out over the stack (per-network rates)."""
+def torch_way(X, y, configs, optimizer, dtype="float64"):
+    """The sweep as stacked weights in PyTorch (in ``dtype``): batched ``baddbmm``, autograd, SGD
+    or Adam written out over the stack (per-network rates)."""
     import torch
 
     weights, biases, lrs = _initial_stack(configs)
     epochs, M = configs[0]["epochs"], len(configs)
-    Xt = torch.as_tensor(X, dtype=torch.float64).expand(M, *X.shape)
-    yt = torch.as_tensor(np.reshape(y, (len(X), -1)), dtype=torch.float64).expand(M, len(X), -1)
-    lr = torch.as_tensor(lrs)
+    kind = getattr(torch, dtype)
+    Xt = torch.as_tensor(X, dtype=kind).expand(M, *X.shape)
+    yt = torch.as_tensor(np.reshape(y, (len(X), -1)), dtype=kind).expand(M, len(X), -1)
+    lr = torch.as_tensor(lrs, dtype=kind)
 
     def train():
         Ws = [torch.tensor(W, requires_grad=True) for W in weights]
