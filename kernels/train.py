@@ -63,6 +63,7 @@ from .dense import bias_activation, dense_forward
 from .products import product
 from .sync import SLOT, barrier, monotonic_ns
 from .update import copy_into, optimizer_step_blocks, restore_range
+from .views import matrix
 
 Net = namedtuple("Net", "params backup sizes codes")
 Blocks = namedtuple("Blocks", "x y z a d grads")
@@ -102,7 +103,7 @@ def layer_params(buf, sizes, layer):
         offset += sizes[l] * sizes[l + 1] + sizes[l + 1]
     n_in = sizes[layer]
     n_out = sizes[layer + 1]
-    W = buf[offset:offset + n_in * n_out].reshape((n_in, n_out))
+    W = matrix(buf, offset, n_in, n_out)
     b = buf[offset + n_in * n_out:offset + n_in * n_out + n_out]
     return W, b
 
@@ -125,14 +126,14 @@ def layer_block(buf, sizes, layer, n):
     offset = 0
     for l in range(layer):
         offset += sizes[l + 1]
-    return buf[offset * n:(offset + sizes[layer + 1]) * n].reshape((sizes[layer + 1], n))
+    return matrix(buf, offset * n, sizes[layer + 1], n)
 
 
 @kernel(inline=True)
 def input_block(buf, width, n):
     """The (width, n) block at the start of a flat buffer (inputs or targets; n: the row
     length)."""
-    return buf[:width * n].reshape((width, n))
+    return matrix(buf, 0, width, n)
 
 
 @kernel
@@ -144,7 +145,7 @@ def inputs_sample_major(sizes):
 @kernel(inline=True)
 def sample_block(buf, n, width):
     """The (n, width) sample-major block at the start of a flat buffer."""
-    return buf[:n * width].reshape((n, width))
+    return matrix(buf, 0, n, width)
 
 
 @kernel(inline=True)
@@ -158,8 +159,8 @@ def delta_scratch(dbuf, sizes, layer, n):
         offset = 0
         for l in range(layer - 1):
             offset += sizes[l + 1]
-        return dbuf[offset * n:offset * n + n * n_out].reshape((n, n_out))
-    return dbuf[:0].reshape((0, 0))
+        return matrix(dbuf, offset * n, n, n_out)
+    return matrix(dbuf, 0, 0, 0)
 
 
 @kernel(python=False, linked=False)

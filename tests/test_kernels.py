@@ -393,3 +393,28 @@ def test_padding_columns_never_reach_a_gradient():
         results[backend] = np.concatenate([np.ravel(g) for g in dW + db])
     assert np.all(np.isfinite(results["numba"]))
     np.testing.assert_allclose(results["numba"], results["numpy"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_matrix_views_are_the_slices_reshaped(dtype):
+    """views.matrix, every (rows, cols) view the training loops take of a flat buffer: the same
+    values as slicing and reshaping, on random shapes; a view past the buffer is an error."""
+    from fastbp.kernels.views import copy_matrix
+
+    def matrix_copy(buf, start, rows, cols):
+        out = np.full((max(rows, 0), max(cols, 0)), np.nan, buf.dtype)
+        copy_matrix(buf, start, rows, cols, out)
+        return out
+
+    random = np.random.default_rng(7)
+    for _ in range(50):
+        rows, cols = (int(v) for v in random.integers(0, 9, size=2))
+        size = int(random.integers(rows * cols, rows * cols + 20))
+        start = int(random.integers(0, size - rows * cols + 1))
+        buf = random.standard_normal(size).astype(dtype)
+        view = matrix_copy(buf, start, rows, cols)
+        np.testing.assert_array_equal(view, buf[start:start + rows * cols].reshape(rows, cols))
+    buf = np.zeros(10, dtype)
+    for start, rows, cols in [(5, 2, 3), (-1, 1, 1), (0, -1, 2), (0, 11, 1)]:
+        with pytest.raises(IndexError, match="outside its buffer"):
+            matrix_copy(buf, start, rows, cols)
