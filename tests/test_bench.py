@@ -579,3 +579,21 @@ def test_a_peer_failing_during_the_rounds_is_left_out(tiny_workloads):
                                  log=notes.append, settle=0.0, isolate=False, rounds=3)
     assert [row.engine for row in rows] == ["numpy"] and len(rows[0].per_round) == 3
     assert any("jax skipped: RuntimeError: lost its device" in note for note in notes)
+
+
+@pytest.mark.parametrize("module", ["jax", "torch"])
+def test_sweep_peers_train_in_the_sweeps_dtype(module):
+    """A float32 sweep row times JAX and PyTorch in float32 end to end: every trained weight
+    and bias comes back float32 (a float64 step would widen them), for SGD and Adam."""
+    pytest.importorskip(module)
+    from fastbp.bench import sweeps
+
+    plan = sweeps.Plan(sweeps=("circle",), rounds=1, seeds=1, epochs=2)
+    make = {"jax": sweeps.jax_way, "torch": sweeps.torch_way}[module]
+    for dtype in ("float32", "float64"):
+        for optimizer in ("sgd", "adam"):
+            X, y, configs = sweeps.sweep_data("circle", optimizer, plan, dtype)
+            trained = make(X, y, configs, optimizer, dtype)()
+            leaves = ([*trained[0], *trained[1]] if module == "jax" else trained)
+            assert len(leaves) == 6
+            assert {str(leaf.dtype).removeprefix("torch.") for leaf in leaves} == {dtype}

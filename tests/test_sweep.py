@@ -212,6 +212,7 @@ def test_memory_grows_with_the_networks_trained_at_once_not_with_the_sweep():
     workspace = 3 * 256 * 2000 * 8  # one network's activations, pre-activations and deltas
     assert few > workspace  # the measure sees the workspaces at all
     # Kept, the 14 more networks' workspaces would add > 14 x 12 MB; given back, only their
-    # parameters (~2,000 values each) and histories remain.
-    assert many < few + workspace, (many, few)
+    # parameters (~2,000 values each) and histories remain.  (The bound allows for `few`
+    # having trained its two networks one after the other, on a busy machine.)
+    assert many < few + 4 * workspace, (many, few)
     assert len(pairs) == 8 * threads

@@ -457,7 +457,7 @@ class Report:
         cells(results), left-aligned columns, notes)."""
         every = [("scikit-learn", self.sklearn, sklearn_title, SKLEARN_HEADER, sklearn_cells, 2,
                   SKLEARN_NOTES),
-                 ("Sweeps", self.sweeps, sweeps_title, SWEEPS_HEADER, sweeps_cells, 3,
+                 ("Sweeps", self.sweeps, sweeps_title, SWEEPS_HEADER, sweeps_cells, 4,
                   SWEEPS_NOTES),
                  ("Time to a good model", self.to_target, to_target_title, TO_TARGET_HEADER,
                   to_target_cells, 4, TO_TARGET_NOTES)]
