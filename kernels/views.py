@@ -46,10 +46,17 @@ def matrix(buf, start, rows, cols):
 
 
 
+
 @kernel
-def copy_matrix(buf, start, rows, cols, out):
-    """out[:rows, :cols] = matrix(buf, start, rows, cols): the view from Python (tests)."""
+def probe_matrix(buf, start, rows, cols, out, layout):
+    """matrix(buf, start, rows, cols) seen from Python (tests): its values copied into ``out``
+    through a sub-view indexed by its strides, and its shape, strides (bytes) and itemsize into
+    ``layout[:5]``."""
     view = matrix(buf, start, rows, cols)
+    strided = view[:, 0:cols]  # (not C-contiguous to the compiler: read through the strides)
     for r in range(rows):
         for c in range(cols):
-            out[r, c] = view[r, c]
+            out[r, c] = strided[r, c]
+    layout[0], layout[1] = view.shape
+    layout[2], layout[3] = view.strides
+    layout[4] = view.itemsize

@@ -399,12 +399,13 @@ def test_padding_columns_never_reach_a_gradient():
 def test_matrix_views_are_the_slices_reshaped(dtype):
     """views.matrix, every (rows, cols) view the training loops take of a flat buffer: the same
     values as slicing and reshaping, on random shapes; a view past the buffer is an error."""
-    from fastbp.kernels.views import copy_matrix
+    from fastbp.kernels.views import probe_matrix
 
     def matrix_copy(buf, start, rows, cols):
         out = np.full((max(rows, 0), max(cols, 0)), np.nan, buf.dtype)
-        copy_matrix(buf, start, rows, cols, out)
-        return out
+        layout = np.zeros(5, np.int64)
+        probe_matrix(buf, start, rows, cols, out, layout)
+        return out, layout
 
     random = np.random.default_rng(7)
     for _ in range(50):
@@ -412,8 +413,12 @@ def test_matrix_views_are_the_slices_reshaped(dtype):
         size = int(random.integers(rows * cols, rows * cols + 20))
         start = int(random.integers(0, size - rows * cols + 1))
         buf = random.standard_normal(size).astype(dtype)
-        view = matrix_copy(buf, start, rows, cols)
-        np.testing.assert_array_equal(view, buf[start:start + rows * cols].reshape(rows, cols))
+        view, layout = matrix_copy(buf, start, rows, cols)
+        expected = buf[start:start + rows * cols].reshape(rows, cols)
+        np.testing.assert_array_equal(view, expected)
+        assert tuple(layout[:2]) == expected.shape and layout[4] == expected.itemsize
+        if expected.size:  # (NumPy gives an empty array's strides its own way)
+            assert tuple(layout[2:4]) == expected.strides
     buf = np.zeros(10, dtype)
     for start, rows, cols in [(5, 2, 3), (-1, 1, 1), (0, -1, 2), (0, 11, 1)]:
         with pytest.raises(IndexError, match="outside its buffer"):
