@@ -27,6 +27,7 @@ Only fastbp's public API is used here and in ``runners``/``measure`` (``NeuralNe
 while the kernels change; ``phases`` alone reads the compiled engine's internals.
 """
 import os
+import shlex
 import sys
 
 import numpy as np
@@ -40,8 +41,12 @@ from .report import Report
 
 def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=None,
                  only_models=False, only_sklearn=False, only_sweeps=False, only_to_target=False):
-    """The ``python -m fastbp bench ...`` command that runs these options."""
-    words = ["python -m fastbp bench"]
+    """The ``python -m fastbp bench ...`` command that runs these options, after the fastbp
+    settings of this process's environment that change what it measures (every ``FASTBP_*``
+    variable but ``FASTBP_QUIET``); the page's path relative to the working directory."""
+    words = [f"{name}={shlex.quote(value)}" for name, value in sorted(os.environ.items())
+             if name.startswith("FASTBP_") and name != "FASTBP_QUIET"]
+    words.append("python -m fastbp bench")
     if quick:
         words.append("--quick")
     if only_models:
@@ -59,7 +64,8 @@ def command_line(quick=False, workloads=None, threads=None, repeats=3, markdown=
     if repeats != 3:
         words.append(f"--repeats {repeats}")
     if markdown:
-        words.append(f"--markdown {markdown}")
+        relative = os.path.relpath(markdown)
+        words.append(f"--markdown {markdown if relative.startswith('..') else relative}")
     return " ".join(words)
 
 
