@@ -143,7 +143,8 @@ class NumpyEngine:
         return ok
 
     def free_workspaces(self):
-        """Nothing to free: the reference allocates per call."""
+        """The reference allocates its workspaces per call: only the step buffers to drop."""
+        self.params.release_step_buffers()
 
     def _monitor(self, run, out):
         """After an epoch: the validation loss and accuracy, then early stopping's rule (as
@@ -402,7 +403,11 @@ class NumbaEngine:
         self._step_blocks = None
         self._pool = _WorkspacePool(params.sizes, params.dtype)
         self._blocks = None    # the last training call's blocks, reused by the next
-        self._net = kernels.Net(params.flat, params.backup, params.sizes, params.codes)
+
+    def _network(self):
+        """The kernels' Net record of the parameters (and their backup, made if need be)."""
+        p = self.params
+        return kernels.Net(p.flat, p.backup, p.sizes, p.codes)
 
     def _run_forward(self, ws, X):
         p = self.params
@@ -429,7 +434,7 @@ class NumbaEngine:
         if (job is None or self._step_blocks.n_blocks != split.n_blocks
                 or self._step_blocks.capacity < -(-n // split.n_blocks)):
             blocks = TrainingBlocks(p, split.n_blocks, -(-n // split.n_blocks))
-            job = self._step_job = helpers.new_job(self._net, blocks.record, p.grads)
+            job = self._step_job = helpers.new_job(self._network(), blocks.record, p.grads)
             self._step_blocks = blocks
         output = np.empty((n, int(p.sizes[-1])), p.dtype)
         helpers.HELPERS.run(kernels.FORWARD, job, _read_only(X), output, n, self.tutorial,
@@ -502,7 +507,7 @@ class NumbaEngine:
         p, n = self.params, len(X)
         blocks = self._blocks_for(plan.n_blocks, -(-n // plan.n_blocks))
         blocks.load(X, Y)
-        job = helpers.new_job(self._net, blocks.record, p.grads)
+        job = helpers.new_job(self._network(), blocks.record, p.grads)
         n_values = len(Y) if p.head == "softmax" else Y.size
         losses = job.scalars[kernels.serve_layout.LOSSES:]
 
@@ -531,8 +536,12 @@ class NumbaEngine:
 
     # -- training calls -------------------------------------------------------------------------
     def free_workspaces(self):
-        """Drop the training blocks and the idle inference workspaces (made again when needed)."""
+        """Drop the training blocks, the idle inference workspaces and the step buffers (made
+        again when needed) -- but the step buffers not while a forward pass recorded in blocks
+        holds them for its backward."""
         self._blocks = None
+        if self._step_job is None:
+            self.params.release_step_buffers()
         self._pool = _WorkspacePool(self.params.sizes, self.params.dtype)
 
     def _blocks_for(self, n_blocks, capacity):
@@ -570,8 +579,10 @@ class NumbaEngine:
         def abort():  # a worker failed outside compiled code: the others stop waiting
             board[n_workers * kernels.SLOT] = 1
 
+        net = self._network()
+
         def body(worker):
-            return loop(worker, self._net, blocks, record, settings, run.optimizer, run.state,
+            return loop(worker, net, blocks, record, settings, run.optimizer, run.state,
                         validation, *args, lrs, losses, accuracies)
 
         recorded, status = team.run_workers(body, n_workers, abort, plan.one_blas_thread)[0]

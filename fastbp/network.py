@@ -859,9 +859,11 @@ class NeuralNetwork:
             return self._fit(options, random, verbose, cancel)
 
     def free_workspaces(self) -> None:
-        """Release the training workspaces the network keeps between fits (its next fit makes
-        them again); for programs that keep many trained networks.  The recorded ``forward``
-        pass is kept."""
+        """Release the training workspaces the network keeps between fits, and its gradient and
+        backup buffers (its next fit or step makes them again); for programs that keep many
+        trained networks -- what stays is the parameters, the weight-decay mask and the
+        optimizer's state.  The recorded ``forward`` pass is kept (and, when it was recorded in
+        blocks, the buffers its ``backward`` needs)."""
         with self._lock.write():
             self._engine.free_workspaces()
 

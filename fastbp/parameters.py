@@ -13,8 +13,8 @@ class Parameters:
     """The parameters of a dense network, laid out [W0, b0, W1, b1, ...] in one 1-D buffer.
 
     ``weights[i]`` is a writable (sizes[i], sizes[i+1]) view and ``biases[i]`` a (sizes[i+1],)
-    view into ``flat``; ``grads`` has the same layout (``grad_weights``/``grad_biases`` views) and
-    ``backup`` holds the state before the latest update, so a diverging step can be undone.
+    view into ``flat``; ``grads`` has the same layout and ``backup`` holds the state before the
+    latest update, so a diverging step can be undone (both made when first needed).
     """
 
     def __init__(self, layer_sizes, dtype, hidden=None, head="sigmoid"):
@@ -27,13 +27,33 @@ class Parameters:
                               dtype=np.int64)  # each layer's activation code, the head last
         total = sum(n_in * n_out + n_out for n_in, n_out in self.layer_shapes)
         self.flat = aligned_zeros(total, self.dtype)
-        self.grads = aligned_zeros(total, self.dtype)
-        self.backup = aligned_zeros(total, self.dtype)
+        self._grads = None   # made when first needed, dropped by release_step_buffers
+        self._backup = None
         self.weights, self.biases = self.views(self.flat)
-        self.grad_weights, self.grad_biases = self.views(self.grads)
         self.decay = aligned_zeros(total, self.dtype)  # 1 for weights: weight decay's mask
         for W in self.views(self.decay)[0]:
             W[...] = 1
+
+    @property
+    def grads(self):
+        """The gradient buffer of stand-alone steps (``backward``, ``update``), in the parameter
+        layout; made when first needed."""
+        if self._grads is None:
+            self._grads = aligned_zeros(self.flat.size, self.dtype)
+        return self._grads
+
+    @property
+    def backup(self):
+        """The parameters before the latest update, to undo a step that would not be finite;
+        made when first needed (a fit writes it before reading it)."""
+        if self._backup is None:
+            self._backup = aligned_zeros(self.flat.size, self.dtype)
+        return self._backup
+
+    def release_step_buffers(self):
+        """Drop ``grads`` and ``backup`` (each made again when next needed): a kept network then
+        holds its parameters and the weight-decay mask only."""
+        self._grads = self._backup = None
 
     @property
     def layer_shapes(self):

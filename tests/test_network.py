@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from conftest import assert_close, make_pair, small_problem
+from conftest import assert_close, make_pair, parameters_of, small_problem
 
 
 def finite_difference_gradients(nn, X, y, eps=1e-6):
@@ -450,3 +450,64 @@ def test_ctrl_c_stops_a_long_fit_between_compiled_calls():
     assert time.perf_counter() - start < 30
     assert np.all(np.isfinite(nn._params.flat))
     assert np.isfinite(nn.loss(X, y))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("n_samples, sizes", [(300, [3, 16, 8, 1]), (2000, [3, 64, 32, 1])],
+                         ids=["one block", "steps in blocks"])
+def test_a_network_whose_workspaces_were_freed_trains_and_steps_as_before(backend, n_samples,
+                                                                          sizes):
+    """free_workspaces drops the training workspaces and the step buffers; what the network
+    does next -- fits (Adam, continuing its state), forward + backward steps, a step that would
+    diverge and is undone -- is bit for bit what it does without freeing (the larger batch's
+    recorded passes run in blocks, whose backward keeps its buffers through the free)."""
+    X, y = small_problem(n_samples=n_samples, sizes=sizes)
+    twins = [fastbp.NeuralNetwork(sizes, backend=backend, seed=0) for _ in range(2)]
+    for freeing, nn in zip([True, False], twins):
+        def maybe_free(nn=nn, freeing=freeing):
+            if freeing:
+                nn.free_workspaces()
+        nn.fit(X, y, epochs=3, lr=0.05, optimizer="adam")
+        maybe_free()
+        nn.fit(X, y, epochs=3, lr=0.05, optimizer="adam")
+        maybe_free()
+        nn.forward(X)
+        maybe_free()  # between a recorded pass and its backward
+        nn.backward(y, lr=0.1)
+        maybe_free()
+        nn.fit(X, y, epochs=2, lr=0.05, optimizer="adam")
+        maybe_free()
+        for _ in range(4):  # huge steps until one would not be finite: undone from the backup
+            nn.forward(X)
+            try:
+                nn.backward(y, lr=1e308)
+            except fastbp.TrainingDivergedError:
+                break
+        else:
+            pytest.fail("no step diverged")
+    np.testing.assert_array_equal(parameters_of(twins[0]), parameters_of(twins[1]))
+    assert np.all(np.isfinite(parameters_of(twins[0])))
+
+
+def test_free_workspaces_leaves_the_parameters_and_little_else():
+    """After free_workspaces a trained network keeps its parameters, the weight-decay mask and
+    the optimizer's state (none for plain SGD) -- not the gradient and backup buffers."""
+    import tracemalloc
+
+    sizes = [3, 256, 256, 1]
+    X, y = small_problem(n_samples=200, sizes=sizes)
+    fastbp.NeuralNetwork(sizes, seed=1).fit(X, y, epochs=2)  # compiled, calibrated beforehand
+    tracemalloc.start()
+    try:
+        nn = fastbp.NeuralNetwork(sizes, seed=0)
+        nn.fit(X, y, epochs=2)
+        nn.forward(X[:10])
+        nn.backward(y[:10])  # the step buffers in use
+        nn.free_workspaces()
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    parameters = parameters_of(nn).nbytes
+    assert 2 * parameters <= kept < 3 * parameters, (kept, parameters)
