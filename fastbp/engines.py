@@ -507,7 +507,8 @@ class NumbaEngine:
         p, n = self.params, len(X)
         blocks = self._blocks_for(plan.n_blocks, -(-n // plan.n_blocks))
         blocks.load(X, Y)
-        job = helpers.new_job(self._network(), blocks.record, p.grads)
+        unused = np.empty(0, p.dtype)  # (EVALUATE neither updates nor undoes: no step buffers)
+        job = helpers.new_job(kernels.Net(p.flat, unused, p.sizes, p.codes), blocks.record, unused)
         n_values = len(Y) if p.head == "softmax" else Y.size
         losses = job.scalars[kernels.serve_layout.LOSSES:]
 
@@ -537,10 +538,11 @@ class NumbaEngine:
     # -- training calls -------------------------------------------------------------------------
     def free_workspaces(self):
         """Drop the training blocks, the idle inference workspaces and the step buffers (made
-        again when needed) -- but the step buffers not while a forward pass recorded in blocks
-        holds them for its backward."""
+        again when needed) -- but the step buffers and the blocks of stand-alone steps not while
+        the recorded forward pass lies in those blocks (its backward needs them)."""
         self._blocks = None
-        if self._step_job is None:
+        if not isinstance(self._recorded, tuple):  # no pass recorded in blocks
+            self._step_job = self._step_blocks = None
             self.params.release_step_buffers()
         self._pool = _WorkspacePool(self.params.sizes, self.params.dtype)
 

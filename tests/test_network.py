@@ -454,9 +454,9 @@ def test_ctrl_c_stops_a_long_fit_between_compiled_calls():
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
                             "ignore:invalid value encountered:RuntimeWarning")
-@pytest.mark.parametrize("backend", ["numba", "numpy"])
-@pytest.mark.parametrize("n_samples, sizes", [(300, [3, 16, 8, 1]), (2000, [3, 64, 32, 1])],
-                         ids=["one block", "steps in blocks"])
+@pytest.mark.parametrize("backend, n_samples, sizes", [
+    ("numba", 300, [3, 16, 8, 1]), ("numpy", 300, [3, 16, 8, 1]), ("numba", 2000, [3, 64, 32, 1])],
+    ids=["numba, one block", "numpy", "numba, steps in blocks"])
 def test_a_network_whose_workspaces_were_freed_trains_and_steps_as_before(backend, n_samples,
                                                                           sizes):
     """free_workspaces drops the training workspaces and the step buffers; what the network
@@ -464,6 +464,7 @@ def test_a_network_whose_workspaces_were_freed_trains_and_steps_as_before(backen
     diverge and is undone -- is bit for bit what it does without freeing (the larger batch's
     recorded passes run in blocks, whose backward keeps its buffers through the free)."""
     X, y = small_problem(n_samples=n_samples, sizes=sizes)
+    in_blocks = n_samples == 2000
     twins = [fastbp.NeuralNetwork(sizes, backend=backend, seed=0) for _ in range(2)]
     for freeing, nn in zip([True, False], twins):
         def maybe_free(nn=nn, freeing=freeing):
@@ -471,10 +472,16 @@ def test_a_network_whose_workspaces_were_freed_trains_and_steps_as_before(backen
                 nn.free_workspaces()
         nn.fit(X, y, epochs=3, lr=0.05, optimizer="adam")
         maybe_free()
+        if freeing:  # released (a fit makes them again)
+            assert nn._params._grads is None and nn._params._backup is None
         nn.fit(X, y, epochs=3, lr=0.05, optimizer="adam")
         maybe_free()
         nn.forward(X)
+        if backend == "numba":
+            assert isinstance(nn._engine._recorded, tuple) == in_blocks
         maybe_free()  # between a recorded pass and its backward
+        if freeing and in_blocks:  # kept for that backward
+            assert nn._params._grads is not None and nn._params._backup is not None
         nn.backward(y, lr=0.1)
         maybe_free()
         nn.fit(X, y, epochs=2, lr=0.05, optimizer="adam")
@@ -489,6 +496,10 @@ def test_a_network_whose_workspaces_were_freed_trains_and_steps_as_before(backen
             pytest.fail("no step diverged")
     np.testing.assert_array_equal(parameters_of(twins[0]), parameters_of(twins[1]))
     assert np.all(np.isfinite(parameters_of(twins[0])))
+    freed = twins[0]
+    freed.forward(X[:5])  # a pass in one block replaces the one in blocks: nothing holds them
+    freed.free_workspaces()
+    assert freed._params._grads is None and freed._params._backup is None
 
 
 def test_free_workspaces_leaves_the_parameters_and_little_else():
@@ -498,7 +509,10 @@ def test_free_workspaces_leaves_the_parameters_and_little_else():
 
     sizes = [3, 256, 256, 1]
     X, y = small_problem(n_samples=200, sizes=sizes)
-    fastbp.NeuralNetwork(sizes, seed=1).fit(X, y, epochs=2)  # compiled, calibrated beforehand
+    warm = fastbp.NeuralNetwork(sizes, seed=1)  # everything compiled and loaded beforehand
+    warm.fit(X, y, epochs=2)
+    warm.forward(X[:10])
+    warm.backward(y[:10])
     tracemalloc.start()
     try:
         nn = fastbp.NeuralNetwork(sizes, seed=0)
