@@ -45,8 +45,6 @@ def matrix(buf, start, rows, cols):
     return _matrix_view(buf, start, rows, cols)
 
 
-
-
 @kernel
 def probe_matrix(buf, start, rows, cols, out, layout):
     """matrix(buf, start, rows, cols) seen from Python (tests): its values copied into ``out``
